@@ -1,0 +1,99 @@
+//! The library's error type.
+//!
+//! Every error caused by user input names the file, the field (or line) and what is wrong, so the
+//! command line can print it as is and exit with code 2. Errors that indicate a bug in synops
+//! itself are not represented here: they are assertions.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout synops.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong when reading, checking, building or writing a network.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done ("cannot read", "cannot write").
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A network file is not valid TOML, or does not match the format.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The network file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong, with the nearest valid field name where one applies.
+        message: String,
+    },
+    /// A value in a network file is out of range or inconsistent.
+    #[error("{}: {field}: {message}", path.display())]
+    Invalid {
+        /// The network file.
+        path: PathBuf,
+        /// Where in the file, e.g. `population "exc".tau_m_ms`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A line of a CSV file referenced by a network is malformed.
+    #[error("{}:{line}: {message}", path.display())]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The network would not fit in memory; refused before allocating.
+    #[error(
+        "{}: network too large: about {needed_mb:.0} MB needed ({synapses} synapses, {neurons} neurons), {available_mb:.0} MB available",
+        path.display()
+    )]
+    TooLarge {
+        /// The network file.
+        path: PathBuf,
+        /// Estimated memory for the compiled network and its state.
+        needed_mb: f64,
+        /// Memory the machine reports as available.
+        available_mb: f64,
+        /// Expected number of synapses.
+        synapses: u64,
+        /// Number of neurons.
+        neurons: u64,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(
+        path: impl Into<PathBuf>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            path: path.into(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
+}

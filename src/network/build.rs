@@ -1,0 +1,897 @@
+//! Checking and lowering: network file → [`NetworkSpec`] → [`CompiledNetwork`].
+//!
+//! Every check on user input happens here and reports the file, the field (by name) and what is
+//! wrong. After [`compile`] returns, the engines can trust the network.
+
+use super::compiled::*;
+use super::connect::{self, Rule, Shape};
+use super::graph::PopulationGraph;
+use super::spec::*;
+use crate::error::{Error, Result};
+use crate::neuron::{Anchor, Dynamics, Model, NeuronParams};
+use crate::rng::{BLOCK_SIZE, Purpose, Stream};
+use std::path::{Path, PathBuf};
+
+/// Read and parse a network file, without checking values.
+pub fn read_spec(path: &Path) -> Result<NetworkSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    parse_spec(&text, path)
+}
+
+/// Parse network file text; `path` is only used in error messages.
+pub fn parse_spec(text: &str, path: &Path) -> Result<NetworkSpec> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(span) => line_column(text, span.start),
+            None => (1, 1),
+        };
+        Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: with_suggestion(e.message()),
+        }
+    })
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `name`, if reasonably close.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, c)| d <= (c.len().max(name.len()) / 2).max(2))
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Append "did you mean" to serde's unknown-field and unknown-variant messages.
+fn with_suggestion(message: &str) -> String {
+    let message = message.trim_end().to_string();
+    let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let known = message.starts_with("unknown field") || message.starts_with("unknown variant");
+    if known && ticked.len() > 1 {
+        if let Some(best) = nearest(ticked[0], ticked[1..].iter().copied()) {
+            return format!("{message}; did you mean `{best}`?");
+        }
+    }
+    message
+}
+
+/// Options of [`compile`].
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Override the file's duration [ms].
+    pub duration_ms: Option<f64>,
+    /// Override the file's seed.
+    pub seed: Option<u64>,
+    /// Refuse networks whose estimate exceeds this many bytes (default: the memory the
+    /// operating system reports as available).
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// Read, check and compile a network file.
+pub fn compile_file(path: &Path, options: &CompileOptions) -> Result<CompiledNetwork> {
+    let spec = read_spec(path)?;
+    compile(&spec, path, options)
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    dt: f64,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::invalid(self.path, field, message)
+    }
+
+    fn finite(&self, field: &str, v: f64) -> Result<f64> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.err(field, format!("must be a finite number, got {v}")))
+        }
+    }
+
+    fn positive(&self, field: &str, v: f64) -> Result<f64> {
+        self.finite(field, v)?;
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.err(field, format!("must be > 0, got {v}")))
+        }
+    }
+
+    /// Convert a time to whole steps, refusing values off the step grid.
+    fn steps(&self, field: &str, ms: f64, min_steps: u64) -> Result<u32> {
+        self.finite(field, ms)?;
+        let exact = ms / self.dt;
+        let rounded = exact.round();
+        let off_grid = (exact - rounded).abs() > 1e-6 * rounded.abs().max(1.0);
+        let nearest = |n: f64| format!("{}", (n * self.dt * 1e9).round() / 1e9);
+        if off_grid {
+            let (lo, hi) = (exact.floor().max(min_steps as f64), exact.ceil().max(min_steps as f64));
+            return Err(self.err(
+                field,
+                format!(
+                    "{ms} ms is not a whole number of steps of dt = {} ms; nearest valid values: {} ms or {} ms",
+                    self.dt,
+                    nearest(lo),
+                    nearest(hi)
+                ),
+            ));
+        }
+        if rounded < min_steps as f64 {
+            return Err(self.err(
+                field,
+                format!(
+                    "{ms} ms is less than {min_steps} step(s) of dt = {} ms; smallest valid value: {} ms",
+                    self.dt,
+                    nearest(min_steps as f64)
+                ),
+            ));
+        }
+        if rounded > f64::from(u32::MAX - 1) {
+            return Err(self.err(field, format!("{ms} ms is too many steps")));
+        }
+        Ok(rounded as u32)
+    }
+
+    fn value(&self, field: &str, v: &ValueSpec) -> Result<ValueSpec> {
+        for x in v.numbers() {
+            self.finite(field, x)?;
+        }
+        match *v {
+            ValueSpec::Uniform { lo, hi } if lo > hi => {
+                Err(self.err(field, format!("uniform bounds must satisfy lo <= hi, got [{lo}, {hi}]")))
+            }
+            ValueSpec::Normal { std, .. } if std < 0.0 => {
+                Err(self.err(field, format!("normal std must be >= 0, got {std}")))
+            }
+            _ => Ok(*v),
+        }
+    }
+
+    fn indices(&self, field: &str, indices: &Option<Vec<u64>>, size: u32) -> Result<Vec<u32>> {
+        match indices {
+            None => Ok((0..size).collect()),
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for &i in list {
+                    if i >= u64::from(size) {
+                        return Err(self.err(
+                            field,
+                            format!("index {i} is out of range for a population of {size} neurons"),
+                        ));
+                    }
+                    out.push(i as u32);
+                }
+                out.sort_unstable();
+                out.dedup();
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn draw(v: &ValueSpec, rng: &mut Stream) -> f64 {
+    match *v {
+        ValueSpec::Constant(c) => c,
+        ValueSpec::Uniform { lo, hi } => rng.uniform_range(lo, hi),
+        ValueSpec::Normal { mean, std } => rng.normal(mean, std),
+    }
+}
+
+fn population_index(
+    ctx: &Ctx,
+    field: &str,
+    name: &str,
+    pops: &[PopulationSpec],
+) -> Result<usize> {
+    pops.iter().position(|p| p.name == name).ok_or_else(|| {
+        let names: Vec<&str> = pops.iter().map(|p| p.name.as_str()).collect();
+        let hint = nearest(name, names.iter().copied())
+            .map(|n| format!("; did you mean `{n}`?"))
+            .unwrap_or_default();
+        ctx.err(
+            field,
+            format!("unknown population `{name}` (known: {}){hint}", names.join(", ")),
+        )
+    })
+}
+
+/// Which parameters each model accepts; the rest must be absent.
+fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
+    let present: [(&str, bool); 12] = [
+        ("tau_m_ms", p.tau_m_ms.is_some()),
+        ("tau_syn_exc_ms", p.tau_syn_exc_ms.is_some()),
+        ("tau_syn_inh_ms", p.tau_syn_inh_ms.is_some()),
+        ("v_rest_mv", p.v_rest_mv.is_some()),
+        ("v_th_mv", p.v_th_mv.is_some()),
+        ("v_reset_mv", p.v_reset_mv.is_some()),
+        ("t_ref_ms", p.t_ref_ms.is_some()),
+        ("reset", p.reset.is_some()),
+        ("bias_mv", p.bias_mv.is_some()),
+        ("bias_mv_per_ms", p.bias_mv_per_ms.is_some()),
+        ("v_init_mv", p.v_init_mv.is_some()),
+        ("rate_hz", p.rate_hz.is_some()),
+    ];
+    let neuron = ["v_th_mv", "v_reset_mv", "t_ref_ms", "reset", "v_init_mv"];
+    let allowed: Vec<&str> = match p.model {
+        ModelName::If => [&neuron[..], &["bias_mv_per_ms"]].concat(),
+        ModelName::LifDelta => [&neuron[..], &["tau_m_ms", "v_rest_mv", "bias_mv"]].concat(),
+        ModelName::LifExp => [
+            &neuron[..],
+            &["tau_m_ms", "v_rest_mv", "bias_mv", "tau_syn_exc_ms", "tau_syn_inh_ms"],
+        ]
+        .concat(),
+        ModelName::Poisson => vec!["rate_hz"],
+        ModelName::SpikeSource => vec![],
+    };
+    let field = |f: &str| format!("population \"{}\".{f}", p.name);
+    for (name, is_set) in present {
+        if is_set && !allowed.contains(&name) {
+            return Err(ctx.err(
+                field(name),
+                format!(
+                    "not a parameter of model `{}` (its parameters: {})",
+                    p.model.as_str(),
+                    if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                ),
+            ));
+        }
+    }
+    if p.file.is_some() && p.model != ModelName::SpikeSource {
+        return Err(ctx.err(field("file"), "only `spike_source` populations read a file"));
+    }
+    let required: &[(&str, bool)] = match p.model {
+        ModelName::If => &[("v_th_mv", p.v_th_mv.is_some())],
+        ModelName::LifDelta => &[("v_th_mv", p.v_th_mv.is_some()), ("tau_m_ms", p.tau_m_ms.is_some())],
+        ModelName::LifExp => &[
+            ("v_th_mv", p.v_th_mv.is_some()),
+            ("tau_m_ms", p.tau_m_ms.is_some()),
+            ("tau_syn_exc_ms", p.tau_syn_exc_ms.is_some()),
+            ("tau_syn_inh_ms", p.tau_syn_inh_ms.is_some()),
+        ],
+        ModelName::Poisson => &[("rate_hz", p.rate_hz.is_some())],
+        ModelName::SpikeSource => &[("file", p.file.is_some())],
+    };
+    for &(name, is_set) in required {
+        if !is_set {
+            return Err(ctx.err(field(name), format!("required by model `{}`", p.model.as_str())));
+        }
+    }
+    Ok(())
+}
+
+fn neuron_params(ctx: &Ctx, p: &PopulationSpec) -> Result<NeuronParams> {
+    let field = |f: &str| format!("population \"{}\".{f}", p.name);
+    let model = match p.model {
+        ModelName::If => Model::If,
+        ModelName::LifDelta => Model::LifDelta,
+        ModelName::LifExp => Model::LifExp,
+        _ => unreachable!("sources have no neuron parameters"),
+    };
+    let tau = |f: &str, v: Option<f64>| -> Result<f64> {
+        match v {
+            Some(v) => ctx.positive(&field(f), v),
+            None => Ok(1.0),
+        }
+    };
+    let v_rest_mv = ctx.finite(&field("v_rest_mv"), p.v_rest_mv.unwrap_or(0.0))?;
+    let v_th_mv = ctx.finite(&field("v_th_mv"), p.v_th_mv.unwrap_or(0.0))?;
+    let v_reset_mv = ctx.finite(&field("v_reset_mv"), p.v_reset_mv.unwrap_or(v_rest_mv))?;
+    if v_reset_mv >= v_th_mv {
+        return Err(ctx.err(
+            field("v_reset_mv"),
+            format!("must be below v_th_mv = {v_th_mv}, got {v_reset_mv}"),
+        ));
+    }
+    Ok(NeuronParams {
+        model,
+        tau_m_ms: tau("tau_m_ms", p.tau_m_ms)?,
+        tau_exc_ms: tau("tau_syn_exc_ms", p.tau_syn_exc_ms)?,
+        tau_inh_ms: tau("tau_syn_inh_ms", p.tau_syn_inh_ms)?,
+        v_rest_mv,
+        v_th_mv,
+        v_reset_mv,
+        ref_steps: ctx.steps(&field("t_ref_ms"), p.t_ref_ms.unwrap_or(0.0), 0)?,
+        reset: p.reset.unwrap_or_default(),
+    })
+}
+
+fn resolve(base: &Path, file: &str) -> PathBuf {
+    base.parent().unwrap_or(Path::new(".")).join(file)
+}
+
+/// Read a CSV file into rows of numbers, skipping the header line; errors name the line.
+fn read_csv(path: &Path, min_cols: usize, max_cols: usize) -> Result<Vec<(usize, Vec<f64>)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cols.len() < min_cols || cols.len() > max_cols {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!("expected {min_cols} to {max_cols} columns, found {}", cols.len()),
+            });
+        }
+        let mut values = Vec::with_capacity(cols.len());
+        for c in cols {
+            let v: f64 = c.parse().map_err(|_| Error::Csv {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!("`{c}` is not a number"),
+            })?;
+            if !v.is_finite() {
+                return Err(Error::Csv {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: format!("`{c}` is not finite"),
+                });
+            }
+            values.push(v);
+        }
+        rows.push((i + 1, values));
+    }
+    Ok(rows)
+}
+
+fn csv_index(path: &Path, line: usize, v: f64, size: u32, what: &str) -> Result<u32> {
+    if v < 0.0 || v.fract() != 0.0 || v >= f64::from(size) {
+        return Err(Error::Csv {
+            path: path.to_path_buf(),
+            line,
+            message: format!("{what} {v} is not an index of a population of {size} neurons"),
+        });
+    }
+    Ok(v as u32)
+}
+
+fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Check a parsed network and build it: connectivity, initial states, inputs, recorders.
+pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Result<CompiledNetwork> {
+    let mut ctx = Ctx { path, dt: 1.0 };
+    if spec.version != FORMAT_VERSION {
+        return Err(ctx.err(
+            "version",
+            format!("this synops reads format version {FORMAT_VERSION}, the file says {}", spec.version),
+        ));
+    }
+    let dt = ctx.positive("simulation.dt_ms", spec.simulation.dt_ms)?;
+    ctx.dt = dt;
+    let duration = options.duration_ms.unwrap_or(spec.simulation.duration_ms);
+    let steps = ctx.steps("simulation.duration_ms", duration, 1)?;
+    let seed = options.seed.unwrap_or(spec.simulation.seed);
+
+    let graph = PopulationGraph::from_spec(spec, path)?;
+
+    // Populations.
+    let mut populations = Vec::with_capacity(spec.populations.len());
+    for (pi, p) in spec.populations.iter().enumerate() {
+        let field = |f: &str| format!("population \"{}\".{f}", p.name);
+        if p.size == 0 || p.size > u64::from(u32::MAX - 1) {
+            return Err(ctx.err(field("size"), format!("must be between 1 and {}, got {}", u32::MAX - 1, p.size)));
+        }
+        let size = p.size as u32;
+        check_parameters(&ctx, p)?;
+        let kind = match p.model {
+            ModelName::If | ModelName::LifDelta | ModelName::LifExp => {
+                let params = neuron_params(&ctx, p)?;
+                let bias = match p.model {
+                    ModelName::If => p.bias_mv_per_ms.unwrap_or(0.0),
+                    _ => p.bias_mv.unwrap_or(0.0),
+                };
+                let bias_field = if p.model == ModelName::If { "bias_mv_per_ms" } else { "bias_mv" };
+                ctx.finite(&field(bias_field), bias)?;
+                let init = ctx.value(
+                    &field("v_init_mv"),
+                    &p.v_init_mv.unwrap_or(ValueSpec::Constant(params.v_rest_mv)),
+                )?;
+                let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, 0);
+                let initial = (0..size)
+                    .map(|_| Anchor {
+                        v: draw(&init, &mut rng),
+                        i_exc: 0.0,
+                        i_inh: 0.0,
+                        step: 0,
+                        ref_end: 0,
+                        bias,
+                    })
+                    .collect();
+                PopulationKind::Neurons {
+                    dynamics: Dynamics::new(params, dt),
+                    initial,
+                }
+            }
+            ModelName::Poisson => {
+                let rate_hz = ctx.finite(&field("rate_hz"), p.rate_hz.unwrap_or(0.0))?;
+                if rate_hz < 0.0 {
+                    return Err(ctx.err(field("rate_hz"), format!("must be >= 0, got {rate_hz}")));
+                }
+                PopulationKind::Poisson { rate_hz }
+            }
+            ModelName::SpikeSource => {
+                let file = resolve(path, p.file.as_deref().unwrap_or_default());
+                let mut spikes = Vec::new();
+                for (line, cols) in read_csv(&file, 2, 2)? {
+                    let step = ctx.steps(&format!("{}:{line}: time_ms", file.display()), cols[0], 1)?;
+                    if step > steps {
+                        return Err(Error::Csv {
+                            path: file.clone(),
+                            line,
+                            message: format!("spike time {} ms is after the end of the simulation ({} ms)", cols[0], duration),
+                        });
+                    }
+                    spikes.push((step, csv_index(&file, line, cols[1], size, "index")?));
+                }
+                spikes.sort_unstable();
+                spikes.dedup();
+                PopulationKind::SpikeSource { spikes }
+            }
+        };
+        populations.push(Population {
+            name: p.name.clone(),
+            size,
+            kind,
+        });
+    }
+
+    // Projections: check everything and estimate memory before generating any synapse.
+    struct Planned {
+        name: String,
+        source: usize,
+        target: usize,
+        receptor: Receptor,
+        rule: Option<Rule>,
+        shape: Shape,
+        weight: ValueSpec,
+        delay: (u32, u32, bool), // (lo, hi, is_distribution)
+        explicit: Option<(PathBuf, Vec<(usize, Vec<f64>)>)>,
+    }
+    let mut planned = Vec::with_capacity(spec.projections.len());
+    let mut expected_total = 0f64;
+    let mut bytes_needed = 0f64;
+    for (j, pr) in spec.projections.iter().enumerate() {
+        let name = pr.name.clone().unwrap_or_else(|| format!("{}->{}", pr.source, pr.target));
+        let field = |f: &str| format!("projection \"{name}\".{f}");
+        let source = population_index(&ctx, &field("source"), &pr.source, &spec.populations)?;
+        let target = population_index(&ctx, &field("target"), &pr.target, &spec.populations)?;
+        if !populations[target].is_neurons() {
+            return Err(ctx.err(
+                field("target"),
+                format!("population `{}` is a spike source and cannot receive synapses", pr.target),
+            ));
+        }
+        let weight = ctx.value(&field("weight_mv"), &pr.weight_mv)?;
+        let (wlo, whi) = match weight {
+            ValueSpec::Constant(c) => (c, c),
+            ValueSpec::Uniform { lo, hi } => (lo, hi),
+            ValueSpec::Normal { mean, .. } => (mean, mean),
+        };
+        let receptor = match pr.receptor {
+            Some(ReceptorSpec::Exc) => Receptor::Exc,
+            Some(ReceptorSpec::Inh) => Receptor::Inh,
+            None if wlo >= 0.0 => Receptor::Exc,
+            None => Receptor::Inh,
+        };
+        let sign_ok = match receptor {
+            Receptor::Exc => wlo >= 0.0 && whi >= 0.0,
+            Receptor::Inh => wlo <= 0.0 && whi <= 0.0,
+        };
+        if !sign_ok {
+            return Err(ctx.err(
+                field("weight_mv"),
+                format!(
+                    "weights of an {} projection must be {} (one sign per projection; a normal distribution is redrawn where it crosses zero)",
+                    if receptor == Receptor::Exc { "excitatory" } else { "inhibitory" },
+                    if receptor == Receptor::Exc { ">= 0" } else { "<= 0" }
+                ),
+            ));
+        }
+        let delay = match ctx.value(&field("delay_ms"), &pr.delay_ms)? {
+            ValueSpec::Constant(d) => {
+                let s = ctx.steps(&field("delay_ms"), d, 1)?;
+                (s, s, false)
+            }
+            ValueSpec::Uniform { lo, hi } => (
+                ctx.steps(&field("delay_ms"), lo, 1)?,
+                ctx.steps(&field("delay_ms"), hi, 1)?,
+                true,
+            ),
+            ValueSpec::Normal { .. } => {
+                return Err(ctx.err(
+                    field("delay_ms"),
+                    "delays must be a number or { uniform = [lo, hi] } (drawn as whole steps)",
+                ))
+            }
+        };
+        if delay.1 > 65535 {
+            return Err(ctx.err(field("delay_ms"), "delays longer than 65535 steps are not supported"));
+        }
+        let shape = Shape {
+            sources: populations[source].size,
+            targets: populations[target].size,
+            same_population: source == target,
+            allow_autapses: pr.allow_autapses,
+            allow_multapses: pr.allow_multapses,
+        };
+        let candidates = if shape.same_population && !shape.allow_autapses {
+            u64::from(shape.sources.min(shape.targets)).saturating_sub(1).max(0)
+        } else {
+            0
+        };
+        let _ = candidates;
+        let cfield = field("connectivity");
+        let (rule, explicit) = match &pr.connectivity {
+            ConnectivitySpec::AllToAll => (Some(Rule::AllToAll), None),
+            ConnectivitySpec::OneToOne => {
+                if shape.sources != shape.targets {
+                    return Err(ctx.err(
+                        cfield,
+                        format!("one_to_one needs equal sizes, got {} and {}", shape.sources, shape.targets),
+                    ));
+                }
+                (Some(Rule::OneToOne), None)
+            }
+            ConnectivitySpec::FixedProbability { p } => {
+                if !(0.0..=1.0).contains(p) {
+                    return Err(ctx.err(format!("{cfield}.p"), format!("probability must be in [0, 1], got {p}")));
+                }
+                (Some(Rule::FixedProbability(*p)), None)
+            }
+            ConnectivitySpec::FixedIndegree { indegree: k } | ConnectivitySpec::FixedOutdegree { outdegree: k } => {
+                let indegree = matches!(pr.connectivity, ConnectivitySpec::FixedIndegree { .. });
+                let key = if indegree { "indegree" } else { "outdegree" };
+                let pool = if indegree { shape.sources } else { shape.targets };
+                let pool = u64::from(pool) - u64::from(shape.same_population && !shape.allow_autapses);
+                if *k > u64::from(u32::MAX) || (pool == 0 && *k > 0) || (!shape.allow_multapses && *k > pool) {
+                    return Err(ctx.err(
+                        format!("{cfield}.{key}"),
+                        format!("{k} is more than the {pool} distinct partners available without multapses"),
+                    ));
+                }
+                let k = *k as u32;
+                (Some(if indegree { Rule::FixedIndegree(k) } else { Rule::FixedOutdegree(k) }), None)
+            }
+            ConnectivitySpec::FromFile { file } => {
+                let file = resolve(path, file);
+                let rows = read_csv(&file, 2, 4)?;
+                (None, Some((file, rows)))
+            }
+        };
+        let expected = match (&rule, &explicit) {
+            (Some(r), _) => connect::expected_synapses(r, &shape),
+            (None, Some((_, rows))) => rows.len() as f64,
+            _ => 0.0,
+        };
+        let per_synapse = 4.0
+            + if matches!(weight, ValueSpec::Constant(_)) && explicit.is_none() { 0.0 } else { 4.0 }
+            + if delay.2 || explicit.is_some() { 4.0 } else { 0.0 };
+        bytes_needed += expected * per_synapse + f64::from(shape.sources) * 8.0;
+        expected_total += expected;
+        if expected > f64::from(u32::MAX) * 0.99 {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                needed_mb: bytes_needed / 1e6,
+                available_mb: available_memory_bytes().unwrap_or(0) as f64 / 1e6,
+                synapses: expected as u64,
+                neurons: populations.iter().map(|p| u64::from(p.size)).sum(),
+            });
+        }
+        planned.push(Planned { name, source, target, receptor, rule, shape, weight, delay, explicit });
+        let _ = j;
+    }
+    let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
+    bytes_needed += neurons as f64 * 96.0;
+    let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
+    if let Some(limit) = limit {
+        if bytes_needed > limit as f64 * 0.9 {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                needed_mb: bytes_needed / 1e6,
+                available_mb: limit as f64 / 1e6,
+                synapses: expected_total as u64,
+                neurons,
+            });
+        }
+    }
+
+    // Generate synapses.
+    let mut projections = Vec::with_capacity(planned.len());
+    for (j, pl) in planned.into_iter().enumerate() {
+        let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
+        let (csr, explicit_weights, explicit_delays) = match (&pl.rule, &pl.explicit) {
+            (Some(rule), _) => (connect::generate(rule, &pl.shape, seed, j), None, None),
+            (None, Some((file, rows))) => {
+                let mut edges = Vec::with_capacity(rows.len());
+                for (line, cols) in rows {
+                    let s = csv_index(file, *line, cols[0], pl.shape.sources, "source")?;
+                    let t = csv_index(file, *line, cols[1], pl.shape.targets, "target")?;
+                    let w = cols.get(2).copied();
+                    if let Some(w) = w {
+                        let ok = match pl.receptor {
+                            Receptor::Exc => w >= 0.0,
+                            Receptor::Inh => w <= 0.0,
+                        };
+                        if !ok {
+                            return Err(Error::Csv {
+                                path: file.clone(),
+                                line: *line,
+                                message: format!("weight {w} has the wrong sign for this projection's receptor"),
+                            });
+                        }
+                    }
+                    let d = match cols.get(3) {
+                        Some(&d) => ctx.steps(&format!("{}:{line}: delay_ms", file.display()), d, 1)?,
+                        None => pl.delay.0,
+                    };
+                    edges.push((s, d, t, w));
+                }
+                edges.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+                let mut row_ptr = vec![0u32; pl.shape.sources as usize + 1];
+                for e in &edges {
+                    row_ptr[e.0 as usize + 1] += 1;
+                }
+                for i in 0..pl.shape.sources as usize {
+                    row_ptr[i + 1] += row_ptr[i];
+                }
+                let targets = edges.iter().map(|e| e.2).collect();
+                let weights: Option<Vec<Option<f64>>> = Some(edges.iter().map(|e| e.3).collect());
+                let delays: Vec<u32> = edges.iter().map(|e| e.1).collect();
+                (Csr { row_ptr, targets }, weights, Some(delays))
+            }
+            _ => unreachable!(),
+        };
+        let n_syn = csr.len();
+        let mut wrng = Stream::new(seed, Purpose::Connectivity, j as u64 * 4 + 1, 0);
+        let sign = if pl.receptor == Receptor::Exc { 1.0 } else { -1.0 };
+        let mut draw_weight = |rng: &mut Stream| loop {
+            let w = draw(&pl.weight, rng);
+            if w * sign >= 0.0 {
+                return w;
+            }
+        };
+        let weights = match (&explicit_weights, pl.weight) {
+            (None, ValueSpec::Constant(c)) => Weights::Constant(c),
+            (Some(ws), ValueSpec::Constant(c)) if ws.iter().all(Option::is_none) => Weights::Constant(c),
+            (Some(ws), _) => Weights::PerSynapse(
+                ws.iter().map(|w| w.unwrap_or_else(|| draw_weight(&mut wrng)) as f32).collect(),
+            ),
+            (None, _) => Weights::PerSynapse((0..n_syn).map(|_| draw_weight(&mut wrng) as f32).collect()),
+        };
+        let mut csr = csr;
+        let mut weights = weights;
+        let delays = match explicit_delays {
+            Some(d) if d.iter().all(|&x| x == pl.delay.0) && !pl.delay.2 => Delays::Constant(pl.delay.0),
+            Some(d) => runs_from(&csr, &d),
+            None if !pl.delay.2 => Delays::Constant(pl.delay.0),
+            None => {
+                let mut drng = Stream::new(seed, Purpose::Connectivity, j as u64 * 4 + 2, 0);
+                let span = u64::from(pl.delay.1 - pl.delay.0) + 1;
+                let mut d: Vec<u32> = (0..n_syn).map(|_| pl.delay.0 + drng.below(span) as u32).collect();
+                sort_rows_by_delay(&mut csr, &mut weights, &mut d);
+                runs_from(&csr, &d)
+            }
+        };
+        if let Weights::PerSynapse(w) = &weights {
+            if let Some(i) = w.iter().position(|x| !x.is_finite()) {
+                return Err(ctx.err(field("weight_mv"), format!("synapse {i} has a non-finite weight")));
+            }
+        }
+        projections.push(Projection {
+            name: pl.name,
+            source: pl.source,
+            target: pl.target,
+            receptor: pl.receptor,
+            csr,
+            weights,
+            delays,
+        });
+    }
+
+    // Inputs.
+    let mut drives = Vec::new();
+    let mut currents = Vec::new();
+    for (k, input) in spec.inputs.iter().enumerate() {
+        let field = |f: &str| format!("input[{k}].{f}");
+        match input {
+            InputSpec::Poisson { target, rate_hz, weight_mv, receptor, indices } => {
+                let t = population_index(&ctx, &field("target"), target, &spec.populations)?;
+                if !populations[t].is_neurons() {
+                    return Err(ctx.err(field("target"), format!("`{target}` is a spike source")));
+                }
+                let rate = ctx.finite(&field("rate_hz"), *rate_hz)?;
+                if rate < 0.0 {
+                    return Err(ctx.err(field("rate_hz"), format!("must be >= 0, got {rate}")));
+                }
+                let w = ctx.finite(&field("weight_mv"), *weight_mv)?;
+                let receptor = match receptor {
+                    Some(ReceptorSpec::Exc) => Receptor::Exc,
+                    Some(ReceptorSpec::Inh) => Receptor::Inh,
+                    None if w >= 0.0 => Receptor::Exc,
+                    None => Receptor::Inh,
+                };
+                if (receptor == Receptor::Exc && w < 0.0) || (receptor == Receptor::Inh && w > 0.0) {
+                    return Err(ctx.err(field("weight_mv"), "sign does not match the receptor"));
+                }
+                drives.push(PoissonDrive {
+                    target: t,
+                    rate_hz: rate,
+                    weight_mv: w,
+                    receptor,
+                    neurons: ctx.indices(&field("indices"), indices, populations[t].size)?,
+                });
+            }
+            InputSpec::Current { target, amplitude_mv, amplitude_mv_per_ms, start_ms, stop_ms, indices } => {
+                let t = population_index(&ctx, &field("target"), target, &spec.populations)?;
+                let is_if = spec.populations[t].model == ModelName::If;
+                let amplitude = match (&populations[t].kind, amplitude_mv, amplitude_mv_per_ms) {
+                    (PopulationKind::Neurons { .. }, Some(a), None) if !is_if => ctx.finite(&field("amplitude_mv"), *a)?,
+                    (PopulationKind::Neurons { .. }, None, Some(a)) if is_if => ctx.finite(&field("amplitude_mv_per_ms"), *a)?,
+                    (PopulationKind::Neurons { .. }, _, _) => {
+                        return Err(ctx.err(
+                            field(if is_if { "amplitude_mv_per_ms" } else { "amplitude_mv" }),
+                            format!(
+                                "a current into `{target}` (model `{}`) is given as {}",
+                                spec.populations[t].model.as_str(),
+                                if is_if { "amplitude_mv_per_ms" } else { "amplitude_mv" }
+                            ),
+                        ))
+                    }
+                    _ => return Err(ctx.err(field("target"), format!("`{target}` is a spike source"))),
+                };
+                let neurons = ctx.indices(&field("indices"), indices, populations[t].size)?;
+                let start = ctx.steps(&field("start_ms"), *start_ms, 0)?;
+                let stop = match stop_ms {
+                    Some(s) => Some(ctx.steps(&field("stop_ms"), *s, 0)?),
+                    None => None,
+                };
+                if let Some(stop) = stop {
+                    if stop <= start {
+                        return Err(ctx.err(field("stop_ms"), "must be after start_ms"));
+                    }
+                }
+                if start == 0 {
+                    // Active from the start: part of the initial bias.
+                    if let PopulationKind::Neurons { initial, .. } = &mut populations[t].kind {
+                        for &n in &neurons {
+                            initial[n as usize].bias += amplitude;
+                        }
+                    }
+                } else {
+                    currents.push(CurrentSwitch { step: start, population: t, neurons: neurons.clone(), delta: amplitude });
+                }
+                if let Some(stop) = stop {
+                    currents.push(CurrentSwitch { step: stop, population: t, neurons, delta: -amplitude });
+                }
+            }
+        }
+    }
+    currents.sort_by_key(|c| c.step);
+
+    // Recording.
+    let mut record = Recording {
+        spikes: vec![None; populations.len()],
+        ..Default::default()
+    };
+    for (k, r) in spec.record.spikes.iter().enumerate() {
+        let field = |f: &str| format!("record.spikes[{k}].{f}");
+        let p = population_index(&ctx, &field("population"), &r.population, &spec.populations)?;
+        let size = populations[p].size;
+        let mask = record.spikes[p].get_or_insert_with(|| vec![false; size as usize]);
+        for i in ctx.indices(&field("indices"), &r.indices, size)? {
+            mask[i as usize] = true;
+        }
+    }
+    for (k, r) in spec.record.traces.iter().enumerate() {
+        let field = |f: &str| format!("record.traces[{k}].{f}");
+        let p = population_index(&ctx, &field("population"), &r.population, &spec.populations)?;
+        if !populations[p].is_neurons() {
+            return Err(ctx.err(field("population"), "spike sources have no state to trace"));
+        }
+        if r.every_steps == 0 || r.every_steps > u64::from(u32::MAX) {
+            return Err(ctx.err(field("every_steps"), "must be >= 1"));
+        }
+        record.traces.push(TraceRequest {
+            population: p,
+            neurons: ctx.indices(&field("indices"), &Some(r.indices.clone()), populations[p].size)?,
+            every_steps: r.every_steps as u32,
+        });
+    }
+    for (k, r) in spec.record.rates.iter().enumerate() {
+        let field = |f: &str| format!("record.rates[{k}].{f}");
+        let p = population_index(&ctx, &field("population"), &r.population, &spec.populations)?;
+        record.rates.push((p, ctx.steps(&field("bin_ms"), r.bin_ms, 1)?));
+    }
+    let _ = graph;
+    let _ = BLOCK_SIZE;
+
+    Ok(CompiledNetwork {
+        name: spec.name.clone(),
+        path: path.to_path_buf(),
+        dt_ms: dt,
+        steps,
+        seed,
+        populations,
+        projections,
+        drives,
+        currents,
+        record,
+    })
+}
+
+/// Sort every row by (delay, target), permuting weights and delays alike.
+fn sort_rows_by_delay(csr: &mut Csr, weights: &mut Weights, delays: &mut [u32]) {
+    let rows = csr.row_ptr.len() - 1;
+    let mut order: Vec<usize> = Vec::new();
+    for s in 0..rows {
+        let range = csr.row(s as u32);
+        order.clear();
+        order.extend(range.clone());
+        order.sort_by_key(|&i| (delays[i], csr.targets[i]));
+        let t: Vec<u32> = order.iter().map(|&i| csr.targets[i]).collect();
+        let d: Vec<u32> = order.iter().map(|&i| delays[i]).collect();
+        csr.targets[range.clone()].copy_from_slice(&t);
+        delays[range.clone()].copy_from_slice(&d);
+        if let Weights::PerSynapse(w) = weights {
+            let ws: Vec<f32> = order.iter().map(|&i| w[i]).collect();
+            w[range].copy_from_slice(&ws);
+        }
+    }
+}
+
+/// Delay runs of rows already sorted by delay.
+fn runs_from(csr: &Csr, delays: &[u32]) -> Delays {
+    let mut run_ptr = vec![0u32];
+    let mut runs = Vec::new();
+    for s in 0..csr.row_ptr.len() - 1 {
+        let range = csr.row(s as u32);
+        let mut i = range.start;
+        while i < range.end {
+            let d = delays[i];
+            let mut e = i;
+            while e < range.end && delays[e] == d {
+                e += 1;
+            }
+            runs.push((d, e as u32));
+            i = e;
+        }
+        run_ptr.push(runs.len() as u32);
+    }
+    Delays::Runs { run_ptr, runs }
+}

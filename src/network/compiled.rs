@@ -1,0 +1,244 @@
+//! The compiled network: what the engines run. Indices instead of names, integer steps instead
+//! of milliseconds, CSR synapse tables sorted by source.
+
+use crate::neuron::{Anchor, Dynamics};
+use std::path::PathBuf;
+
+/// Which synaptic variable a projection or drive feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receptor {
+    /// Excitatory (weights ≥ 0). For delta-synapse models both receptors add to `v`.
+    Exc,
+    /// Inhibitory (weights ≤ 0).
+    Inh,
+}
+
+/// What a population is.
+#[derive(Debug, Clone)]
+pub enum PopulationKind {
+    /// Simulated neurons.
+    Neurons {
+        /// The model with its propagators.
+        dynamics: Dynamics,
+        /// Initial anchor of each neuron (step 0).
+        initial: Vec<Anchor>,
+    },
+    /// Independent Poisson spike sources: each neuron spikes in a step with probability
+    /// `1 - exp(-rate * dt)`.
+    Poisson {
+        /// Rate of each source [Hz].
+        rate_hz: f64,
+    },
+    /// Spike times replayed from a file: `(step, index)` sorted by step then index.
+    SpikeSource {
+        /// The spikes.
+        spikes: Vec<(u32, u32)>,
+    },
+}
+
+/// One population.
+#[derive(Debug, Clone)]
+pub struct Population {
+    /// Name from the network file.
+    pub name: String,
+    /// Number of neurons.
+    pub size: u32,
+    /// Model or source kind.
+    pub kind: PopulationKind,
+}
+
+impl Population {
+    /// True for populations with simulated neurons (not sources).
+    pub fn is_neurons(&self) -> bool {
+        matches!(self.kind, PopulationKind::Neurons { .. })
+    }
+}
+
+/// Synaptic weights of a projection.
+#[derive(Debug, Clone)]
+pub enum Weights {
+    /// One weight for all synapses (stored once).
+    Constant(f64),
+    /// One weight per synapse, parallel to the targets.
+    PerSynapse(Vec<f32>),
+}
+
+/// Delays of a projection.
+#[derive(Debug, Clone)]
+pub enum Delays {
+    /// One delay [steps] for all synapses (stored once).
+    Constant(u32),
+    /// Per-synapse delays: each row is sorted by delay, split into runs of equal delay.
+    /// Row `s` has runs `run_ptr[s]..run_ptr[s+1]`, each `(delay_steps, end_index)`.
+    Runs {
+        /// Start of each row's runs.
+        run_ptr: Vec<u32>,
+        /// `(delay in steps, exclusive end index into targets)`.
+        runs: Vec<(u32, u32)>,
+    },
+}
+
+/// Synapses of a projection in compressed sparse rows by source neuron.
+#[derive(Debug, Clone, Default)]
+pub struct Csr {
+    /// Row `s` holds synapses `row_ptr[s]..row_ptr[s+1]`.
+    pub row_ptr: Vec<u32>,
+    /// Target neuron (index within the target population) of each synapse.
+    pub targets: Vec<u32>,
+}
+
+impl Csr {
+    /// Number of synapses.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+    /// True when there are no synapses.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+    /// The synapse index range of source `s`.
+    #[inline]
+    pub fn row(&self, s: u32) -> std::ops::Range<usize> {
+        self.row_ptr[s as usize] as usize..self.row_ptr[s as usize + 1] as usize
+    }
+}
+
+/// A compiled projection.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    /// Name (default `source->target`).
+    pub name: String,
+    /// Source population index.
+    pub source: usize,
+    /// Target population index.
+    pub target: usize,
+    /// Receptor at the target.
+    pub receptor: Receptor,
+    /// Connectivity.
+    pub csr: Csr,
+    /// Weights [mV].
+    pub weights: Weights,
+    /// Delays [steps].
+    pub delays: Delays,
+}
+
+impl Projection {
+    /// Largest delay in steps.
+    pub fn max_delay(&self) -> u32 {
+        match &self.delays {
+            Delays::Constant(d) => *d,
+            Delays::Runs { runs, .. } => runs.iter().map(|r| r.0).max().unwrap_or(1),
+        }
+    }
+}
+
+/// An independent Poisson drive into neurons of one population.
+#[derive(Debug, Clone)]
+pub struct PoissonDrive {
+    /// Target population index.
+    pub target: usize,
+    /// Rate per neuron [Hz].
+    pub rate_hz: f64,
+    /// Weight per input spike [mV].
+    pub weight_mv: f64,
+    /// Receptor at the target.
+    pub receptor: Receptor,
+    /// Driven neurons (sorted, unique).
+    pub neurons: Vec<u32>,
+}
+
+/// A change of bias current of some neurons at a step.
+#[derive(Debug, Clone)]
+pub struct CurrentSwitch {
+    /// Step at whose end the change applies.
+    pub step: u32,
+    /// Population index.
+    pub population: usize,
+    /// Neurons (sorted, unique).
+    pub neurons: Vec<u32>,
+    /// Added to the bias (mV for LIF, mV/ms for IF); negative to switch off.
+    pub delta: f64,
+}
+
+/// What to record.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// Per population: `None` records nothing, otherwise a per-neuron mask.
+    pub spikes: Vec<Option<Vec<bool>>>,
+    /// Traced neurons: `(population, index)` with the sampling interval in steps.
+    pub traces: Vec<TraceRequest>,
+    /// Rate recorders: `(population, bin width in steps)`.
+    pub rates: Vec<(usize, u32)>,
+}
+
+/// A trace recording request.
+#[derive(Debug, Clone)]
+pub struct TraceRequest {
+    /// Population index.
+    pub population: usize,
+    /// Neuron indices.
+    pub neurons: Vec<u32>,
+    /// Sampling interval in steps.
+    pub every_steps: u32,
+}
+
+/// A checked, lowered network, ready for an engine.
+#[derive(Debug, Clone)]
+pub struct CompiledNetwork {
+    /// Network name.
+    pub name: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Time step [ms].
+    pub dt_ms: f64,
+    /// Number of steps to simulate.
+    pub steps: u32,
+    /// Seed of all random streams.
+    pub seed: u64,
+    /// Populations in file order.
+    pub populations: Vec<Population>,
+    /// Projections in file order.
+    pub projections: Vec<Projection>,
+    /// Independent Poisson drives.
+    pub drives: Vec<PoissonDrive>,
+    /// Current switches sorted by step.
+    pub currents: Vec<CurrentSwitch>,
+    /// Recording requests.
+    pub record: Recording,
+}
+
+impl CompiledNetwork {
+    /// Total number of neurons (sources included).
+    pub fn neurons(&self) -> u64 {
+        self.populations.iter().map(|p| u64::from(p.size)).sum()
+    }
+    /// Total number of synapses.
+    pub fn synapses(&self) -> u64 {
+        self.projections.iter().map(|p| p.csr.len() as u64).sum()
+    }
+    /// Largest delay of any projection in steps (at least 1).
+    pub fn max_delay(&self) -> u32 {
+        self.projections
+            .iter()
+            .map(Projection::max_delay)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+    /// Bytes held by the synapse tables.
+    pub fn synapse_bytes(&self) -> u64 {
+        self.projections
+            .iter()
+            .map(|p| {
+                let mut b = p.csr.row_ptr.len() * 4 + p.csr.targets.len() * 4;
+                if let Weights::PerSynapse(w) = &p.weights {
+                    b += w.len() * 4;
+                }
+                if let Delays::Runs { run_ptr, runs } = &p.delays {
+                    b += run_ptr.len() * 4 + runs.len() * 8;
+                }
+                b as u64
+            })
+            .sum()
+    }
+}

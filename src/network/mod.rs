@@ -1,0 +1,20 @@
+//! Network description and compilation.
+//!
+//! ```text
+//! network file (TOML) --serde--> NetworkSpec --compile()--> CompiledNetwork --> engine
+//!  (names, ms, mV)               (spec.rs)     (build.rs:    (compiled.rs: indices, steps,
+//!                                               checks,       CSR synapses by source)
+//!                                               graph.rs,
+//!                                               connect.rs)
+//! ```
+
+pub mod build;
+pub mod compiled;
+pub mod connect;
+pub mod graph;
+pub mod spec;
+
+pub use build::{CompileOptions, compile, compile_file, parse_spec, read_spec};
+pub use compiled::CompiledNetwork;
+pub use graph::PopulationGraph;
+pub use spec::NetworkSpec;

@@ -1,0 +1,392 @@
+//! The network file format: what a user writes, deserialized as is (names, milliseconds,
+//! millivolts). Nothing here is checked beyond the syntax; [`crate::network::build`] checks the
+//! values and lowers the description into a [`crate::network::CompiledNetwork`].
+//!
+//! `networks/example.toml` documents every field with a comment.
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+
+/// The version of the network file format this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole network file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Format version; must equal [`FORMAT_VERSION`].
+    pub version: u32,
+    /// Network name, used for the default output folder.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Time step, duration and seed.
+    pub simulation: SimulationSpec,
+    /// Neuron populations, in file order.
+    #[serde(default, rename = "population")]
+    pub populations: Vec<PopulationSpec>,
+    /// Projections between populations.
+    #[serde(default, rename = "projection")]
+    pub projections: Vec<ProjectionSpec>,
+    /// External drive: independent Poisson inputs and currents.
+    #[serde(default, rename = "input")]
+    pub inputs: Vec<InputSpec>,
+    /// What to record. Nothing is recorded unless asked.
+    #[serde(default)]
+    pub record: RecordSpec,
+}
+
+/// `[simulation]`: time step, duration, seed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSpec {
+    /// Time step [ms].
+    pub dt_ms: f64,
+    /// Simulated time [ms]; a whole number of steps.
+    pub duration_ms: f64,
+    /// Seed of every random stream. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The neuron model of a population.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelName {
+    /// Integrate-and-fire without leak, voltage jumps on input.
+    If,
+    /// Leaky integrate-and-fire, voltage jumps on input.
+    LifDelta,
+    /// Leaky integrate-and-fire with exponentially decaying excitatory and inhibitory currents.
+    LifExp,
+    /// Poisson spike source (no state).
+    Poisson,
+    /// Spike source replaying spike times from a CSV file.
+    SpikeSource,
+}
+
+impl ModelName {
+    /// The name as written in network files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelName::If => "if",
+            ModelName::LifDelta => "lif_delta",
+            ModelName::LifExp => "lif_exp",
+            ModelName::Poisson => "poisson",
+            ModelName::SpikeSource => "spike_source",
+        }
+    }
+}
+
+/// How the membrane potential is reset after a spike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetSpec {
+    /// Set to `v_reset_mv`.
+    #[default]
+    Value,
+    /// Subtract `v_th_mv - v_reset_mv` (keeps the overshoot; used by converted networks).
+    Subtract,
+}
+
+/// `[[population]]`: a group of neurons sharing a model and parameters.
+///
+/// Which parameters apply depends on `model`; the builder rejects a parameter the model does not
+/// have.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationSpec {
+    /// Unique name.
+    pub name: String,
+    /// Number of neurons.
+    pub size: u64,
+    /// Neuron model.
+    pub model: ModelName,
+    /// Membrane time constant [ms] (lif_delta, lif_exp).
+    pub tau_m_ms: Option<f64>,
+    /// Excitatory synaptic current time constant [ms] (lif_exp).
+    pub tau_syn_exc_ms: Option<f64>,
+    /// Inhibitory synaptic current time constant [ms] (lif_exp).
+    pub tau_syn_inh_ms: Option<f64>,
+    /// Resting potential [mV] (lif_delta, lif_exp). Default 0.
+    pub v_rest_mv: Option<f64>,
+    /// Threshold [mV].
+    pub v_th_mv: Option<f64>,
+    /// Reset potential [mV]. Default `v_rest_mv` (0 for `if`).
+    pub v_reset_mv: Option<f64>,
+    /// Refractory period [ms], a whole number of steps. Default 0.
+    pub t_ref_ms: Option<f64>,
+    /// Reset mode. Default `value`.
+    pub reset: Option<ResetSpec>,
+    /// Constant input current of a LIF neuron, as the shift of its resting potential [mV].
+    pub bias_mv: Option<f64>,
+    /// Constant input current of an IF neuron, as the voltage slope it causes [mV/ms].
+    pub bias_mv_per_ms: Option<f64>,
+    /// Initial membrane potential [mV]: a number or a distribution. Default `v_rest_mv`.
+    pub v_init_mv: Option<ValueSpec>,
+    /// Rate of each neuron of a `poisson` population [Hz].
+    pub rate_hz: Option<f64>,
+    /// CSV file (`time_ms,index`) of a `spike_source` population, relative to the network file.
+    pub file: Option<String>,
+}
+
+/// A number, or a distribution to draw one number per neuron or synapse from.
+///
+/// Written as `1.5`, `{ uniform = [lo, hi] }` or `{ normal = { mean = m, std = s } }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueSpec {
+    /// The same value everywhere.
+    Constant(f64),
+    /// Uniform in `[lo, hi)`.
+    Uniform {
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+    },
+    /// Normal.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+}
+
+impl<'de> Deserialize<'de> for ValueSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NormalFields {
+            mean: f64,
+            std: f64,
+        }
+
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = ValueSpec;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, { uniform = [lo, hi] } or { normal = { mean = m, std = s } }")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ValueSpec, E> {
+                Ok(ValueSpec::Constant(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ValueSpec, E> {
+                Ok(ValueSpec::Constant(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ValueSpec, E> {
+                Ok(ValueSpec::Constant(v as f64))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueSpec, A::Error> {
+                let key: String = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("empty distribution; expected `uniform` or `normal`"))?;
+                let value = match key.as_str() {
+                    "uniform" => {
+                        let [lo, hi]: [f64; 2] = map.next_value()?;
+                        ValueSpec::Uniform { lo, hi }
+                    }
+                    "normal" => {
+                        let n: NormalFields = map.next_value()?;
+                        ValueSpec::Normal {
+                            mean: n.mean,
+                            std: n.std,
+                        }
+                    }
+                    other => {
+                        return Err(de::Error::unknown_field(other, &["uniform", "normal"]));
+                    }
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "a distribution has exactly one key, found also `{extra}`"
+                    )));
+                }
+                Ok(value)
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+impl ValueSpec {
+    /// All numbers in the value, for finiteness checks.
+    pub fn numbers(&self) -> Vec<f64> {
+        match *self {
+            ValueSpec::Constant(v) => vec![v],
+            ValueSpec::Uniform { lo, hi } => vec![lo, hi],
+            ValueSpec::Normal { mean, std } => vec![mean, std],
+        }
+    }
+}
+
+/// Which synaptic current of a `lif_exp` target a projection feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceptorSpec {
+    /// Excitatory current; weights must be ≥ 0.
+    Exc,
+    /// Inhibitory current; weights must be ≤ 0.
+    Inh,
+}
+
+/// Connectivity rule of a projection, written as an inline table with a `rule` key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConnectivitySpec {
+    /// Every source to every target.
+    AllToAll,
+    /// Source i to target i; sizes must match.
+    OneToOne,
+    /// Each (source, target) pair independently with probability `p`.
+    FixedProbability {
+        /// Connection probability in [0, 1].
+        p: f64,
+    },
+    /// Each target receives exactly `indegree` synapses from random sources.
+    FixedIndegree {
+        /// Synapses per target.
+        indegree: u64,
+    },
+    /// Each source makes exactly `outdegree` synapses onto random targets.
+    FixedOutdegree {
+        /// Synapses per source.
+        outdegree: u64,
+    },
+    /// Explicit list from a CSV file `source,target[,weight_mv[,delay_ms]]` with a header line.
+    FromFile {
+        /// CSV path, relative to the network file.
+        file: String,
+    },
+}
+
+/// `[[projection]]`: synapses from one population to another.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionSpec {
+    /// Name; default `source->target`.
+    pub name: Option<String>,
+    /// Source population.
+    pub source: String,
+    /// Target population.
+    pub target: String,
+    /// Connectivity rule.
+    pub connectivity: ConnectivitySpec,
+    /// Allow a neuron to connect to itself (same population only). Default true.
+    #[serde(default = "default_true")]
+    pub allow_autapses: bool,
+    /// Allow several synapses between one pair. Default true.
+    #[serde(default = "default_true")]
+    pub allow_multapses: bool,
+    /// Synaptic weight [mV]: the jump of the membrane potential (if, lif_delta) or of the
+    /// synaptic current in voltage units (lif_exp).
+    pub weight_mv: ValueSpec,
+    /// Transmission delay [ms], at least one step and a whole number of steps. A distribution is
+    /// drawn as whole steps.
+    pub delay_ms: ValueSpec,
+    /// Receptor of a lif_exp target. Default: `exc` for non-negative weights, `inh` otherwise.
+    pub receptor: Option<ReceptorSpec>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Neurons of a population addressed by an input or a recorder.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// Explicit indices. Default: all neurons.
+    pub indices: Option<Vec<u64>>,
+}
+
+/// `[[input]]`: external drive of a population.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputSpec {
+    /// Independent Poisson spike train into every selected neuron.
+    Poisson {
+        /// Target population.
+        target: String,
+        /// Rate per neuron [Hz].
+        rate_hz: f64,
+        /// Weight of each input spike [mV].
+        weight_mv: f64,
+        /// Receptor of a lif_exp target. Default by the weight's sign.
+        receptor: Option<ReceptorSpec>,
+        /// Selected neurons. Default all.
+        indices: Option<Vec<u64>>,
+    },
+    /// A constant or step current into every selected neuron.
+    Current {
+        /// Target population.
+        target: String,
+        /// Amplitude for LIF targets [mV, as a shift of the resting potential].
+        amplitude_mv: Option<f64>,
+        /// Amplitude for IF targets [mV/ms].
+        amplitude_mv_per_ms: Option<f64>,
+        /// Switch-on time [ms]. Default 0.
+        #[serde(default)]
+        start_ms: f64,
+        /// Switch-off time [ms]. Default: never.
+        stop_ms: Option<f64>,
+        /// Selected neurons. Default all.
+        indices: Option<Vec<u64>>,
+    },
+}
+
+/// `[record]`: what to record.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSpec {
+    /// Spike recorders.
+    #[serde(default)]
+    pub spikes: Vec<SpikeRecordSpec>,
+    /// State trace recorders.
+    #[serde(default)]
+    pub traces: Vec<TraceRecordSpec>,
+    /// Population rate recorders.
+    #[serde(default)]
+    pub rates: Vec<RateRecordSpec>,
+}
+
+/// Record the spikes of a population (or some of its neurons).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpikeRecordSpec {
+    /// Population.
+    pub population: String,
+    /// Indices; default all.
+    pub indices: Option<Vec<u64>>,
+}
+
+/// Record the state (v and synaptic currents) of listed neurons every `every_steps` steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceRecordSpec {
+    /// Population.
+    pub population: String,
+    /// Indices of the neurons to trace.
+    pub indices: Vec<u64>,
+    /// Sampling interval in steps. Default 1.
+    #[serde(default = "default_one")]
+    pub every_steps: u64,
+}
+
+fn default_one() -> u64 {
+    1
+}
+
+/// Record the population rate in bins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateRecordSpec {
+    /// Population.
+    pub population: String,
+    /// Bin width [ms], a whole number of steps.
+    pub bin_ms: f64,
+}

@@ -1,0 +1,389 @@
+//! Neuron models and their exact integration.
+//!
+//! # Models
+//!
+//! All potentials are in mV and times in ms. Currents are written in voltage units (the potential
+//! they would add at steady state), as in Brian2's CUBA example.
+//!
+//! * `if`: `dv/dt = b`, with `b` the bias current [mV/ms]; input spikes add their weight to `v`.
+//! * `lif_delta`: `tau_m dv/dt = -(v - v_rest) + b`; input spikes add their weight to `v`.
+//! * `lif_exp`: `tau_m dv/dt = -(v - v_rest) + b + i_exc + i_inh`,
+//!   `tau_exc di_exc/dt = -i_exc`, `tau_inh di_inh/dt = -i_inh`; input spikes add their weight
+//!   to `i_exc` (weights ≥ 0) or `i_inh` (weights ≤ 0).
+//!
+//! # Exact integration
+//!
+//! Between inputs these equations are linear with constant coefficients, so the state at any
+//! later time is a closed-form function of the state at the last input (the *anchor*):
+//!
+//! ```text
+//! v(s) = v_inf + (v_a - v_inf) e^(-s/tau_m) + i_a * k (e^(-s/tau_syn) - e^(-s/tau_m)),
+//! k = tau_syn / (tau_syn - tau_m)     (k e^(-s/tau_m) s/tau_m when tau_syn == tau_m)
+//! ```
+//!
+//! with `v_inf = v_rest + b`. [`Dynamics::evaluate`] computes it; nothing is ever integrated by
+//! Euler steps. Both engines evaluate this same function of (anchor, time): the clock engine at
+//! every step for every neuron, the event engine only where an input arrives or a crossing is
+//! possible. The anchor moves only when an input arrives, a spike resets the neuron or a current
+//! switches, and these happen at the same steps in both engines, so both compute bit-identical
+//! potentials and the same spikes.
+//!
+//! # Time semantics (one step = `dt`)
+//!
+//! Time is an integer step count `t`; the state "at step t" is the state at time `t * dt`. In
+//! step `t`:
+//!
+//! 1. the state is advanced in closed form from its anchor to `t`;
+//! 2. all inputs arriving at `t` are summed and added at once (to `v` for delta synapses, to the
+//!    synaptic currents for `lif_exp`);
+//! 3. if the neuron is not refractory and `v >= v_th`, it spikes at step `t` (recorded at time
+//!    `t * dt`), is reset and is refractory for steps `t+1 ..= t + t_ref/dt`: `v` is held at its
+//!    reset value, inputs to `v` are dropped (as in NEST), synaptic currents keep evolving;
+//! 4. a spike emitted at step `t` over a synapse with delay `d` steps arrives at step `t + d`
+//!    (`d >= 1`).
+//!
+//! Steps run from 1 to `duration / dt`; step 0 is the initial state.
+
+use crate::network::spec::ResetSpec;
+
+/// Length of the precomputed propagator tables (steps); longer gaps call `exp` directly.
+const TABLE_LEN: usize = 4096;
+
+/// Safety margin [mV] of the threshold-crossing prediction: a neuron is checked if its potential
+/// can come within this distance of the threshold, which covers rounding in [`Dynamics::evaluate`].
+const THRESHOLD_MARGIN_MV: f64 = 1e-9;
+
+/// Neuron model of a simulated population.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Integrate-and-fire, no leak, delta synapses.
+    If,
+    /// Leaky integrate-and-fire, delta synapses.
+    LifDelta,
+    /// Leaky integrate-and-fire, exponential synaptic currents.
+    LifExp,
+}
+
+/// Checked parameters of a neuron model, in physical units except the refractory period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeuronParams {
+    /// The model.
+    pub model: Model,
+    /// Membrane time constant [ms] (unused by `if`).
+    pub tau_m_ms: f64,
+    /// Excitatory current time constant [ms] (`lif_exp`).
+    pub tau_exc_ms: f64,
+    /// Inhibitory current time constant [ms] (`lif_exp`).
+    pub tau_inh_ms: f64,
+    /// Resting potential [mV].
+    pub v_rest_mv: f64,
+    /// Threshold [mV].
+    pub v_th_mv: f64,
+    /// Reset potential [mV].
+    pub v_reset_mv: f64,
+    /// Refractory period in steps.
+    pub ref_steps: u32,
+    /// Reset mode.
+    pub reset: ResetSpec,
+}
+
+/// The state of one neuron evaluated at some step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluated {
+    /// Membrane potential [mV].
+    pub v: f64,
+    /// Excitatory synaptic current [mV].
+    pub i_exc: f64,
+    /// Inhibitory synaptic current [mV].
+    pub i_inh: f64,
+}
+
+/// The anchor of one neuron: its state right after its last input, spike or current switch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Anchor {
+    /// Membrane potential at the anchor [mV].
+    pub v: f64,
+    /// Excitatory current at the anchor [mV].
+    pub i_exc: f64,
+    /// Inhibitory current at the anchor [mV].
+    pub i_inh: f64,
+    /// Step of the anchor.
+    pub step: u32,
+    /// Last refractory step (the potential is held up to and including it).
+    pub ref_end: u32,
+    /// Bias current (mV for LIF, mV/ms for IF).
+    pub bias: f64,
+}
+
+/// A neuron model with its propagators precomputed for one time step.
+#[derive(Debug, Clone)]
+pub struct Dynamics {
+    /// The parameters.
+    pub params: NeuronParams,
+    dt_ms: f64,
+    decay_m: Vec<f64>,
+    decay_exc: Vec<f64>,
+    decay_inh: Vec<f64>,
+    kappa_exc: f64,
+    kappa_inh: f64,
+}
+
+fn table(tau: f64, dt: f64) -> Vec<f64> {
+    (0..TABLE_LEN).map(|k| (-(k as f64) * dt / tau).exp()).collect()
+}
+
+/// `tau_syn / (tau_syn - tau_m)`, or NaN when the two are equal (the degenerate kernel).
+fn kappa(tau_syn: f64, tau_m: f64) -> f64 {
+    if (tau_syn - tau_m).abs() <= 1e-12 * tau_m {
+        f64::NAN
+    } else {
+        tau_syn / (tau_syn - tau_m)
+    }
+}
+
+impl Dynamics {
+    /// Precompute the propagators of `params` for time step `dt_ms`.
+    pub fn new(params: NeuronParams, dt_ms: f64) -> Self {
+        let (decay_m, decay_exc, decay_inh) = match params.model {
+            Model::If => (Vec::new(), Vec::new(), Vec::new()),
+            Model::LifDelta => (table(params.tau_m_ms, dt_ms), Vec::new(), Vec::new()),
+            Model::LifExp => (
+                table(params.tau_m_ms, dt_ms),
+                table(params.tau_exc_ms, dt_ms),
+                table(params.tau_inh_ms, dt_ms),
+            ),
+        };
+        Dynamics {
+            params,
+            dt_ms,
+            decay_m,
+            decay_exc,
+            decay_inh,
+            kappa_exc: kappa(params.tau_exc_ms, params.tau_m_ms),
+            kappa_inh: kappa(params.tau_inh_ms, params.tau_m_ms),
+        }
+    }
+
+    /// The step length [ms].
+    pub fn dt_ms(&self) -> f64 {
+        self.dt_ms
+    }
+
+    #[inline(always)]
+    fn decay(table: &[f64], tau: f64, dt: f64, k: u32) -> f64 {
+        match table.get(k as usize) {
+            Some(&p) => p,
+            None => (-(k as f64) * dt / tau).exp(),
+        }
+    }
+
+    /// Contribution of a unit synaptic current to `v - v_inf` after `k` steps.
+    #[inline(always)]
+    fn kernel(&self, kappa: f64, p_syn: f64, p_m: f64, k: u32) -> f64 {
+        if kappa.is_nan() {
+            (k as f64) * self.dt_ms / self.params.tau_m_ms * p_m
+        } else {
+            kappa * (p_syn - p_m)
+        }
+    }
+
+    /// The state at step `t >= anchor.step`, in closed form from the anchor.
+    #[inline]
+    pub fn evaluate(&self, a: &Anchor, t: u32) -> Evaluated {
+        let p = &self.params;
+        let dt = self.dt_ms;
+        match p.model {
+            Model::If => {
+                let free_from = a.step.max(a.ref_end);
+                let v = if t <= a.ref_end {
+                    a.v
+                } else {
+                    a.v + a.bias * dt * f64::from(t - free_from)
+                };
+                Evaluated {
+                    v,
+                    i_exc: 0.0,
+                    i_inh: 0.0,
+                }
+            }
+            Model::LifDelta => {
+                let v = if t <= a.ref_end {
+                    a.v
+                } else {
+                    let k = t - a.step.max(a.ref_end);
+                    let v_inf = p.v_rest_mv + a.bias;
+                    v_inf + (a.v - v_inf) * Self::decay(&self.decay_m, p.tau_m_ms, dt, k)
+                };
+                Evaluated {
+                    v,
+                    i_exc: 0.0,
+                    i_inh: 0.0,
+                }
+            }
+            Model::LifExp => {
+                if t <= a.ref_end {
+                    let k = t - a.step;
+                    return Evaluated {
+                        v: a.v,
+                        i_exc: a.i_exc * Self::decay(&self.decay_exc, p.tau_exc_ms, dt, k),
+                        i_inh: a.i_inh * Self::decay(&self.decay_inh, p.tau_inh_ms, dt, k),
+                    };
+                }
+                let (i_exc, i_inh, from) = if a.ref_end > a.step {
+                    let j = a.ref_end - a.step;
+                    (
+                        a.i_exc * Self::decay(&self.decay_exc, p.tau_exc_ms, dt, j),
+                        a.i_inh * Self::decay(&self.decay_inh, p.tau_inh_ms, dt, j),
+                        a.ref_end,
+                    )
+                } else {
+                    (a.i_exc, a.i_inh, a.step)
+                };
+                let k = t - from;
+                let pm = Self::decay(&self.decay_m, p.tau_m_ms, dt, k);
+                let pe = Self::decay(&self.decay_exc, p.tau_exc_ms, dt, k);
+                let pi = Self::decay(&self.decay_inh, p.tau_inh_ms, dt, k);
+                let v_inf = p.v_rest_mv + a.bias;
+                let v = v_inf
+                    + (a.v - v_inf) * pm
+                    + i_exc * self.kernel(self.kappa_exc, pe, pm, k)
+                    + i_inh * self.kernel(self.kappa_inh, pi, pm, k);
+                Evaluated {
+                    v,
+                    i_exc: i_exc * pe,
+                    i_inh: i_inh * pi,
+                }
+            }
+        }
+    }
+
+    /// The potential after a spike at potential `v`.
+    #[inline]
+    pub fn reset_potential(&self, v: f64) -> f64 {
+        match self.params.reset {
+            ResetSpec::Value => self.params.v_reset_mv,
+            ResetSpec::Subtract => v - (self.params.v_th_mv - self.params.v_reset_mv),
+        }
+    }
+
+    /// Advance the neuron to step `t`, add the summed input of the step and check the threshold.
+    ///
+    /// This is the only place where input changes a neuron; it moves the anchor to `t`.
+    /// Returns true if the neuron spikes at `t`.
+    #[inline]
+    pub fn update_with_input(&self, a: &mut Anchor, t: u32, in_exc: f64, in_inh: f64) -> bool {
+        let e = self.evaluate(a, t);
+        let refractory = t <= a.ref_end;
+        let (mut v, i_exc, i_inh) = match self.params.model {
+            Model::LifExp => (e.v, e.i_exc + in_exc, e.i_inh + in_inh),
+            Model::If | Model::LifDelta if refractory => (e.v, 0.0, 0.0),
+            Model::If | Model::LifDelta => (e.v + (in_exc + in_inh), 0.0, 0.0),
+        };
+        let spiked = !refractory && v >= self.params.v_th_mv;
+        if spiked {
+            v = self.reset_potential(v);
+            a.ref_end = t + self.params.ref_steps;
+        }
+        a.v = v;
+        a.i_exc = i_exc;
+        a.i_inh = i_inh;
+        a.step = t;
+        spiked
+    }
+
+    /// Check the threshold at step `t` of a neuron that received no input at `t`.
+    ///
+    /// The anchor moves only if the neuron spikes. Returns true if it spikes.
+    #[inline]
+    pub fn check_without_input(&self, a: &mut Anchor, t: u32) -> bool {
+        if t <= a.ref_end {
+            return false;
+        }
+        let e = self.evaluate(a, t);
+        if e.v >= self.params.v_th_mv {
+            a.v = self.reset_potential(e.v);
+            a.i_exc = e.i_exc;
+            a.i_inh = e.i_inh;
+            a.step = t;
+            a.ref_end = t + self.params.ref_steps;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Switch the bias current at step `t` (after the step's update): the anchor moves to `t`.
+    pub fn set_bias(&self, a: &mut Anchor, t: u32, bias: f64) {
+        let e = self.evaluate(a, t);
+        a.v = e.v;
+        a.i_exc = e.i_exc;
+        a.i_inh = e.i_inh;
+        a.step = t;
+        a.bias = bias;
+    }
+
+    /// The earliest step after `t` at which the neuron could reach threshold without further
+    /// input, or `None` if it cannot.
+    ///
+    /// The neuron's state at `t` must already be final (updated). The prediction is a rigorous
+    /// lower bound: the potential is bounded above by `A e^(-s/tau_m) + P` (each synaptic
+    /// current term bounded by a leak-shaped term or a constant), whose crossing time has a
+    /// closed form. The event engine checks the neuron at that step and, if it has not crossed,
+    /// predicts again from there, so the true crossing step is never skipped.
+    pub fn next_possible_crossing(&self, a: &Anchor, t: u32) -> Option<u32> {
+        let p = &self.params;
+        let from = t.max(a.ref_end);
+        let e = self.evaluate(a, from);
+        let c = p.v_th_mv - THRESHOLD_MARGIN_MV;
+        let s_lb = match p.model {
+            Model::If => {
+                if a.bias <= 0.0 {
+                    return None;
+                }
+                ((c - e.v) / a.bias).max(0.0)
+            }
+            Model::LifDelta | Model::LifExp => {
+                let v_inf = p.v_rest_mv + a.bias;
+                let c = c - v_inf;
+                let mut amp = e.v - v_inf; // coefficient of e^(-s/tau_m)
+                let mut constant = 0.0; // constant upper bound of the remaining terms
+                if p.model == Model::LifExp {
+                    for (i, kappa, tau) in [
+                        (e.i_exc, self.kappa_exc, p.tau_exc_ms),
+                        (e.i_inh, self.kappa_inh, p.tau_inh_ms),
+                    ] {
+                        if kappa.is_nan() {
+                            // i (s/tau) e^(-s/tau) <= i/e for i > 0, <= 0 otherwise.
+                            if i > 0.0 {
+                                constant += i / std::f64::consts::E;
+                            }
+                            continue;
+                        }
+                        let beta = i * kappa;
+                        amp -= beta;
+                        // beta e^(-s/tau): bound it by beta e^(-s/tau_m) where that is larger.
+                        if (beta > 0.0 && tau <= p.tau_m_ms) || (beta < 0.0 && tau >= p.tau_m_ms) {
+                            amp += beta;
+                        } else if beta > 0.0 {
+                            constant += beta;
+                        }
+                    }
+                }
+                if amp + constant >= c {
+                    0.0
+                } else if amp >= 0.0 || constant <= c {
+                    return None;
+                } else {
+                    p.tau_m_ms * (amp / (c - constant)).ln()
+                }
+            }
+        };
+        let steps = (s_lb / self.dt_ms - 1e-6).ceil().max(1.0);
+        let target = f64::from(from) + steps;
+        if target >= f64::from(u32::MAX) {
+            None
+        } else {
+            Some(target as u32)
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! The engines: run a [`CompiledNetwork`] step by step.
+//!
+//! One [`Simulation`] holds the runtime state; [`Engine`] selects how neurons are updated. Each
+//! step does, in this order (see [`crate::neuron`] for the time semantics):
+//!
+//! 1. external input: Poisson drives add to the input accumulators, source populations spike;
+//! 2. delivery: the spike bundles arriving at this step (a ring buffer indexed by arrival step)
+//!    are expanded over their CSR rows into the accumulators; a neuron whose accumulator leaves
+//!    zero is pushed on its population's `touched` list;
+//! 3. update: neurons with input are advanced, get their input and are checked against
+//!    threshold. The clock engine then checks every other neuron too; the event engine only
+//!    those whose predicted threshold crossing ([`crate::neuron::Dynamics::next_possible_crossing`])
+//!    falls on this step;
+//! 4. current switches of this step, state traces;
+//! 5. emission: this step's spikes are sorted, recorded, and one bundle per (spike, projection,
+//!    delay) is pushed into the ring at its arrival step.
+//!
+//! Steps 1, 2, 4 and 5 are shared by both engines. Accumulation order is fixed (bundles in
+//! emission order, neurons ascending), so both engines compute bit-identical potentials.
+//!
+//! Memory layout: what the delivery loop writes (one accumulator array per receptor) is kept in
+//! dense per-population arrays; the anchor fields, which an update always reads and writes
+//! together, are packed per neuron so that a random-access update touches one cache line.
+
+mod input;
+mod ring;
+
+pub use input::PoissonField;
+
+use crate::network::compiled::*;
+use crate::neuron::{Anchor, Dynamics, Model};
+use crate::rng::Purpose;
+use ring::{Bundle, SpikeRing, WakeQueue};
+
+/// How neurons are updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// Only neurons with input or a possible threshold crossing (default).
+    #[default]
+    Event,
+    /// Every neuron every step (the reference).
+    Clock,
+}
+
+impl Engine {
+    /// Name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Event => "event",
+            Engine::Clock => "clock",
+        }
+    }
+}
+
+/// Integer counts of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Spikes emitted per population.
+    pub spikes: Vec<u64>,
+    /// Synaptic events (spike delivered over one synapse) per projection.
+    pub synaptic_events: Vec<u64>,
+    /// Neuron state evaluations per population (input updates and threshold checks).
+    pub neuron_updates: Vec<u64>,
+    /// Of the updates, threshold checks without input (event engine wake-ups).
+    pub threshold_checks: Vec<u64>,
+    /// Input spikes of each independent Poisson drive.
+    pub external_events: Vec<u64>,
+}
+
+/// One sample of a state trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceSample {
+    /// Step.
+    pub step: u32,
+    /// Population index.
+    pub population: u32,
+    /// Neuron index.
+    pub index: u32,
+    /// Membrane potential [mV].
+    pub v: f64,
+    /// Excitatory current [mV].
+    pub i_exc: f64,
+    /// Inhibitory current [mV].
+    pub i_inh: f64,
+}
+
+/// What a run recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// Recorded spikes `(step, population, index)`, in step order, then population, then index.
+    pub spikes: Vec<(u32, u32, u32)>,
+    /// State samples.
+    pub traces: Vec<TraceSample>,
+    /// Per rate recorder: spike counts per bin.
+    pub rate_bins: Vec<Vec<u64>>,
+}
+
+struct NeuronState {
+    anchors: Vec<Anchor>,
+    acc_exc: Vec<f64>,
+    /// Only allocated for `lif_exp`; delta models sum both receptors in `acc_exc`.
+    acc_inh: Vec<f64>,
+    touched: Vec<u32>,
+    /// Event engine: the step of each neuron's pending threshold check (`u32::MAX`: none).
+    wake: Vec<u32>,
+}
+
+enum Runtime {
+    Neurons(NeuronState),
+    Poisson(PoissonField),
+    Replay { next: usize },
+}
+
+/// A network being simulated.
+pub struct Simulation<'a> {
+    net: &'a CompiledNetwork,
+    engine: Engine,
+    runtime: Vec<Runtime>,
+    spikes_now: Vec<Vec<u32>>,
+    outgoing: Vec<Vec<usize>>,
+    into_inh: Vec<bool>,
+    drives: Vec<PoissonField>,
+    ring: SpikeRing,
+    wakes: WakeQueue,
+    next_current: usize,
+    step: u32,
+    /// Counts so far.
+    pub counts: Counts,
+    /// Recordings so far.
+    pub recorded: Recorded,
+}
+
+impl<'a> Simulation<'a> {
+    /// Prepare a simulation at step 0 with the network's initial state.
+    pub fn new(net: &'a CompiledNetwork, engine: Engine) -> Self {
+        let runtime: Vec<Runtime> = net
+            .populations
+            .iter()
+            .enumerate()
+            .map(|(pi, p)| match &p.kind {
+                PopulationKind::Neurons { dynamics, initial } => {
+                    let n = p.size as usize;
+                    Runtime::Neurons(NeuronState {
+                        anchors: initial.clone(),
+                        acc_exc: vec![0.0; n],
+                        acc_inh: if dynamics.params.model == Model::LifExp {
+                            vec![0.0; n]
+                        } else {
+                            Vec::new()
+                        },
+                        touched: Vec::with_capacity(n),
+                        wake: vec![u32::MAX; n],
+                    })
+                }
+                PopulationKind::Poisson { rate_hz } => Runtime::Poisson(PoissonField::new(
+                    (0..p.size).collect(),
+                    rate_hz * net.dt_ms * 1e-3,
+                    true,
+                    net.seed,
+                    Purpose::PoissonSource,
+                    pi as u64,
+                )),
+                PopulationKind::SpikeSource { .. } => Runtime::Replay { next: 0 },
+            })
+            .collect();
+        let mut outgoing = vec![Vec::new(); net.populations.len()];
+        for (j, pr) in net.projections.iter().enumerate() {
+            outgoing[pr.source].push(j);
+        }
+        let into_inh = net
+            .projections
+            .iter()
+            .map(|pr| pr.receptor == Receptor::Inh && is_lif_exp(&net.populations[pr.target]))
+            .collect();
+        let drives = net
+            .drives
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                PoissonField::new(
+                    d.neurons.clone(),
+                    d.rate_hz * net.dt_ms * 1e-3,
+                    false,
+                    net.seed,
+                    Purpose::PoissonDrive,
+                    k as u64,
+                )
+            })
+            .collect();
+        let np = net.populations.len();
+        let mut sim = Simulation {
+            net,
+            engine,
+            runtime,
+            spikes_now: vec![Vec::new(); np],
+            outgoing,
+            into_inh,
+            drives,
+            ring: SpikeRing::new(net.max_delay()),
+            wakes: WakeQueue::new(),
+            next_current: 0,
+            step: 0,
+            counts: Counts {
+                spikes: vec![0; np],
+                synaptic_events: vec![0; net.projections.len()],
+                neuron_updates: vec![0; np],
+                threshold_checks: vec![0; np],
+                external_events: vec![0; net.drives.len()],
+            },
+            recorded: Recorded {
+                rate_bins: net
+                    .record
+                    .rates
+                    .iter()
+                    .map(|&(_, bin)| vec![0; net.steps.div_ceil(bin) as usize])
+                    .collect(),
+                ..Default::default()
+            },
+        };
+        if engine == Engine::Event {
+            for (pi, p) in net.populations.iter().enumerate() {
+                if let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
+                    (&p.kind, &mut sim.runtime[pi])
+                {
+                    for n in 0..p.size {
+                        schedule(&mut sim.wakes, dynamics, st, pi as u32, n, 0);
+                    }
+                }
+            }
+        }
+        sim.record_traces();
+        sim
+    }
+
+    /// The current step (0 before the first step).
+    pub fn current_step(&self) -> u32 {
+        self.step
+    }
+
+    /// The state of neuron `index` of population `population` at the current step, or `None`
+    /// for spike sources.
+    pub fn state(&self, population: usize, index: u32) -> Option<crate::neuron::Evaluated> {
+        match (&self.net.populations[population].kind, &self.runtime[population]) {
+            (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) => {
+                Some(dynamics.evaluate(&st.anchors[index as usize], self.step))
+            }
+            _ => None,
+        }
+    }
+
+    /// Run all remaining steps, calling `progress(step)` now and then.
+    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
+        let every = (self.net.steps / 200).max(1);
+        while self.step < self.net.steps {
+            self.advance();
+            if self.step % every == 0 {
+                progress(self.step);
+            }
+        }
+    }
+
+    /// Simulate one step.
+    pub fn advance(&mut self) {
+        self.step += 1;
+        let t = self.step;
+        self.external_input(t);
+        self.deliver(t);
+        match self.engine {
+            Engine::Event => self.update_event(t),
+            Engine::Clock => self.update_clock(t),
+        }
+        self.switch_currents(t);
+        self.record_traces();
+        self.emit(t);
+    }
+
+    fn external_input(&mut self, t: u32) {
+        let net = self.net;
+        for (k, field) in self.drives.iter_mut().enumerate() {
+            let d = &net.drives[k];
+            let into_inh = d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]);
+            let Runtime::Neurons(st) = &mut self.runtime[d.target] else {
+                unreachable!("drives target neurons")
+            };
+            let acc = if into_inh { &mut st.acc_inh } else { &mut st.acc_exc };
+            let touched = &mut st.touched;
+            let w = d.weight_mv;
+            let mut events = 0u64;
+            field.step(t, |n, c| {
+                events += u64::from(c);
+                let a = &mut acc[n as usize];
+                if *a == 0.0 {
+                    touched.push(n);
+                }
+                *a += w * f64::from(c);
+            });
+            self.counts.external_events[k] += events;
+        }
+        for (pi, rt) in self.runtime.iter_mut().enumerate() {
+            let out = &mut self.spikes_now[pi];
+            match rt {
+                Runtime::Poisson(field) => field.step(t, |n, _| out.push(n)),
+                Runtime::Replay { next } => {
+                    if let PopulationKind::SpikeSource { spikes } = &net.populations[pi].kind {
+                        while *next < spikes.len() && spikes[*next].0 == t {
+                            out.push(spikes[*next].1);
+                            *next += 1;
+                        }
+                    }
+                }
+                Runtime::Neurons(_) => {}
+            }
+        }
+    }
+
+    fn deliver(&mut self, t: u32) {
+        let net = self.net;
+        let mut bundles = self.ring.take(t);
+        for b in &bundles {
+            let pr = &net.projections[b.projection as usize];
+            let Runtime::Neurons(st) = &mut self.runtime[pr.target] else {
+                unreachable!("projections target neurons")
+            };
+            let acc = if self.into_inh[b.projection as usize] {
+                &mut st.acc_inh
+            } else {
+                &mut st.acc_exc
+            };
+            let (lo, hi) = (b.lo as usize, b.hi as usize);
+            let targets = &pr.csr.targets[lo..hi];
+            let touched = &mut st.touched;
+            match &pr.weights {
+                Weights::Constant(w) => {
+                    for &n in targets {
+                        let a = &mut acc[n as usize];
+                        if *a == 0.0 {
+                            touched.push(n);
+                        }
+                        *a += w;
+                    }
+                }
+                Weights::PerSynapse(ws) => {
+                    for (&n, &w) in targets.iter().zip(&ws[lo..hi]) {
+                        let a = &mut acc[n as usize];
+                        if *a == 0.0 {
+                            touched.push(n);
+                        }
+                        *a += f64::from(w);
+                    }
+                }
+            }
+            self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
+        }
+        bundles.clear();
+        self.ring.give_back(t, bundles);
+    }
+
+    fn update_event(&mut self, t: u32) {
+        let net = self.net;
+        for (pi, p) in net.populations.iter().enumerate() {
+            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
+                (&p.kind, &mut self.runtime[pi])
+            else {
+                continue;
+            };
+            let spikes = &mut self.spikes_now[pi];
+            let mut updates = 0u64;
+            let touched = std::mem::take(&mut st.touched);
+            for &n in &touched {
+                let i = n as usize;
+                let (in_exc, in_inh) = take_input(st, i);
+                if in_exc == 0.0 && in_inh == 0.0 {
+                    continue; // already updated this step, or the inputs cancelled exactly
+                }
+                updates += 1;
+                if dynamics.update_with_input(&mut st.anchors[i], t, in_exc, in_inh) {
+                    spikes.push(n);
+                }
+                schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
+            }
+            st.touched = touched;
+            st.touched.clear();
+            self.counts.neuron_updates[pi] += updates;
+        }
+        // Threshold checks of neurons whose predicted crossing falls on this step.
+        let mut due = self.wakes.take(t);
+        let mut checks = vec![0u64; net.populations.len()];
+        for &(pi, n) in &due {
+            let pi = pi as usize;
+            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
+                (&net.populations[pi].kind, &mut self.runtime[pi])
+            else {
+                unreachable!("only neurons are scheduled")
+            };
+            if st.wake[n as usize] != t || st.anchors[n as usize].step == t {
+                continue; // stale, or updated by input this step
+            }
+            checks[pi] += 1;
+            if dynamics.check_without_input(&mut st.anchors[n as usize], t) {
+                self.spikes_now[pi].push(n);
+            }
+            schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
+        }
+        due.clear();
+        self.wakes.give_back(t, due);
+        for (pi, c) in checks.into_iter().enumerate() {
+            self.counts.neuron_updates[pi] += c;
+            self.counts.threshold_checks[pi] += c;
+        }
+        for s in &mut self.spikes_now {
+            s.sort_unstable();
+        }
+    }
+
+    fn update_clock(&mut self, t: u32) {
+        let net = self.net;
+        for (pi, p) in net.populations.iter().enumerate() {
+            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
+                (&p.kind, &mut self.runtime[pi])
+            else {
+                continue;
+            };
+            let spikes = &mut self.spikes_now[pi];
+            for i in 0..p.size as usize {
+                let (in_exc, in_inh) = take_input(st, i);
+                let spiked = if in_exc == 0.0 && in_inh == 0.0 {
+                    dynamics.check_without_input(&mut st.anchors[i], t)
+                } else {
+                    dynamics.update_with_input(&mut st.anchors[i], t, in_exc, in_inh)
+                };
+                if spiked {
+                    spikes.push(i as u32);
+                }
+            }
+            st.touched.clear();
+            self.counts.neuron_updates[pi] += u64::from(p.size);
+        }
+    }
+
+    fn switch_currents(&mut self, t: u32) {
+        let net = self.net;
+        while self.next_current < net.currents.len() && net.currents[self.next_current].step == t {
+            let c = &net.currents[self.next_current];
+            self.next_current += 1;
+            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
+                (&net.populations[c.population].kind, &mut self.runtime[c.population])
+            else {
+                unreachable!("currents target neurons")
+            };
+            for &n in &c.neurons {
+                let a = &mut st.anchors[n as usize];
+                let bias = a.bias + c.delta;
+                dynamics.set_bias(a, t, bias);
+                if self.engine == Engine::Event {
+                    schedule(&mut self.wakes, dynamics, st, c.population as u32, n, t);
+                }
+            }
+        }
+    }
+
+    fn record_traces(&mut self) {
+        let t = self.step;
+        for req in &self.net.record.traces {
+            if t % req.every_steps != 0 {
+                continue;
+            }
+            for &n in &req.neurons {
+                if let Some(e) = self.state(req.population, n) {
+                    self.recorded.traces.push(TraceSample {
+                        step: t,
+                        population: req.population as u32,
+                        index: n,
+                        v: e.v,
+                        i_exc: e.i_exc,
+                        i_inh: e.i_inh,
+                    });
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, t: u32) {
+        let net = self.net;
+        for pi in 0..net.populations.len() {
+            let spikes = std::mem::take(&mut self.spikes_now[pi]);
+            if spikes.is_empty() {
+                self.spikes_now[pi] = spikes;
+                continue;
+            }
+            self.counts.spikes[pi] += spikes.len() as u64;
+            if let Some(mask) = &net.record.spikes[pi] {
+                self.recorded.spikes.extend(
+                    spikes
+                        .iter()
+                        .filter(|&&n| mask[n as usize])
+                        .map(|&n| (t, pi as u32, n)),
+                );
+            }
+            for (r, &(p, bin)) in net.record.rates.iter().enumerate() {
+                if p == pi {
+                    self.recorded.rate_bins[r][((t - 1) / bin) as usize] += spikes.len() as u64;
+                }
+            }
+            for &j in &self.outgoing[pi] {
+                let pr = &net.projections[j];
+                for &n in &spikes {
+                    let row = pr.csr.row(n);
+                    if row.is_empty() {
+                        continue;
+                    }
+                    match &pr.delays {
+                        Delays::Constant(d) => self.ring.push(
+                            t + d,
+                            Bundle {
+                                projection: j as u32,
+                                lo: row.start as u32,
+                                hi: row.end as u32,
+                            },
+                        ),
+                        Delays::Runs { run_ptr, runs } => {
+                            let mut lo = row.start as u32;
+                            for &(d, end) in
+                                &runs[run_ptr[n as usize] as usize..run_ptr[n as usize + 1] as usize]
+                            {
+                                self.ring.push(
+                                    t + d,
+                                    Bundle {
+                                        projection: j as u32,
+                                        lo,
+                                        hi: end,
+                                    },
+                                );
+                                lo = end;
+                            }
+                        }
+                    }
+                }
+            }
+            let mut spikes = spikes;
+            spikes.clear();
+            self.spikes_now[pi] = spikes;
+        }
+    }
+}
+
+fn is_lif_exp(p: &Population) -> bool {
+    matches!(&p.kind, PopulationKind::Neurons { dynamics, .. } if dynamics.params.model == Model::LifExp)
+}
+
+#[inline]
+fn take_input(st: &mut NeuronState, i: usize) -> (f64, f64) {
+    let e = std::mem::take(&mut st.acc_exc[i]);
+    let inh = match st.acc_inh.get_mut(i) {
+        Some(x) => std::mem::take(x),
+        None => 0.0,
+    };
+    (e, inh)
+}
+
+#[inline]
+fn schedule(wakes: &mut WakeQueue, dynamics: &Dynamics, st: &mut NeuronState, pop: u32, n: u32, t: u32) {
+    let next = dynamics
+        .next_possible_crossing(&st.anchors[n as usize], t)
+        .unwrap_or(u32::MAX);
+    let w = &mut st.wake[n as usize];
+    if *w != next {
+        *w = next;
+        if next != u32::MAX {
+            wakes.push(next, t, pop, n);
+        }
+    }
+}
