@@ -49,10 +49,37 @@ fn count_table(lambda: f64, truncate_zero: bool, cap_one: bool) -> Vec<u64> {
     table
 }
 
-#[inline]
-fn count_from(table: &[u64], u: u32) -> u32 {
-    let u = u64::from(u);
-    table.iter().take_while(|&&t| u >= t).count() as u32
+/// Inverse-CDF lookup with a guide table (Chen & Asau 1974): `guide[j]` is the count of the
+/// smallest uniform in bucket `j` (top 8 bits), so the linear search starts close to the answer.
+#[derive(Debug, Clone)]
+struct CountTable {
+    thresholds: Vec<u64>,
+    guide: [u32; 256],
+}
+
+impl CountTable {
+    fn new(thresholds: Vec<u64>) -> Self {
+        let mut guide = [0u32; 256];
+        for (j, g) in guide.iter_mut().enumerate() {
+            let u = (j as u64) << 24;
+            *g = thresholds.iter().take_while(|&&t| u >= t).count() as u32;
+        }
+        CountTable { thresholds, guide }
+    }
+
+    /// `#{k : u >= thresholds[k]}`.
+    #[inline]
+    fn count(&self, u: u32) -> u32 {
+        let mut k = self.guide[(u >> 24) as usize];
+        let u = u64::from(u);
+        while let Some(&t) = self.thresholds.get(k as usize) {
+            if u < t {
+                break;
+            }
+            k += 1;
+        }
+        k
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -66,8 +93,8 @@ struct Block {
 
 #[derive(Debug, Clone)]
 enum Method {
-    Dense { table: Vec<u64> },
-    Sparse { log_q: f64, truncated: Vec<u64> },
+    Dense { table: CountTable },
+    Sparse { log_q: f64, truncated: CountTable },
     Silent,
 }
 
@@ -94,12 +121,12 @@ impl PoissonField {
             Method::Silent
         } else if lambda >= DENSE_LAMBDA {
             Method::Dense {
-                table: count_table(lambda, false, cap_one),
+                table: CountTable::new(count_table(lambda, false, cap_one)),
             }
         } else {
             Method::Sparse {
                 log_q: -lambda,
-                truncated: count_table(lambda, true, cap_one),
+                truncated: CountTable::new(count_table(lambda, true, cap_one)),
             }
         };
         let mut blocks: Vec<Block> = (0..neurons.len())
@@ -133,7 +160,7 @@ impl PoissonField {
             Method::Dense { table } => {
                 for b in &mut self.blocks {
                     for &n in &self.neurons[b.first..b.first + b.len] {
-                        let c = count_from(table, b.rng.next_u32());
+                        let c = table.count(b.rng.next_u32());
                         if c > 0 {
                             emit(n, c);
                         }
@@ -146,7 +173,7 @@ impl PoissonField {
                     let end = u64::from(step) * len;
                     while b.next < end {
                         let local = (b.next - (u64::from(step) - 1) * len) as usize;
-                        let c = 1 + count_from(truncated, b.rng.next_u32());
+                        let c = 1 + truncated.count(b.rng.next_u32());
                         emit(self.neurons[b.first + local], c);
                         b.next = b.next.saturating_add(1).saturating_add(b.rng.geometric_skip(*log_q));
                     }

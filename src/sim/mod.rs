@@ -103,6 +103,10 @@ struct NeuronState {
     touched: Vec<u32>,
     /// Event engine: the step of each neuron's pending threshold check (`u32::MAX`: none).
     wake: Vec<u32>,
+    /// False when no neuron of the population can ever reach threshold without input (no
+    /// synaptic currents, no bias that lifts the resting potential to threshold, no current
+    /// switches): the event engine then never predicts crossings for it.
+    can_self_cross: bool,
 }
 
 enum Runtime {
@@ -150,6 +154,8 @@ impl<'a> Simulation<'a> {
                         },
                         touched: Vec::with_capacity(n),
                         wake: vec![u32::MAX; n],
+                        can_self_cross: can_self_cross(dynamics, initial)
+                            || net.currents.iter().any(|c| c.population == pi),
                     })
                 }
                 PopulationKind::Poisson { rate_hz } => Runtime::Poisson(PoissonField::new(
@@ -328,27 +334,18 @@ impl<'a> Simulation<'a> {
             };
             let (lo, hi) = (b.lo as usize, b.hi as usize);
             let targets = &pr.csr.targets[lo..hi];
-            let touched = &mut st.touched;
-            match &pr.weights {
+            let added = match &pr.weights {
                 Weights::Constant(w) => {
-                    for &n in targets {
-                        let a = &mut acc[n as usize];
-                        if *a == 0.0 {
-                            touched.push(n);
-                        }
-                        *a += w;
-                    }
+                    accumulate(acc, &mut st.touched, targets, std::iter::repeat(*w))
                 }
-                Weights::PerSynapse(ws) => {
-                    for (&n, &w) in targets.iter().zip(&ws[lo..hi]) {
-                        let a = &mut acc[n as usize];
-                        if *a == 0.0 {
-                            touched.push(n);
-                        }
-                        *a += f64::from(w);
-                    }
-                }
-            }
+                Weights::PerSynapse(ws) => accumulate(
+                    acc,
+                    &mut st.touched,
+                    targets,
+                    ws[lo..hi].iter().map(|&w| f64::from(w)),
+                ),
+            };
+            debug_assert!(added <= targets.len());
             self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
         }
         bundles.clear();
@@ -543,6 +540,32 @@ impl<'a> Simulation<'a> {
     }
 }
 
+/// The delivery inner loop: add each weight to its target's accumulator; a target whose
+/// accumulator was zero goes on the `touched` list.
+#[inline(always)]
+fn accumulate(
+    acc: &mut [f64],
+    touched: &mut Vec<u32>,
+    targets: &[u32],
+    weights: impl Iterator<Item = f64>,
+) -> usize {
+    touched.reserve(targets.len());
+    let spare = &mut touched.spare_capacity_mut()[..targets.len()];
+    let mut pushed = 0;
+    for (&n, w) in targets.iter().zip(weights) {
+        let a = &mut acc[n as usize];
+        if *a == 0.0 {
+            spare[pushed].write(n);
+            pushed += 1;
+        }
+        *a += w;
+    }
+    let len = touched.len();
+    // SAFETY: the first `pushed` elements of the spare capacity were initialized above.
+    unsafe { touched.set_len(len + pushed) };
+    pushed
+}
+
 fn is_lif_exp(p: &Population) -> bool {
     matches!(&p.kind, PopulationKind::Neurons { dynamics, .. } if dynamics.params.model == Model::LifExp)
 }
@@ -557,8 +580,21 @@ fn take_input(st: &mut NeuronState, i: usize) -> (f64, f64) {
     (e, inh)
 }
 
+/// Whether a neuron of this population could reach threshold with no input at all.
+fn can_self_cross(dynamics: &Dynamics, initial: &[Anchor]) -> bool {
+    let p = &dynamics.params;
+    match p.model {
+        Model::LifExp => true,
+        Model::LifDelta => initial.iter().any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv),
+        Model::If => initial.iter().any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
+    }
+}
+
 #[inline]
 fn schedule(wakes: &mut WakeQueue, dynamics: &Dynamics, st: &mut NeuronState, pop: u32, n: u32, t: u32) {
+    if !st.can_self_cross {
+        return;
+    }
     let next = dynamics
         .next_possible_crossing(&st.anchors[n as usize], t)
         .unwrap_or(u32::MAX);
