@@ -5,10 +5,10 @@
 //!
 //! 1. external input: Poisson drives add to the input accumulators, source populations spike;
 //! 2. delivery: the spike bundles arriving at this step (a ring buffer indexed by arrival step)
-//!    are expanded over their CSR rows into the accumulators; a neuron whose accumulator leaves
-//!    zero is pushed on its population's `touched` list;
-//! 3. update: neurons with input are advanced, get their input and are checked against
-//!    threshold. The clock engine then checks every other neuron too; the event engine only
+//!    are expanded over their CSR rows into the accumulators, and each target's bit is set in
+//!    its population's `touched` bitmap;
+//! 3. update: neurons with input (a set bit, even if their inputs summed to zero) are advanced,
+//!    get their input and are checked against threshold. The clock engine then checks every other neuron too; the event engine only
 //!    those whose predicted threshold crossing ([`crate::neuron::Dynamics::next_possible_crossing`])
 //!    falls on this step;
 //! 4. current switches of this step, state traces;
@@ -18,9 +18,11 @@
 //! Steps 1, 2, 4 and 5 are shared by both engines. Accumulation order is fixed (bundles in
 //! emission order, neurons ascending), so both engines compute bit-identical potentials.
 //!
-//! Memory layout: what the delivery loop writes (one accumulator array per receptor) is kept in
-//! dense per-population arrays; the anchor fields, which an update always reads and writes
-//! together, are packed per neuron so that a random-access update touches one cache line.
+//! Memory layout: per population, one array of cache-line records (anchor + this step's summed
+//! input) and one bitmap of touched neurons. Delivery adds into a neuron's record and the update
+//! then reads it while it is still in cache: one cache line per active neuron per step, which is
+//! what bounds a sparse network whose state does not fit in L2. (Separate arrays per field
+//! cost one line per field per active neuron.)
 
 mod input;
 mod ring;
@@ -95,12 +97,20 @@ pub struct Recorded {
     pub rate_bins: Vec<Vec<u64>>,
 }
 
+/// One neuron's runtime record: its anchor and the inputs summed in the current step
+/// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
+/// delivering to a neuron and then updating it touches one line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Slot {
+    anchor: Anchor,
+    input: [f64; 2],
+}
+
 struct NeuronState {
-    anchors: Vec<Anchor>,
-    acc_exc: Vec<f64>,
-    /// Only allocated for `lif_exp`; delta models sum both receptors in `acc_exc`.
-    acc_inh: Vec<f64>,
-    touched: Vec<u32>,
+    slots: Vec<Slot>,
+    /// One bit per neuron: received at least one input this step.
+    touched: Vec<u64>,
     /// Event engine: the step of each neuron's pending threshold check (`u32::MAX`: none).
     wake: Vec<u32>,
     /// False when no neuron of the population can ever reach threshold without input (no
@@ -145,14 +155,14 @@ impl<'a> Simulation<'a> {
                 PopulationKind::Neurons { dynamics, initial } => {
                     let n = p.size as usize;
                     Runtime::Neurons(NeuronState {
-                        anchors: initial.clone(),
-                        acc_exc: vec![0.0; n],
-                        acc_inh: if dynamics.params.model == Model::LifExp {
-                            vec![0.0; n]
-                        } else {
-                            Vec::new()
-                        },
-                        touched: Vec::with_capacity(n),
+                        slots: initial
+                            .iter()
+                            .map(|&anchor| Slot {
+                                anchor,
+                                input: [0.0; 2],
+                            })
+                            .collect(),
+                        touched: vec![0; n.div_ceil(64)],
                         wake: vec![u32::MAX; n],
                         can_self_cross: can_self_cross(dynamics, initial)
                             || net.currents.iter().any(|c| c.population == pi),
@@ -248,7 +258,7 @@ impl<'a> Simulation<'a> {
     pub fn state(&self, population: usize, index: u32) -> Option<crate::neuron::Evaluated> {
         match (&self.net.populations[population].kind, &self.runtime[population]) {
             (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) => {
-                Some(dynamics.evaluate(&st.anchors[index as usize], self.step))
+                Some(dynamics.evaluate(&st.slots[index as usize].anchor, self.step))
             }
             _ => None,
         }
@@ -288,17 +298,15 @@ impl<'a> Simulation<'a> {
             let Runtime::Neurons(st) = &mut self.runtime[d.target] else {
                 unreachable!("drives target neurons")
             };
-            let acc = if into_inh { &mut st.acc_inh } else { &mut st.acc_exc };
+            let r = usize::from(into_inh);
+            let slots = &mut st.slots;
             let touched = &mut st.touched;
             let w = d.weight_mv;
             let mut events = 0u64;
             field.step(t, |n, c| {
                 events += u64::from(c);
-                let a = &mut acc[n as usize];
-                if *a == 0.0 {
-                    touched.push(n);
-                }
-                *a += w * f64::from(c);
+                slots[n as usize].input[r] += w * f64::from(c);
+                touched[n as usize >> 6] |= 1 << (n & 63);
             });
             self.counts.external_events[k] += events;
         }
@@ -327,25 +335,21 @@ impl<'a> Simulation<'a> {
             let Runtime::Neurons(st) = &mut self.runtime[pr.target] else {
                 unreachable!("projections target neurons")
             };
-            let acc = if self.into_inh[b.projection as usize] {
-                &mut st.acc_inh
-            } else {
-                &mut st.acc_exc
-            };
+            let r = usize::from(self.into_inh[b.projection as usize]);
             let (lo, hi) = (b.lo as usize, b.hi as usize);
             let targets = &pr.csr.targets[lo..hi];
-            let added = match &pr.weights {
+            match &pr.weights {
                 Weights::Constant(w) => {
-                    accumulate(acc, &mut st.touched, targets, std::iter::repeat(*w))
+                    accumulate(&mut st.slots, r, &mut st.touched, targets, std::iter::repeat(*w))
                 }
                 Weights::PerSynapse(ws) => accumulate(
-                    acc,
+                    &mut st.slots,
+                    r,
                     &mut st.touched,
                     targets,
                     ws[lo..hi].iter().map(|&w| f64::from(w)),
                 ),
-            };
-            debug_assert!(added <= targets.len());
+            }
             self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
         }
         bundles.clear();
@@ -362,21 +366,21 @@ impl<'a> Simulation<'a> {
             };
             let spikes = &mut self.spikes_now[pi];
             let mut updates = 0u64;
-            let touched = std::mem::take(&mut st.touched);
-            for &n in &touched {
-                let i = n as usize;
-                let (in_exc, in_inh) = take_input(st, i);
-                if in_exc == 0.0 && in_inh == 0.0 {
-                    continue; // already updated this step, or the inputs cancelled exactly
+            for word in 0..st.touched.len() {
+                let mut bits = std::mem::take(&mut st.touched[word]);
+                while bits != 0 {
+                    let n = (word * 64) as u32 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    let i = n as usize;
+                    let slot = &mut st.slots[i];
+                    let [in_exc, in_inh] = std::mem::take(&mut slot.input);
+                    updates += 1;
+                    if dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh) {
+                        spikes.push(n);
+                    }
+                    schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
                 }
-                updates += 1;
-                if dynamics.update_with_input(&mut st.anchors[i], t, in_exc, in_inh) {
-                    spikes.push(n);
-                }
-                schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
             }
-            st.touched = touched;
-            st.touched.clear();
             self.counts.neuron_updates[pi] += updates;
         }
         // Threshold checks of neurons whose predicted crossing falls on this step.
@@ -389,11 +393,11 @@ impl<'a> Simulation<'a> {
             else {
                 unreachable!("only neurons are scheduled")
             };
-            if st.wake[n as usize] != t || st.anchors[n as usize].step == t {
+            if st.wake[n as usize] != t || st.slots[n as usize].anchor.step == t {
                 continue; // stale, or updated by input this step
             }
             checks[pi] += 1;
-            if dynamics.check_without_input(&mut st.anchors[n as usize], t) {
+            if dynamics.check_without_input(&mut st.slots[n as usize].anchor, t) {
                 self.spikes_now[pi].push(n);
             }
             schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
@@ -419,17 +423,18 @@ impl<'a> Simulation<'a> {
             };
             let spikes = &mut self.spikes_now[pi];
             for i in 0..p.size as usize {
-                let (in_exc, in_inh) = take_input(st, i);
-                let spiked = if in_exc == 0.0 && in_inh == 0.0 {
-                    dynamics.check_without_input(&mut st.anchors[i], t)
+                let slot = &mut st.slots[i];
+                let spiked = if st.touched[i >> 6] & (1 << (i & 63)) == 0 {
+                    dynamics.check_without_input(&mut slot.anchor, t)
                 } else {
-                    dynamics.update_with_input(&mut st.anchors[i], t, in_exc, in_inh)
+                    let [in_exc, in_inh] = std::mem::take(&mut slot.input);
+                    dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
                 };
                 if spiked {
                     spikes.push(i as u32);
                 }
             }
-            st.touched.clear();
+            st.touched.fill(0);
             self.counts.neuron_updates[pi] += u64::from(p.size);
         }
     }
@@ -445,7 +450,7 @@ impl<'a> Simulation<'a> {
                 unreachable!("currents target neurons")
             };
             for &n in &c.neurons {
-                let a = &mut st.anchors[n as usize];
+                let a = &mut st.slots[n as usize].anchor;
                 let bias = a.bias + c.delta;
                 dynamics.set_bias(a, t, bias);
                 if self.engine == Engine::Event {
@@ -540,44 +545,24 @@ impl<'a> Simulation<'a> {
     }
 }
 
-/// The delivery inner loop: add each weight to its target's accumulator; a target whose
-/// accumulator was zero goes on the `touched` list.
+/// The delivery inner loop: add each weight to its target's accumulator and mark the target
+/// as touched. Branch-free: the bitmap stays in L1 for populations up to ~300k neurons.
 #[inline(always)]
 fn accumulate(
-    acc: &mut [f64],
-    touched: &mut Vec<u32>,
+    slots: &mut [Slot],
+    receptor: usize,
+    touched: &mut [u64],
     targets: &[u32],
     weights: impl Iterator<Item = f64>,
-) -> usize {
-    touched.reserve(targets.len());
-    let spare = &mut touched.spare_capacity_mut()[..targets.len()];
-    let mut pushed = 0;
+) {
     for (&n, w) in targets.iter().zip(weights) {
-        let a = &mut acc[n as usize];
-        if *a == 0.0 {
-            spare[pushed].write(n);
-            pushed += 1;
-        }
-        *a += w;
+        slots[n as usize].input[receptor] += w;
+        touched[n as usize >> 6] |= 1 << (n & 63);
     }
-    let len = touched.len();
-    // SAFETY: the first `pushed` elements of the spare capacity were initialized above.
-    unsafe { touched.set_len(len + pushed) };
-    pushed
 }
 
 fn is_lif_exp(p: &Population) -> bool {
     matches!(&p.kind, PopulationKind::Neurons { dynamics, .. } if dynamics.params.model == Model::LifExp)
-}
-
-#[inline]
-fn take_input(st: &mut NeuronState, i: usize) -> (f64, f64) {
-    let e = std::mem::take(&mut st.acc_exc[i]);
-    let inh = match st.acc_inh.get_mut(i) {
-        Some(x) => std::mem::take(x),
-        None => 0.0,
-    };
-    (e, inh)
 }
 
 /// Whether a neuron of this population could reach threshold with no input at all.
@@ -596,7 +581,7 @@ fn schedule(wakes: &mut WakeQueue, dynamics: &Dynamics, st: &mut NeuronState, po
         return;
     }
     let next = dynamics
-        .next_possible_crossing(&st.anchors[n as usize], t)
+        .next_possible_crossing(&st.slots[n as usize].anchor, t)
         .unwrap_or(u32::MAX);
     let w = &mut st.wake[n as usize];
     if *w != next {
