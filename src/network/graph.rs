@@ -5,7 +5,7 @@
 //! connectivity lives in flat CSR tables.
 
 use super::build::nearest;
-use super::spec::{InputSpec, NetworkSpec};
+use super::spec::{ConnectivitySpec, InputSpec, NetworkSpec};
 use crate::error::{Error, Result};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::HashMap;
@@ -89,8 +89,14 @@ impl PopulationGraph {
                     "duplicate projection name (give each projection a distinct `name`)",
                 ));
             }
-            let rule = format!("{:?}", pr.connectivity);
-            let rule = rule.split([' ', '{']).next().unwrap_or_default().to_string();
+            let rule = match &pr.connectivity {
+                ConnectivitySpec::AllToAll => "all_to_all".to_string(),
+                ConnectivitySpec::OneToOne => "one_to_one".to_string(),
+                ConnectivitySpec::FixedProbability { p } => format!("p = {p}"),
+                ConnectivitySpec::FixedIndegree { indegree } => format!("indegree {indegree}"),
+                ConnectivitySpec::FixedOutdegree { outdegree } => format!("outdegree {outdegree}"),
+                ConnectivitySpec::FromFile { file } => format!("from {file}"),
+            };
             graph.add_edge(s, t, ProjectionEdge { name, rule });
         }
         let mut inputs = Vec::new();
