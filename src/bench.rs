@@ -123,7 +123,18 @@ fn bench_network(net: &CompiledNetwork, build_s: f64) -> NetworkBench {
 fn header() {
     println!(
         "{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>12} {:>8} {:>5}",
-        "network", "neurons", "synapses", "build s", "event s", "clock s", "speedup", "events/s", "ns/event", "updates(ev)", "upd.ratio", "same"
+        "network",
+        "neurons",
+        "synapses",
+        "build s",
+        "event s",
+        "clock s",
+        "speedup",
+        "events/s",
+        "ns/event",
+        "updates(ev)",
+        "upd.ratio",
+        "same"
     );
 }
 
@@ -177,23 +188,37 @@ pub fn run(networks: &Path, quick: bool) -> Result<BenchReport> {
     for name in ["brunel", "cuba", "sparse_large"] {
         let path = networks.join(format!("{name}.toml"));
         let start = Instant::now();
-        let net = compile_file(&path, &CompileOptions { duration_ms: duration, ..Default::default() })?;
+        let net = compile_file(
+            &path,
+            &CompileOptions {
+                duration_ms: duration,
+                ..Default::default()
+            },
+        )?;
         let build_s = start.elapsed().as_secs_f64();
         report.networks.push(bench_network(&net, build_s));
     }
     let scale_ms = if quick { 100.0 } else { 500.0 };
     println!("\n# scaling: N LIF neurons, in-degree 100 from Poisson sources ({scale_ms} ms)");
     header();
-    let sizes: &[u64] = if quick { &[1_000, 10_000, 100_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
+    let sizes: &[u64] = if quick {
+        &[1_000, 10_000, 100_000]
+    } else {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    };
     for &n in sizes {
         let start = Instant::now();
         let net = scaling_network(n, 2.0, scale_ms)?;
-        report.scaling.push(bench_network(&net, start.elapsed().as_secs_f64()));
+        report
+            .scaling
+            .push(bench_network(&net, start.elapsed().as_secs_f64()));
     }
     for &rate in &[0.1, 0.5, 5.0, 20.0] {
         let start = Instant::now();
         let net = scaling_network(100_000, rate, scale_ms)?;
-        report.scaling.push(bench_network(&net, start.elapsed().as_secs_f64()));
+        report
+            .scaling
+            .push(bench_network(&net, start.elapsed().as_secs_f64()));
     }
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)

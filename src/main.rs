@@ -13,7 +13,11 @@ use synops::output::{Summary, write_atomic, write_results};
 use synops::{Engine, Simulation};
 
 #[derive(Parser)]
-#[command(name = "synops", version, about = "Event-driven spiking neural network simulator")]
+#[command(
+    name = "synops",
+    version,
+    about = "Event-driven spiking neural network simulator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -98,17 +102,34 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { file, engine, duration_ms, seed, out, quiet } => {
-            let options = CompileOptions { duration_ms, seed, ..Default::default() };
+        Command::Run {
+            file,
+            engine,
+            duration_ms,
+            seed,
+            out,
+            quiet,
+        } => {
+            let options = CompileOptions {
+                duration_ms,
+                seed,
+                ..Default::default()
+            };
             let start = Instant::now();
             let net = synops::compile_file(&file, &options)?;
             let build_s = start.elapsed().as_secs_f64();
             let engine = Engine::from(engine);
-            let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(u64::from(net.steps)) };
+            let bar = if quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(u64::from(net.steps))
+            };
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps ({eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {pos}/{len} steps ({eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
             let mut sim = Simulation::new(&net, engine);
@@ -151,7 +172,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { networks, quick, json } => {
+        Command::Bench {
+            networks,
+            quick,
+            json,
+        } => {
             let report = synops::bench::run(&networks, quick)?;
             if let Some(path) = json {
                 write_atomic(&path, |w| {

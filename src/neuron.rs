@@ -129,7 +129,9 @@ pub struct Dynamics {
 }
 
 fn table(tau: f64, dt: f64) -> Vec<f64> {
-    (0..TABLE_LEN).map(|k| (-(k as f64) * dt / tau).exp()).collect()
+    (0..TABLE_LEN)
+        .map(|k| (-(k as f64) * dt / tau).exp())
+        .collect()
 }
 
 /// `tau_syn / (tau_syn - tau_m)`, or NaN when the two are equal (the degenerate kernel).

@@ -123,7 +123,10 @@ impl Summary {
         let simulated: Vec<usize> = (0..net.populations.len())
             .filter(|&i| matches!(net.populations[i].kind, PopulationKind::Neurons { .. }))
             .collect();
-        let sim_neurons: u64 = simulated.iter().map(|&i| u64::from(net.populations[i].size)).sum();
+        let sim_neurons: u64 = simulated
+            .iter()
+            .map(|&i| u64::from(net.populations[i].size))
+            .sum();
         let sim_spikes: u64 = simulated.iter().map(|&i| counts.spikes[i]).sum();
         let synaptic_events: u64 = counts.synaptic_events.iter().sum();
         Summary {
@@ -142,7 +145,11 @@ impl Summary {
             clock_equivalent_updates: sim_neurons * u64::from(net.steps),
             build_s,
             wall_s,
-            events_per_s: if wall_s > 0.0 { synaptic_events as f64 / wall_s } else { 0.0 },
+            events_per_s: if wall_s > 0.0 {
+                synaptic_events as f64 / wall_s
+            } else {
+                0.0
+            },
             mean_rate_hz: if sim_neurons > 0 {
                 sim_spikes as f64 / sim_neurons as f64 / seconds
             } else {
@@ -170,15 +177,37 @@ impl Summary {
         let _ = writeln!(
             s,
             "{} | engine {} | {} neurons, {} synapses | {} ms at dt {} ms, seed {}",
-            self.network, self.engine, self.neurons, self.synapses, self.duration_ms, self.dt_ms, self.seed
+            self.network,
+            self.engine,
+            self.neurons,
+            self.synapses,
+            self.duration_ms,
+            self.dt_ms,
+            self.seed
         );
-        let _ = writeln!(s, "{:<16} {:>10} {:>12} {:>10} {:>14}", "population", "neurons", "spikes", "rate [Hz]", "updates");
+        let _ = writeln!(
+            s,
+            "{:<16} {:>10} {:>12} {:>10} {:>14}",
+            "population", "neurons", "spikes", "rate [Hz]", "updates"
+        );
         for p in &self.populations {
-            let _ = writeln!(s, "{:<16} {:>10} {:>12} {:>10.3} {:>14}", p.name, p.neurons, p.spikes, p.rate_hz, p.neuron_updates);
+            let _ = writeln!(
+                s,
+                "{:<16} {:>10} {:>12} {:>10.3} {:>14}",
+                p.name, p.neurons, p.spikes, p.rate_hz, p.neuron_updates
+            );
         }
-        let _ = writeln!(s, "{:<24} {:>12} {:>16}", "projection", "synapses", "synaptic events");
+        let _ = writeln!(
+            s,
+            "{:<24} {:>12} {:>16}",
+            "projection", "synapses", "synaptic events"
+        );
         for p in &self.projections {
-            let _ = writeln!(s, "{:<24} {:>12} {:>16}", p.name, p.synapses, p.synaptic_events);
+            let _ = writeln!(
+                s,
+                "{:<24} {:>12} {:>16}",
+                p.name, p.synapses, p.synaptic_events
+            );
         }
         let _ = writeln!(
             s,
@@ -199,9 +228,18 @@ impl Summary {
 }
 
 /// Write `contents` to `path` through a temporary file in the same folder.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
@@ -229,7 +267,12 @@ fn decimals(dt: f64) -> usize {
 }
 
 /// Write `summary.json`, `spikes.csv` and, when recorded, `traces.csv` and `rates.csv` into `dir`.
-pub fn write_results(dir: &Path, net: &CompiledNetwork, summary: &Summary, rec: &Recorded) -> Result<Vec<String>> {
+pub fn write_results(
+    dir: &Path,
+    net: &CompiledNetwork,
+    summary: &Summary,
+    rec: &Recorded,
+) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create folder", e))?;
     let mut written = Vec::new();
     let prec = decimals(net.dt_ms);

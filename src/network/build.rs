@@ -9,7 +9,7 @@ use super::graph::PopulationGraph;
 use super::spec::*;
 use crate::error::{Error, Result};
 use crate::neuron::{Anchor, Dynamics, Model, NeuronParams};
-use crate::rng::{BLOCK_SIZE, Purpose, Stream};
+use crate::rng::{Purpose, Stream};
 use std::path::{Path, PathBuf};
 
 /// Read and parse a network file, without checking values.
@@ -72,10 +72,11 @@ fn with_suggestion(message: &str) -> String {
     let message = message.trim_end().to_string();
     let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
     let known = message.starts_with("unknown field") || message.starts_with("unknown variant");
-    if known && ticked.len() > 1 {
-        if let Some(best) = nearest(ticked[0], ticked[1..].iter().copied()) {
-            return format!("{message}; did you mean `{best}`?");
-        }
+    if known
+        && ticked.len() > 1
+        && let Some(best) = nearest(ticked[0], ticked[1..].iter().copied())
+    {
+        return format!("{message}; did you mean `{best}`?");
     }
     message
 }
@@ -133,7 +134,10 @@ impl Ctx<'_> {
         let off_grid = (exact - rounded).abs() > 1e-6 * rounded.abs().max(1.0);
         let nearest = |n: f64| format!("{}", (n * self.dt * 1e9).round() / 1e9);
         if off_grid {
-            let (lo, hi) = (exact.floor().max(min_steps as f64), exact.ceil().max(min_steps as f64));
+            let (lo, hi) = (
+                exact.floor().max(min_steps as f64),
+                exact.ceil().max(min_steps as f64),
+            );
             return Err(self.err(
                 field,
                 format!(
@@ -165,9 +169,10 @@ impl Ctx<'_> {
             self.finite(field, x)?;
         }
         match *v {
-            ValueSpec::Uniform { lo, hi } if lo > hi => {
-                Err(self.err(field, format!("uniform bounds must satisfy lo <= hi, got [{lo}, {hi}]")))
-            }
+            ValueSpec::Uniform { lo, hi } if lo > hi => Err(self.err(
+                field,
+                format!("uniform bounds must satisfy lo <= hi, got [{lo}, {hi}]"),
+            )),
             ValueSpec::Normal { std, .. } if std < 0.0 => {
                 Err(self.err(field, format!("normal std must be >= 0, got {std}")))
             }
@@ -205,12 +210,7 @@ fn draw(v: &ValueSpec, rng: &mut Stream) -> f64 {
     }
 }
 
-fn population_index(
-    ctx: &Ctx,
-    field: &str,
-    name: &str,
-    pops: &[PopulationSpec],
-) -> Result<usize> {
+fn population_index(ctx: &Ctx, field: &str, name: &str, pops: &[PopulationSpec]) -> Result<usize> {
     pops.iter().position(|p| p.name == name).ok_or_else(|| {
         let names: Vec<&str> = pops.iter().map(|p| p.name.as_str()).collect();
         let hint = nearest(name, names.iter().copied())
@@ -218,7 +218,10 @@ fn population_index(
             .unwrap_or_default();
         ctx.err(
             field,
-            format!("unknown population `{name}` (known: {}){hint}", names.join(", ")),
+            format!(
+                "unknown population `{name}` (known: {}){hint}",
+                names.join(", ")
+            ),
         )
     })
 }
@@ -245,7 +248,13 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         ModelName::LifDelta => [&neuron[..], &["tau_m_ms", "v_rest_mv", "bias_mv"]].concat(),
         ModelName::LifExp => [
             &neuron[..],
-            &["tau_m_ms", "v_rest_mv", "bias_mv", "tau_syn_exc_ms", "tau_syn_inh_ms"],
+            &[
+                "tau_m_ms",
+                "v_rest_mv",
+                "bias_mv",
+                "tau_syn_exc_ms",
+                "tau_syn_inh_ms",
+            ],
         ]
         .concat(),
         ModelName::Poisson => vec!["rate_hz"],
@@ -259,7 +268,11 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
                 format!(
                     "not a parameter of model `{}` (its parameters: {})",
                     p.model.as_str(),
-                    if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
                 ),
             ));
         }
@@ -269,7 +282,10 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
     }
     let required: &[(&str, bool)] = match p.model {
         ModelName::If => &[("v_th_mv", p.v_th_mv.is_some())],
-        ModelName::LifDelta => &[("v_th_mv", p.v_th_mv.is_some()), ("tau_m_ms", p.tau_m_ms.is_some())],
+        ModelName::LifDelta => &[
+            ("v_th_mv", p.v_th_mv.is_some()),
+            ("tau_m_ms", p.tau_m_ms.is_some()),
+        ],
         ModelName::LifExp => &[
             ("v_th_mv", p.v_th_mv.is_some()),
             ("tau_m_ms", p.tau_m_ms.is_some()),
@@ -281,7 +297,10 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
     };
     for &(name, is_set) in required {
         if !is_set {
-            return Err(ctx.err(field(name), format!("required by model `{}`", p.model.as_str())));
+            return Err(ctx.err(
+                field(name),
+                format!("required by model `{}`", p.model.as_str()),
+            ));
         }
     }
     Ok(())
@@ -341,7 +360,10 @@ fn read_csv(path: &Path, min_cols: usize, max_cols: usize) -> Result<Vec<(usize,
             return Err(Error::Csv {
                 path: path.to_path_buf(),
                 line: i + 1,
-                message: format!("expected {min_cols} to {max_cols} columns, found {}", cols.len()),
+                message: format!(
+                    "expected {min_cols} to {max_cols} columns, found {}",
+                    cols.len()
+                ),
             });
         }
         let mut values = Vec::with_capacity(cols.len());
@@ -384,117 +406,179 @@ fn available_memory_bytes() -> Option<u64> {
 }
 
 /// Check a parsed network and build it: connectivity, initial states, inputs, recorders.
-pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Result<CompiledNetwork> {
+pub fn compile(
+    spec: &NetworkSpec,
+    path: &Path,
+    options: &CompileOptions,
+) -> Result<CompiledNetwork> {
     let mut ctx = Ctx { path, dt: 1.0 };
     if spec.version != FORMAT_VERSION {
         return Err(ctx.err(
             "version",
-            format!("this synops reads format version {FORMAT_VERSION}, the file says {}", spec.version),
+            format!(
+                "this synops reads format version {FORMAT_VERSION}, the file says {}",
+                spec.version
+            ),
         ));
     }
-    let dt = ctx.positive("simulation.dt_ms", spec.simulation.dt_ms)?;
-    ctx.dt = dt;
+    ctx.dt = ctx.positive("simulation.dt_ms", spec.simulation.dt_ms)?;
     let duration = options.duration_ms.unwrap_or(spec.simulation.duration_ms);
     let steps = ctx.steps("simulation.duration_ms", duration, 1)?;
     let seed = options.seed.unwrap_or(spec.simulation.seed);
+    // Names first: duplicates and unknown references, with suggestions.
+    PopulationGraph::from_spec(spec, path)?;
+    let mut populations = spec
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| compile_population(&ctx, pi, p, seed, steps))
+        .collect::<Result<Vec<_>>>()?;
+    let planned = plan_projections(&ctx, spec, &populations, options)?;
+    let projections = planned
+        .into_iter()
+        .enumerate()
+        .map(|(j, pl)| generate_projection(&ctx, j, pl, seed))
+        .collect::<Result<Vec<_>>>()?;
+    let (drives, currents) = compile_inputs(&ctx, spec, &mut populations)?;
+    let record = compile_recording(&ctx, spec, &populations)?;
+    Ok(CompiledNetwork {
+        name: spec.name.clone(),
+        path: path.to_path_buf(),
+        dt_ms: ctx.dt,
+        steps,
+        seed,
+        populations,
+        projections,
+        drives,
+        currents,
+        record,
+    })
+}
 
-    let graph = PopulationGraph::from_spec(spec, path)?;
-
-    // Populations.
-    let mut populations = Vec::with_capacity(spec.populations.len());
-    for (pi, p) in spec.populations.iter().enumerate() {
-        let field = |f: &str| format!("population \"{}\".{f}", p.name);
-        if p.size == 0 || p.size > u64::from(u32::MAX - 1) {
-            return Err(ctx.err(field("size"), format!("must be between 1 and {}, got {}", u32::MAX - 1, p.size)));
+/// Check one population and draw its initial state.
+fn compile_population(
+    ctx: &Ctx,
+    pi: usize,
+    p: &PopulationSpec,
+    seed: u64,
+    steps: u32,
+) -> Result<Population> {
+    let field = |f: &str| format!("population \"{}\".{f}", p.name);
+    if p.size == 0 || p.size > u64::from(u32::MAX - 1) {
+        return Err(ctx.err(
+            field("size"),
+            format!("must be between 1 and {}, got {}", u32::MAX - 1, p.size),
+        ));
+    }
+    let size = p.size as u32;
+    check_parameters(ctx, p)?;
+    let kind = match p.model {
+        ModelName::If | ModelName::LifDelta | ModelName::LifExp => {
+            let params = neuron_params(ctx, p)?;
+            let bias = match p.model {
+                ModelName::If => p.bias_mv_per_ms.unwrap_or(0.0),
+                _ => p.bias_mv.unwrap_or(0.0),
+            };
+            let bias_field = if p.model == ModelName::If {
+                "bias_mv_per_ms"
+            } else {
+                "bias_mv"
+            };
+            ctx.finite(&field(bias_field), bias)?;
+            let init = ctx.value(
+                &field("v_init_mv"),
+                &p.v_init_mv.unwrap_or(ValueSpec::Constant(params.v_rest_mv)),
+            )?;
+            let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, 0);
+            let initial = (0..size)
+                .map(|_| Anchor {
+                    v: draw(&init, &mut rng),
+                    i_exc: 0.0,
+                    i_inh: 0.0,
+                    step: 0,
+                    ref_end: 0,
+                    bias,
+                })
+                .collect();
+            PopulationKind::Neurons {
+                dynamics: Dynamics::new(params, ctx.dt),
+                initial,
+            }
         }
-        let size = p.size as u32;
-        check_parameters(&ctx, p)?;
-        let kind = match p.model {
-            ModelName::If | ModelName::LifDelta | ModelName::LifExp => {
-                let params = neuron_params(&ctx, p)?;
-                let bias = match p.model {
-                    ModelName::If => p.bias_mv_per_ms.unwrap_or(0.0),
-                    _ => p.bias_mv.unwrap_or(0.0),
-                };
-                let bias_field = if p.model == ModelName::If { "bias_mv_per_ms" } else { "bias_mv" };
-                ctx.finite(&field(bias_field), bias)?;
-                let init = ctx.value(
-                    &field("v_init_mv"),
-                    &p.v_init_mv.unwrap_or(ValueSpec::Constant(params.v_rest_mv)),
-                )?;
-                let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, 0);
-                let initial = (0..size)
-                    .map(|_| Anchor {
-                        v: draw(&init, &mut rng),
-                        i_exc: 0.0,
-                        i_inh: 0.0,
-                        step: 0,
-                        ref_end: 0,
-                        bias,
-                    })
-                    .collect();
-                PopulationKind::Neurons {
-                    dynamics: Dynamics::new(params, dt),
-                    initial,
+        ModelName::Poisson => {
+            let rate_hz = ctx.finite(&field("rate_hz"), p.rate_hz.unwrap_or(0.0))?;
+            if rate_hz < 0.0 {
+                return Err(ctx.err(field("rate_hz"), format!("must be >= 0, got {rate_hz}")));
+            }
+            PopulationKind::Poisson { rate_hz }
+        }
+        ModelName::SpikeSource => {
+            let file = resolve(ctx.path, p.file.as_deref().unwrap_or_default());
+            let mut spikes = Vec::new();
+            for (line, cols) in read_csv(&file, 2, 2)? {
+                let step = ctx.steps(&format!("{}:{line}: time_ms", file.display()), cols[0], 1)?;
+                let index = csv_index(&file, line, cols[1], size, "index")?;
+                // Spikes after the end (e.g. with a shorter --duration-ms) never happen.
+                if step <= steps {
+                    spikes.push((step, index));
                 }
             }
-            ModelName::Poisson => {
-                let rate_hz = ctx.finite(&field("rate_hz"), p.rate_hz.unwrap_or(0.0))?;
-                if rate_hz < 0.0 {
-                    return Err(ctx.err(field("rate_hz"), format!("must be >= 0, got {rate_hz}")));
-                }
-                PopulationKind::Poisson { rate_hz }
-            }
-            ModelName::SpikeSource => {
-                let file = resolve(path, p.file.as_deref().unwrap_or_default());
-                let mut spikes = Vec::new();
-                for (line, cols) in read_csv(&file, 2, 2)? {
-                    let step = ctx.steps(&format!("{}:{line}: time_ms", file.display()), cols[0], 1)?;
-                    if step > steps {
-                        return Err(Error::Csv {
-                            path: file.clone(),
-                            line,
-                            message: format!("spike time {} ms is after the end of the simulation ({} ms)", cols[0], duration),
-                        });
-                    }
-                    spikes.push((step, csv_index(&file, line, cols[1], size, "index")?));
-                }
-                spikes.sort_unstable();
-                spikes.dedup();
-                PopulationKind::SpikeSource { spikes }
-            }
-        };
-        populations.push(Population {
-            name: p.name.clone(),
-            size,
-            kind,
-        });
-    }
+            spikes.sort_unstable();
+            spikes.dedup();
+            PopulationKind::SpikeSource { spikes }
+        }
+    };
+    Ok(Population {
+        name: p.name.clone(),
+        size,
+        kind,
+    })
+}
 
-    // Projections: check everything and estimate memory before generating any synapse.
-    struct Planned {
-        name: String,
-        source: usize,
-        target: usize,
-        receptor: Receptor,
-        rule: Option<Rule>,
-        shape: Shape,
-        weight: ValueSpec,
-        delay: (u32, u32, bool), // (lo, hi, is_distribution)
-        explicit: Option<(PathBuf, Vec<(usize, Vec<f64>)>)>,
-    }
+/// A checked projection whose synapses are not generated yet.
+struct PlannedProjection {
+    name: String,
+    source: usize,
+    target: usize,
+    receptor: Receptor,
+    /// `None` for an explicit list.
+    rule: Option<Rule>,
+    shape: Shape,
+    weight: ValueSpec,
+    /// `(lowest, highest, drawn per synapse)` in steps.
+    delay: (u32, u32, bool),
+    /// The CSV file and its rows for `from_file`.
+    explicit: Option<(PathBuf, CsvRows)>,
+}
+
+/// Rows of a CSV file: `(line number, values)`.
+type CsvRows = Vec<(usize, Vec<f64>)>;
+
+/// Check every projection and refuse the network if its synapses would not fit in memory.
+fn plan_projections(
+    ctx: &Ctx,
+    spec: &NetworkSpec,
+    populations: &[Population],
+    options: &CompileOptions,
+) -> Result<Vec<PlannedProjection>> {
     let mut planned = Vec::with_capacity(spec.projections.len());
     let mut expected_total = 0f64;
     let mut bytes_needed = 0f64;
-    for (j, pr) in spec.projections.iter().enumerate() {
-        let name = pr.name.clone().unwrap_or_else(|| format!("{}->{}", pr.source, pr.target));
+    for pr in &spec.projections {
+        let name = pr
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}->{}", pr.source, pr.target));
         let field = |f: &str| format!("projection \"{name}\".{f}");
-        let source = population_index(&ctx, &field("source"), &pr.source, &spec.populations)?;
-        let target = population_index(&ctx, &field("target"), &pr.target, &spec.populations)?;
+        let source = population_index(ctx, &field("source"), &pr.source, &spec.populations)?;
+        let target = population_index(ctx, &field("target"), &pr.target, &spec.populations)?;
         if !populations[target].is_neurons() {
             return Err(ctx.err(
                 field("target"),
-                format!("population `{}` is a spike source and cannot receive synapses", pr.target),
+                format!(
+                    "population `{}` is a spike source and cannot receive synapses",
+                    pr.target
+                ),
             ));
         }
         let weight = ctx.value(&field("weight_mv"), &pr.weight_mv)?;
@@ -537,11 +621,14 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
                 return Err(ctx.err(
                     field("delay_ms"),
                     "delays must be a number or { uniform = [lo, hi] } (drawn as whole steps)",
-                ))
+                ));
             }
         };
         if delay.1 > 65535 {
-            return Err(ctx.err(field("delay_ms"), "delays longer than 65535 steps are not supported"));
+            return Err(ctx.err(
+                field("delay_ms"),
+                "delays longer than 65535 steps are not supported",
+            ));
         }
         let shape = Shape {
             sources: populations[source].size,
@@ -550,12 +637,6 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
             allow_autapses: pr.allow_autapses,
             allow_multapses: pr.allow_multapses,
         };
-        let candidates = if shape.same_population && !shape.allow_autapses {
-            u64::from(shape.sources.min(shape.targets)).saturating_sub(1).max(0)
-        } else {
-            0
-        };
-        let _ = candidates;
         let cfield = field("connectivity");
         let (rule, explicit) = match &pr.connectivity {
             ConnectivitySpec::AllToAll => (Some(Rule::AllToAll), None),
@@ -563,33 +644,55 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
                 if shape.sources != shape.targets {
                     return Err(ctx.err(
                         cfield,
-                        format!("one_to_one needs equal sizes, got {} and {}", shape.sources, shape.targets),
+                        format!(
+                            "one_to_one needs equal sizes, got {} and {}",
+                            shape.sources, shape.targets
+                        ),
                     ));
                 }
                 (Some(Rule::OneToOne), None)
             }
             ConnectivitySpec::FixedProbability { p } => {
                 if !(0.0..=1.0).contains(p) {
-                    return Err(ctx.err(format!("{cfield}.p"), format!("probability must be in [0, 1], got {p}")));
+                    return Err(ctx.err(
+                        format!("{cfield}.p"),
+                        format!("probability must be in [0, 1], got {p}"),
+                    ));
                 }
                 (Some(Rule::FixedProbability(*p)), None)
             }
-            ConnectivitySpec::FixedIndegree { indegree: k } | ConnectivitySpec::FixedOutdegree { outdegree: k } => {
+            ConnectivitySpec::FixedIndegree { indegree: k }
+            | ConnectivitySpec::FixedOutdegree { outdegree: k } => {
                 let indegree = matches!(pr.connectivity, ConnectivitySpec::FixedIndegree { .. });
                 let key = if indegree { "indegree" } else { "outdegree" };
-                let pool = if indegree { shape.sources } else { shape.targets };
-                let pool = u64::from(pool) - u64::from(shape.same_population && !shape.allow_autapses);
-                if *k > u64::from(u32::MAX) || (pool == 0 && *k > 0) || (!shape.allow_multapses && *k > pool) {
+                let pool = if indegree {
+                    shape.sources
+                } else {
+                    shape.targets
+                };
+                let pool =
+                    u64::from(pool) - u64::from(shape.same_population && !shape.allow_autapses);
+                if *k > u64::from(u32::MAX)
+                    || (pool == 0 && *k > 0)
+                    || (!shape.allow_multapses && *k > pool)
+                {
                     return Err(ctx.err(
                         format!("{cfield}.{key}"),
                         format!("{k} is more than the {pool} distinct partners available without multapses"),
                     ));
                 }
                 let k = *k as u32;
-                (Some(if indegree { Rule::FixedIndegree(k) } else { Rule::FixedOutdegree(k) }), None)
+                (
+                    Some(if indegree {
+                        Rule::FixedIndegree(k)
+                    } else {
+                        Rule::FixedOutdegree(k)
+                    }),
+                    None,
+                )
             }
             ConnectivitySpec::FromFile { file } => {
-                let file = resolve(path, file);
+                let file = resolve(ctx.path, file);
                 let rows = read_csv(&file, 2, 4)?;
                 (None, Some((file, rows)))
             }
@@ -599,139 +702,192 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
             (None, Some((_, rows))) => rows.len() as f64,
             _ => 0.0,
         };
-        let per_synapse = 4.0
-            + if matches!(weight, ValueSpec::Constant(_)) && explicit.is_none() { 0.0 } else { 4.0 }
-            + if delay.2 || explicit.is_some() { 4.0 } else { 0.0 };
+        let per_synapse =
+            4.0 + if matches!(weight, ValueSpec::Constant(_)) && explicit.is_none() {
+                0.0
+            } else {
+                4.0
+            } + if delay.2 || explicit.is_some() {
+                4.0
+            } else {
+                0.0
+            };
         bytes_needed += expected * per_synapse + f64::from(shape.sources) * 8.0;
         expected_total += expected;
         if expected > f64::from(u32::MAX) * 0.99 {
             return Err(Error::TooLarge {
-                path: path.to_path_buf(),
+                path: ctx.path.to_path_buf(),
                 needed_mb: bytes_needed / 1e6,
                 available_mb: available_memory_bytes().unwrap_or(0) as f64 / 1e6,
                 synapses: expected as u64,
                 neurons: populations.iter().map(|p| u64::from(p.size)).sum(),
             });
         }
-        planned.push(Planned { name, source, target, receptor, rule, shape, weight, delay, explicit });
-        let _ = j;
+        planned.push(PlannedProjection {
+            name,
+            source,
+            target,
+            receptor,
+            rule,
+            shape,
+            weight,
+            delay,
+            explicit,
+        });
     }
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
     bytes_needed += neurons as f64 * 96.0;
     let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
-    if let Some(limit) = limit {
-        if bytes_needed > limit as f64 * 0.9 {
-            return Err(Error::TooLarge {
-                path: path.to_path_buf(),
-                needed_mb: bytes_needed / 1e6,
-                available_mb: limit as f64 / 1e6,
-                synapses: expected_total as u64,
-                neurons,
-            });
-        }
-    }
-
-    // Generate synapses.
-    let mut projections = Vec::with_capacity(planned.len());
-    for (j, pl) in planned.into_iter().enumerate() {
-        let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
-        let (csr, explicit_weights, explicit_delays) = match (&pl.rule, &pl.explicit) {
-            (Some(rule), _) => (connect::generate(rule, &pl.shape, seed, j), None, None),
-            (None, Some((file, rows))) => {
-                let mut edges = Vec::with_capacity(rows.len());
-                for (line, cols) in rows {
-                    let s = csv_index(file, *line, cols[0], pl.shape.sources, "source")?;
-                    let t = csv_index(file, *line, cols[1], pl.shape.targets, "target")?;
-                    let w = cols.get(2).copied();
-                    if let Some(w) = w {
-                        let ok = match pl.receptor {
-                            Receptor::Exc => w >= 0.0,
-                            Receptor::Inh => w <= 0.0,
-                        };
-                        if !ok {
-                            return Err(Error::Csv {
-                                path: file.clone(),
-                                line: *line,
-                                message: format!("weight {w} has the wrong sign for this projection's receptor"),
-                            });
-                        }
-                    }
-                    let d = match cols.get(3) {
-                        Some(&d) => ctx.steps(&format!("{}:{line}: delay_ms", file.display()), d, 1)?,
-                        None => pl.delay.0,
-                    };
-                    edges.push((s, d, t, w));
-                }
-                edges.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-                let mut row_ptr = vec![0u32; pl.shape.sources as usize + 1];
-                for e in &edges {
-                    row_ptr[e.0 as usize + 1] += 1;
-                }
-                for i in 0..pl.shape.sources as usize {
-                    row_ptr[i + 1] += row_ptr[i];
-                }
-                let targets = edges.iter().map(|e| e.2).collect();
-                let weights: Option<Vec<Option<f64>>> = Some(edges.iter().map(|e| e.3).collect());
-                let delays: Vec<u32> = edges.iter().map(|e| e.1).collect();
-                (Csr { row_ptr, targets }, weights, Some(delays))
-            }
-            _ => unreachable!(),
-        };
-        let n_syn = csr.len();
-        let mut wrng = Stream::new(seed, Purpose::Connectivity, j as u64 * 4 + 1, 0);
-        let sign = if pl.receptor == Receptor::Exc { 1.0 } else { -1.0 };
-        let mut draw_weight = |rng: &mut Stream| loop {
-            let w = draw(&pl.weight, rng);
-            if w * sign >= 0.0 {
-                return w;
-            }
-        };
-        let weights = match (&explicit_weights, pl.weight) {
-            (None, ValueSpec::Constant(c)) => Weights::Constant(c),
-            (Some(ws), ValueSpec::Constant(c)) if ws.iter().all(Option::is_none) => Weights::Constant(c),
-            (Some(ws), _) => Weights::PerSynapse(
-                ws.iter().map(|w| w.unwrap_or_else(|| draw_weight(&mut wrng)) as f32).collect(),
-            ),
-            (None, _) => Weights::PerSynapse((0..n_syn).map(|_| draw_weight(&mut wrng) as f32).collect()),
-        };
-        let mut csr = csr;
-        let mut weights = weights;
-        let delays = match explicit_delays {
-            Some(d) if d.iter().all(|&x| x == pl.delay.0) && !pl.delay.2 => Delays::Constant(pl.delay.0),
-            Some(d) => runs_from(&csr, &d),
-            None if !pl.delay.2 => Delays::Constant(pl.delay.0),
-            None => {
-                let mut drng = Stream::new(seed, Purpose::Connectivity, j as u64 * 4 + 2, 0);
-                let span = u64::from(pl.delay.1 - pl.delay.0) + 1;
-                let mut d: Vec<u32> = (0..n_syn).map(|_| pl.delay.0 + drng.below(span) as u32).collect();
-                sort_rows_by_delay(&mut csr, &mut weights, &mut d);
-                runs_from(&csr, &d)
-            }
-        };
-        if let Weights::PerSynapse(w) = &weights {
-            if let Some(i) = w.iter().position(|x| !x.is_finite()) {
-                return Err(ctx.err(field("weight_mv"), format!("synapse {i} has a non-finite weight")));
-            }
-        }
-        projections.push(Projection {
-            name: pl.name,
-            source: pl.source,
-            target: pl.target,
-            receptor: pl.receptor,
-            csr,
-            weights,
-            delays,
+    if let Some(limit) = limit
+        && bytes_needed > limit as f64 * 0.9
+    {
+        return Err(Error::TooLarge {
+            path: ctx.path.to_path_buf(),
+            needed_mb: bytes_needed / 1e6,
+            available_mb: limit as f64 / 1e6,
+            synapses: expected_total as u64,
+            neurons,
         });
     }
 
-    // Inputs.
+    Ok(planned)
+}
+
+/// Generate the synapses of a planned projection.
+fn generate_projection(
+    ctx: &Ctx,
+    j: usize,
+    pl: PlannedProjection,
+    seed: u64,
+) -> Result<Projection> {
+    let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
+    let (csr, explicit_weights, explicit_delays) = match (&pl.rule, &pl.explicit) {
+        (Some(rule), _) => (connect::generate(rule, &pl.shape, seed, j), None, None),
+        (None, Some((file, rows))) => {
+            let mut edges = Vec::with_capacity(rows.len());
+            for (line, cols) in rows {
+                let s = csv_index(file, *line, cols[0], pl.shape.sources, "source")?;
+                let t = csv_index(file, *line, cols[1], pl.shape.targets, "target")?;
+                let w = cols.get(2).copied();
+                if let Some(w) = w {
+                    let ok = match pl.receptor {
+                        Receptor::Exc => w >= 0.0,
+                        Receptor::Inh => w <= 0.0,
+                    };
+                    if !ok {
+                        return Err(Error::Csv {
+                            path: file.clone(),
+                            line: *line,
+                            message: format!(
+                                "weight {w} has the wrong sign for this projection's receptor"
+                            ),
+                        });
+                    }
+                }
+                let d = match cols.get(3) {
+                    Some(&d) => ctx.steps(&format!("{}:{line}: delay_ms", file.display()), d, 1)?,
+                    None => pl.delay.0,
+                };
+                edges.push((s, d, t, w));
+            }
+            edges.sort_by_key(|e| (e.0, e.1, e.2));
+            let mut row_ptr = vec![0u32; pl.shape.sources as usize + 1];
+            for e in &edges {
+                row_ptr[e.0 as usize + 1] += 1;
+            }
+            for i in 0..pl.shape.sources as usize {
+                row_ptr[i + 1] += row_ptr[i];
+            }
+            let targets = edges.iter().map(|e| e.2).collect();
+            let weights: Option<Vec<Option<f64>>> = Some(edges.iter().map(|e| e.3).collect());
+            let delays: Vec<u32> = edges.iter().map(|e| e.1).collect();
+            (Csr { row_ptr, targets }, weights, Some(delays))
+        }
+        _ => unreachable!(),
+    };
+    let n_syn = csr.len();
+    let mut wrng = Stream::new(seed, Purpose::Connectivity, j as u64 * 4 + 1, 0);
+    let sign = if pl.receptor == Receptor::Exc {
+        1.0
+    } else {
+        -1.0
+    };
+    let draw_weight = |rng: &mut Stream| loop {
+        let w = draw(&pl.weight, rng);
+        if w * sign >= 0.0 {
+            return w;
+        }
+    };
+    let weights = match (&explicit_weights, pl.weight) {
+        (None, ValueSpec::Constant(c)) => Weights::Constant(c),
+        (Some(ws), ValueSpec::Constant(c)) if ws.iter().all(Option::is_none) => {
+            Weights::Constant(c)
+        }
+        (Some(ws), _) => Weights::PerSynapse(
+            ws.iter()
+                .map(|w| w.unwrap_or_else(|| draw_weight(&mut wrng)) as f32)
+                .collect(),
+        ),
+        (None, _) => {
+            Weights::PerSynapse((0..n_syn).map(|_| draw_weight(&mut wrng) as f32).collect())
+        }
+    };
+    let mut csr = csr;
+    let mut weights = weights;
+    let delays = match explicit_delays {
+        Some(d) if d.iter().all(|&x| x == pl.delay.0) && !pl.delay.2 => {
+            Delays::Constant(pl.delay.0)
+        }
+        Some(d) => runs_from(&csr, &d),
+        None if !pl.delay.2 => Delays::Constant(pl.delay.0),
+        None => {
+            let mut drng = Stream::new(seed, Purpose::Connectivity, j as u64 * 4 + 2, 0);
+            let span = u64::from(pl.delay.1 - pl.delay.0) + 1;
+            let mut d: Vec<u32> = (0..n_syn)
+                .map(|_| pl.delay.0 + drng.below(span) as u32)
+                .collect();
+            sort_rows_by_delay(&mut csr, &mut weights, &mut d);
+            runs_from(&csr, &d)
+        }
+    };
+    if let Weights::PerSynapse(w) = &weights
+        && let Some(i) = w.iter().position(|x| !x.is_finite())
+    {
+        return Err(ctx.err(
+            field("weight_mv"),
+            format!("synapse {i} has a non-finite weight"),
+        ));
+    }
+    Ok(Projection {
+        name: pl.name,
+        source: pl.source,
+        target: pl.target,
+        receptor: pl.receptor,
+        csr,
+        weights,
+        delays,
+    })
+}
+
+/// Check the inputs: Poisson drives, and currents (those on from the start join the bias).
+fn compile_inputs(
+    ctx: &Ctx,
+    spec: &NetworkSpec,
+    populations: &mut [Population],
+) -> Result<(Vec<PoissonDrive>, Vec<CurrentSwitch>)> {
     let mut drives = Vec::new();
     let mut currents = Vec::new();
     for (k, input) in spec.inputs.iter().enumerate() {
         let field = |f: &str| format!("input[{k}].{f}");
         match input {
-            InputSpec::Poisson { target, rate_hz, weight_mv, receptor, indices } => {
-                let t = population_index(&ctx, &field("target"), target, &spec.populations)?;
+            InputSpec::Poisson {
+                target,
+                rate_hz,
+                weight_mv,
+                receptor,
+                indices,
+            } => {
+                let t = population_index(ctx, &field("target"), target, &spec.populations)?;
                 if !populations[t].is_neurons() {
                     return Err(ctx.err(field("target"), format!("`{target}` is a spike source")));
                 }
@@ -746,7 +902,8 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
                     None if w >= 0.0 => Receptor::Exc,
                     None => Receptor::Inh,
                 };
-                if (receptor == Receptor::Exc && w < 0.0) || (receptor == Receptor::Inh && w > 0.0) {
+                if (receptor == Receptor::Exc && w < 0.0) || (receptor == Receptor::Inh && w > 0.0)
+                {
                     return Err(ctx.err(field("weight_mv"), "sign does not match the receptor"));
                 }
                 drives.push(PoissonDrive {
@@ -757,23 +914,46 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
                     neurons: ctx.indices(&field("indices"), indices, populations[t].size)?,
                 });
             }
-            InputSpec::Current { target, amplitude_mv, amplitude_mv_per_ms, start_ms, stop_ms, indices } => {
-                let t = population_index(&ctx, &field("target"), target, &spec.populations)?;
+            InputSpec::Current {
+                target,
+                amplitude_mv,
+                amplitude_mv_per_ms,
+                start_ms,
+                stop_ms,
+                indices,
+            } => {
+                let t = population_index(ctx, &field("target"), target, &spec.populations)?;
                 let is_if = spec.populations[t].model == ModelName::If;
                 let amplitude = match (&populations[t].kind, amplitude_mv, amplitude_mv_per_ms) {
-                    (PopulationKind::Neurons { .. }, Some(a), None) if !is_if => ctx.finite(&field("amplitude_mv"), *a)?,
-                    (PopulationKind::Neurons { .. }, None, Some(a)) if is_if => ctx.finite(&field("amplitude_mv_per_ms"), *a)?,
+                    (PopulationKind::Neurons { .. }, Some(a), None) if !is_if => {
+                        ctx.finite(&field("amplitude_mv"), *a)?
+                    }
+                    (PopulationKind::Neurons { .. }, None, Some(a)) if is_if => {
+                        ctx.finite(&field("amplitude_mv_per_ms"), *a)?
+                    }
                     (PopulationKind::Neurons { .. }, _, _) => {
                         return Err(ctx.err(
-                            field(if is_if { "amplitude_mv_per_ms" } else { "amplitude_mv" }),
+                            field(if is_if {
+                                "amplitude_mv_per_ms"
+                            } else {
+                                "amplitude_mv"
+                            }),
                             format!(
                                 "a current into `{target}` (model `{}`) is given as {}",
                                 spec.populations[t].model.as_str(),
-                                if is_if { "amplitude_mv_per_ms" } else { "amplitude_mv" }
+                                if is_if {
+                                    "amplitude_mv_per_ms"
+                                } else {
+                                    "amplitude_mv"
+                                }
                             ),
-                        ))
+                        ));
                     }
-                    _ => return Err(ctx.err(field("target"), format!("`{target}` is a spike source"))),
+                    _ => {
+                        return Err(
+                            ctx.err(field("target"), format!("`{target}` is a spike source"))
+                        );
+                    }
                 };
                 let neurons = ctx.indices(&field("indices"), indices, populations[t].size)?;
                 let start = ctx.steps(&field("start_ms"), *start_ms, 0)?;
@@ -781,10 +961,10 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
                     Some(s) => Some(ctx.steps(&field("stop_ms"), *s, 0)?),
                     None => None,
                 };
-                if let Some(stop) = stop {
-                    if stop <= start {
-                        return Err(ctx.err(field("stop_ms"), "must be after start_ms"));
-                    }
+                if let Some(stop) = stop
+                    && stop <= start
+                {
+                    return Err(ctx.err(field("stop_ms"), "must be after start_ms"));
                 }
                 if start == 0 {
                     // Active from the start: part of the initial bias.
@@ -794,24 +974,42 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
                         }
                     }
                 } else {
-                    currents.push(CurrentSwitch { step: start, population: t, neurons: neurons.clone(), delta: amplitude });
+                    currents.push(CurrentSwitch {
+                        step: start,
+                        population: t,
+                        neurons: neurons.clone(),
+                        delta: amplitude,
+                    });
                 }
                 if let Some(stop) = stop {
-                    currents.push(CurrentSwitch { step: stop, population: t, neurons, delta: -amplitude });
+                    currents.push(CurrentSwitch {
+                        step: stop,
+                        population: t,
+                        neurons,
+                        delta: -amplitude,
+                    });
                 }
             }
         }
     }
     currents.sort_by_key(|c| c.step);
 
-    // Recording.
+    Ok((drives, currents))
+}
+
+/// Check the recording requests.
+fn compile_recording(
+    ctx: &Ctx,
+    spec: &NetworkSpec,
+    populations: &[Population],
+) -> Result<Recording> {
     let mut record = Recording {
         spikes: vec![None; populations.len()],
         ..Default::default()
     };
     for (k, r) in spec.record.spikes.iter().enumerate() {
         let field = |f: &str| format!("record.spikes[{k}].{f}");
-        let p = population_index(&ctx, &field("population"), &r.population, &spec.populations)?;
+        let p = population_index(ctx, &field("population"), &r.population, &spec.populations)?;
         let size = populations[p].size;
         let mask = record.spikes[p].get_or_insert_with(|| vec![false; size as usize]);
         for i in ctx.indices(&field("indices"), &r.indices, size)? {
@@ -820,7 +1018,7 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
     }
     for (k, r) in spec.record.traces.iter().enumerate() {
         let field = |f: &str| format!("record.traces[{k}].{f}");
-        let p = population_index(&ctx, &field("population"), &r.population, &spec.populations)?;
+        let p = population_index(ctx, &field("population"), &r.population, &spec.populations)?;
         if !populations[p].is_neurons() {
             return Err(ctx.err(field("population"), "spike sources have no state to trace"));
         }
@@ -829,30 +1027,22 @@ pub fn compile(spec: &NetworkSpec, path: &Path, options: &CompileOptions) -> Res
         }
         record.traces.push(TraceRequest {
             population: p,
-            neurons: ctx.indices(&field("indices"), &Some(r.indices.clone()), populations[p].size)?,
+            neurons: ctx.indices(
+                &field("indices"),
+                &Some(r.indices.clone()),
+                populations[p].size,
+            )?,
             every_steps: r.every_steps as u32,
         });
     }
     for (k, r) in spec.record.rates.iter().enumerate() {
         let field = |f: &str| format!("record.rates[{k}].{f}");
-        let p = population_index(&ctx, &field("population"), &r.population, &spec.populations)?;
-        record.rates.push((p, ctx.steps(&field("bin_ms"), r.bin_ms, 1)?));
+        let p = population_index(ctx, &field("population"), &r.population, &spec.populations)?;
+        record
+            .rates
+            .push((p, ctx.steps(&field("bin_ms"), r.bin_ms, 1)?));
     }
-    let _ = graph;
-    let _ = BLOCK_SIZE;
-
-    Ok(CompiledNetwork {
-        name: spec.name.clone(),
-        path: path.to_path_buf(),
-        dt_ms: dt,
-        steps,
-        seed,
-        populations,
-        projections,
-        drives,
-        currents,
-        record,
-    })
+    Ok(record)
 }
 
 /// Sort every row by (delay, target), permuting weights and delays alike.

@@ -61,19 +61,34 @@ pub fn expected_synapses(rule: &Rule, shape: &Shape) -> f64 {
     }
 }
 
-/// Draw `k` partners out of `n` candidates for neuron `me` (excluded when `exclude_me`),
-/// calling `emit` for each. Without multapses the partners are distinct (Floyd's algorithm,
-/// with `chosen` as scratch, all false on entry and on return).
+/// How to draw the partners of one neuron for the fixed-degree rules.
+#[derive(Clone, Copy)]
+struct PartnerDraw {
+    /// Size of the population the partners come from.
+    n: u32,
+    /// Number of partners.
+    k: u32,
+    /// Exclude the neuron itself (no autapses within one population).
+    exclude_me: bool,
+    /// Allow the same partner several times.
+    multapses: bool,
+}
+
+/// Draw the partners of neuron `me`, calling `emit` for each. Without multapses the partners
+/// are distinct (Floyd's algorithm, with `chosen` as scratch, all false on entry and on return).
 fn draw_partners(
     stream: &mut Stream,
-    n: u32,
-    k: u32,
+    draw: PartnerDraw,
     me: u32,
-    exclude_me: bool,
-    multapses: bool,
     chosen: &mut [bool],
     mut emit: impl FnMut(u32),
 ) {
+    let PartnerDraw {
+        n,
+        k,
+        exclude_me,
+        multapses,
+    } = draw;
     let candidates = if exclude_me { n - 1 } else { n };
     let map = |x: u32| if exclude_me && x >= me { x + 1 } else { x };
     if multapses {
@@ -96,7 +111,12 @@ fn draw_partners(
 }
 
 fn stream(seed: u64, projection: usize, block: usize) -> Stream {
-    Stream::new(seed, Purpose::Connectivity, projection as u64 * 4, block as u64)
+    Stream::new(
+        seed,
+        Purpose::Connectivity,
+        projection as u64 * 4,
+        block as u64,
+    )
 }
 
 /// Build the CSR table of a rule. The caller has checked that the rule fits the shape (e.g.
@@ -156,11 +176,13 @@ pub fn generate(rule: &Rule, shape: &Shape, seed: u64, projection: usize) -> Csr
                     let start = targets.len();
                     draw_partners(
                         &mut rng,
-                        nt,
-                        k,
+                        PartnerDraw {
+                            n: nt,
+                            k,
+                            exclude_me: shape.excludes_self(),
+                            multapses: shape.allow_multapses,
+                        },
                         s,
-                        shape.excludes_self(),
-                        shape.allow_multapses,
                         &mut chosen,
                         |t| targets.push(t),
                     );
@@ -179,11 +201,13 @@ pub fn generate(rule: &Rule, shape: &Shape, seed: u64, projection: usize) -> Csr
                     for t in first..(first + BLOCK_SIZE as u32).min(nt) {
                         draw_partners(
                             &mut rng,
-                            ns,
-                            k,
+                            PartnerDraw {
+                                n: ns,
+                                k,
+                                exclude_me: shape.excludes_self(),
+                                multapses: shape.allow_multapses,
+                            },
                             t,
-                            shape.excludes_self(),
-                            shape.allow_multapses,
                             &mut chosen,
                             |s| visit(s, t),
                         );
@@ -254,7 +278,10 @@ mod tests {
         let csr = generate(&Rule::FixedProbability(0.1), &sh, 3, 1);
         let n = csr.len() as f64;
         let expected = 0.1 * 999_000.0;
-        assert!((n - expected).abs() < 5.0 * (expected * 0.9).sqrt(), "{n} vs {expected}");
+        assert!(
+            (n - expected).abs() < 5.0 * (expected * 0.9).sqrt(),
+            "{n} vs {expected}"
+        );
         for s in 0..1000 {
             assert!(!csr.targets[csr.row(s)].contains(&s));
         }

@@ -70,7 +70,10 @@ impl PopulationGraph {
                 Error::invalid(
                     path,
                     field,
-                    format!("unknown population `{name}` (known: {}){hint}", known.join(", ")),
+                    format!(
+                        "unknown population `{name}` (known: {}){hint}",
+                        known.join(", ")
+                    ),
                 )
             })
         };
@@ -102,9 +105,9 @@ impl PopulationGraph {
         let mut inputs = Vec::new();
         for (k, input) in spec.inputs.iter().enumerate() {
             let (label, target) = match input {
-                InputSpec::Poisson { target, rate_hz, .. } => {
-                    (format!("poisson {rate_hz} Hz"), target)
-                }
+                InputSpec::Poisson {
+                    target, rate_hz, ..
+                } => (format!("poisson {rate_hz} Hz"), target),
                 InputSpec::Current { target, .. } => ("current".to_string(), target),
             };
             inputs.push((label, lookup(target, format!("input[{k}].target"))?));

@@ -4,8 +4,8 @@
 //!
 //! `networks/example.toml` documents every field with a comment.
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::fmt;
 
 /// The version of the network file format this build reads.
@@ -170,7 +170,9 @@ impl<'de> Deserialize<'de> for ValueSpec {
             type Value = ValueSpec;
 
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number, { uniform = [lo, hi] } or { normal = { mean = m, std = s } }")
+                f.write_str(
+                    "a number, { uniform = [lo, hi] } or { normal = { mean = m, std = s } }",
+                )
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ValueSpec, E> {
                 Ok(ValueSpec::Constant(v))
@@ -182,9 +184,9 @@ impl<'de> Deserialize<'de> for ValueSpec {
                 Ok(ValueSpec::Constant(v as f64))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueSpec, A::Error> {
-                let key: String = map
-                    .next_key()?
-                    .ok_or_else(|| de::Error::custom("empty distribution; expected `uniform` or `normal`"))?;
+                let key: String = map.next_key()?.ok_or_else(|| {
+                    de::Error::custom("empty distribution; expected `uniform` or `normal`")
+                })?;
                 let value = match key.as_str() {
                     "uniform" => {
                         let [lo, hi]: [f64; 2] = map.next_value()?;

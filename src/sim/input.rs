@@ -175,7 +175,10 @@ impl PoissonField {
                         let local = (b.next - (u64::from(step) - 1) * len) as usize;
                         let c = 1 + truncated.count(b.rng.next_u32());
                         emit(self.neurons[b.first + local], c);
-                        b.next = b.next.saturating_add(1).saturating_add(b.rng.geometric_skip(*log_q));
+                        b.next = b
+                            .next
+                            .saturating_add(1)
+                            .saturating_add(b.rng.geometric_skip(*log_q));
                     }
                 }
             }
@@ -190,7 +193,14 @@ mod tests {
     fn moments(lambda: f64, cap_one: bool) -> (f64, f64) {
         let n = 2000u32;
         let steps = 200u32;
-        let mut field = PoissonField::new((0..n).collect(), lambda, cap_one, 5, Purpose::PoissonDrive, 0);
+        let mut field = PoissonField::new(
+            (0..n).collect(),
+            lambda,
+            cap_one,
+            5,
+            Purpose::PoissonDrive,
+            0,
+        );
         let mut per_neuron = vec![0f64; n as usize];
         for t in 1..=steps {
             field.step(t, |i, c| per_neuron[i as usize] += f64::from(c));
@@ -210,8 +220,14 @@ mod tests {
         for lambda in [0.02, 0.3, 2.0] {
             let (mean, var) = moments(lambda, false);
             let se = (lambda / 400_000.0).sqrt();
-            assert!((mean - lambda).abs() < 5.0 * se, "lambda {lambda}: mean {mean}");
-            assert!((var / lambda - 1.0).abs() < 0.1, "lambda {lambda}: var {var}");
+            assert!(
+                (mean - lambda).abs() < 5.0 * se,
+                "lambda {lambda}: mean {mean}"
+            );
+            assert!(
+                (var / lambda - 1.0).abs() < 0.1,
+                "lambda {lambda}: var {var}"
+            );
         }
     }
 
@@ -219,9 +235,12 @@ mod tests {
     fn capped_counts_are_bernoulli() {
         for lambda in [0.01, 0.5] {
             let (mean, _) = moments(lambda, true);
-            let p = 1.0 - (-lambda as f64).exp();
+            let p = 1.0 - (-lambda).exp();
             let se = (p * (1.0 - p) / 400_000.0).sqrt();
-            assert!((mean - p).abs() < 5.0 * se, "lambda {lambda}: {mean} vs {p}");
+            assert!(
+                (mean - p).abs() < 5.0 * se,
+                "lambda {lambda}: {mean} vs {p}"
+            );
         }
     }
 }

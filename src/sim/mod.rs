@@ -121,7 +121,7 @@ struct NeuronState {
 
 enum Runtime {
     Neurons(NeuronState),
-    Poisson(PoissonField),
+    Poisson(Box<PoissonField>),
     Replay { next: usize },
 }
 
@@ -168,14 +168,16 @@ impl<'a> Simulation<'a> {
                             || net.currents.iter().any(|c| c.population == pi),
                     })
                 }
-                PopulationKind::Poisson { rate_hz } => Runtime::Poisson(PoissonField::new(
-                    (0..p.size).collect(),
-                    rate_hz * net.dt_ms * 1e-3,
-                    true,
-                    net.seed,
-                    Purpose::PoissonSource,
-                    pi as u64,
-                )),
+                PopulationKind::Poisson { rate_hz } => {
+                    Runtime::Poisson(Box::new(PoissonField::new(
+                        (0..p.size).collect(),
+                        rate_hz * net.dt_ms * 1e-3,
+                        true,
+                        net.seed,
+                        Purpose::PoissonSource,
+                        pi as u64,
+                    )))
+                }
                 PopulationKind::SpikeSource { .. } => Runtime::Replay { next: 0 },
             })
             .collect();
@@ -256,7 +258,10 @@ impl<'a> Simulation<'a> {
     /// The state of neuron `index` of population `population` at the current step, or `None`
     /// for spike sources.
     pub fn state(&self, population: usize, index: u32) -> Option<crate::neuron::Evaluated> {
-        match (&self.net.populations[population].kind, &self.runtime[population]) {
+        match (
+            &self.net.populations[population].kind,
+            &self.runtime[population],
+        ) {
             (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) => {
                 Some(dynamics.evaluate(&st.slots[index as usize].anchor, self.step))
             }
@@ -269,7 +274,7 @@ impl<'a> Simulation<'a> {
         let every = (self.net.steps / 200).max(1);
         while self.step < self.net.steps {
             self.advance();
-            if self.step % every == 0 {
+            if self.step.is_multiple_of(every) {
                 progress(self.step);
             }
         }
@@ -339,9 +344,13 @@ impl<'a> Simulation<'a> {
             let (lo, hi) = (b.lo as usize, b.hi as usize);
             let targets = &pr.csr.targets[lo..hi];
             match &pr.weights {
-                Weights::Constant(w) => {
-                    accumulate(&mut st.slots, r, &mut st.touched, targets, std::iter::repeat(*w))
-                }
+                Weights::Constant(w) => accumulate(
+                    &mut st.slots,
+                    r,
+                    &mut st.touched,
+                    targets,
+                    std::iter::repeat(*w),
+                ),
                 Weights::PerSynapse(ws) => accumulate(
                     &mut st.slots,
                     r,
@@ -444,9 +453,10 @@ impl<'a> Simulation<'a> {
         while self.next_current < net.currents.len() && net.currents[self.next_current].step == t {
             let c = &net.currents[self.next_current];
             self.next_current += 1;
-            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
-                (&net.populations[c.population].kind, &mut self.runtime[c.population])
-            else {
+            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) = (
+                &net.populations[c.population].kind,
+                &mut self.runtime[c.population],
+            ) else {
                 unreachable!("currents target neurons")
             };
             for &n in &c.neurons {
@@ -463,7 +473,7 @@ impl<'a> Simulation<'a> {
     fn record_traces(&mut self) {
         let t = self.step;
         for req in &self.net.record.traces {
-            if t % req.every_steps != 0 {
+            if !t.is_multiple_of(req.every_steps) {
                 continue;
             }
             for &n in &req.neurons {
@@ -521,8 +531,8 @@ impl<'a> Simulation<'a> {
                         ),
                         Delays::Runs { run_ptr, runs } => {
                             let mut lo = row.start as u32;
-                            for &(d, end) in
-                                &runs[run_ptr[n as usize] as usize..run_ptr[n as usize + 1] as usize]
+                            for &(d, end) in &runs
+                                [run_ptr[n as usize] as usize..run_ptr[n as usize + 1] as usize]
                             {
                                 self.ring.push(
                                     t + d,
@@ -570,13 +580,22 @@ fn can_self_cross(dynamics: &Dynamics, initial: &[Anchor]) -> bool {
     let p = &dynamics.params;
     match p.model {
         Model::LifExp => true,
-        Model::LifDelta => initial.iter().any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv),
+        Model::LifDelta => initial
+            .iter()
+            .any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv),
         Model::If => initial.iter().any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
     }
 }
 
 #[inline]
-fn schedule(wakes: &mut WakeQueue, dynamics: &Dynamics, st: &mut NeuronState, pop: u32, n: u32, t: u32) {
+fn schedule(
+    wakes: &mut WakeQueue,
+    dynamics: &Dynamics,
+    st: &mut NeuronState,
+    pop: u32,
+    n: u32,
+    t: u32,
+) {
     if !st.can_self_cross {
         return;
     }

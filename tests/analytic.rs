@@ -1,0 +1,263 @@
+//! The neuron models against closed-form solutions, and the time semantics of a step.
+
+mod common;
+use common::{net, run};
+use synops::{Engine, Simulation};
+
+const DT: f64 = 0.1;
+
+fn single(model_fields: &str, duration_ms: f64, extra: &str) -> String {
+    format!(
+        r#"version = 1
+name = "single"
+[simulation]
+dt_ms = {DT}
+duration_ms = {duration_ms}
+[[population]]
+name = "n"
+size = 1
+{model_fields}
+[[record.spikes]]
+population = "n"
+{extra}
+"#
+    )
+}
+
+fn spike_steps(text: &str, engine: Engine) -> Vec<u32> {
+    let (spikes, _) = run(&net(text), engine);
+    spikes.iter().map(|s| s.0).collect()
+}
+
+/// LIF under constant current: first spike at T = tau ln((v_inf - v0)/(v_inf - theta)), then
+/// every t_ref + tau ln((v_inf - v_reset)/(v_inf - theta)), observed on the step grid.
+#[test]
+fn lif_constant_current_first_spike_and_rate_match_the_formula() {
+    let (tau, v_th, v_reset, bias, t_ref) = (20.0f64, 20.0f64, 0.0f64, 25.0f64, 2.0f64);
+    let fields = format!(
+        "model = \"lif_delta\"\ntau_m_ms = {tau}\nv_th_mv = {v_th}\nv_reset_mv = {v_reset}\nt_ref_ms = {t_ref}\nbias_mv = {bias}\nv_init_mv = 0.0"
+    );
+    let text = single(&fields, 1000.0, "");
+    let t_cross = tau * ((bias - v_reset) / (bias - v_th)).ln(); // 32.19 ms
+    let first = (t_cross / DT).ceil() as u32;
+    let period = (t_ref / DT).round() as u32 + first;
+    for engine in [Engine::Event, Engine::Clock] {
+        let steps = spike_steps(&text, engine);
+        assert_eq!(steps[0], first, "{engine:?}: first spike step");
+        for w in steps.windows(2) {
+            assert_eq!(w[1] - w[0], period, "{engine:?}: inter-spike interval");
+        }
+        let rate = steps.len() as f64;
+        let analytic = 1000.0 / (t_ref + t_cross);
+        // On the step grid each interval is rounded up by less than one step.
+        let grid = 1000.0 / (t_ref + t_cross + DT);
+        assert!(
+            rate <= analytic.floor() + 1.0 && rate >= grid.floor() - 1.0,
+            "rate {rate} vs {analytic}"
+        );
+    }
+}
+
+/// Below threshold the potential relaxes exactly to v_rest + bias and never spikes.
+#[test]
+fn lif_subthreshold_relaxation_is_exact() {
+    let fields =
+        "model = \"lif_delta\"\ntau_m_ms = 10.0\nv_th_mv = 20.0\nbias_mv = 15.0\nv_init_mv = 0.0";
+    let text = single(
+        fields,
+        50.0,
+        "[[record.traces]]\npopulation = \"n\"\nindices = [0]\nevery_steps = 7",
+    );
+    let network = net(&text);
+    let mut sim = Simulation::new(&network, Engine::Event);
+    sim.run(|_| {});
+    assert!(sim.recorded.spikes.is_empty());
+    assert!(sim.recorded.traces.len() > 50);
+    for s in &sim.recorded.traces {
+        let t = f64::from(s.step) * DT;
+        let expected = 15.0 * (1.0 - (-t / 10.0).exp());
+        assert!(
+            (s.v - expected).abs() < 1e-12,
+            "t {t}: {} vs {expected}",
+            s.v
+        );
+    }
+}
+
+/// The PSP of lif_exp: one input of weight w at t0 gives
+/// v - v_rest = w tau_s/(tau_s - tau_m) (e^-(t-t0)/tau_s - e^-(t-t0)/tau_m).
+#[test]
+fn lif_exp_psp_has_the_analytic_shape() {
+    let (tau_m, tau_s, w) = (20.0f64, 5.0f64, 2.0f64);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "time_ms,index\n1.0,0\n").unwrap();
+    let text = format!(
+        r#"version = 1
+name = "psp"
+[simulation]
+dt_ms = {DT}
+duration_ms = 100.0
+[[population]]
+name = "src"
+size = 1
+model = "spike_source"
+file = "in.csv"
+[[population]]
+name = "n"
+size = 1
+model = "lif_exp"
+tau_m_ms = {tau_m}
+tau_syn_exc_ms = {tau_s}
+tau_syn_inh_ms = 10.0
+v_th_mv = 50.0
+[[projection]]
+source = "src"
+target = "n"
+connectivity = {{ rule = "one_to_one" }}
+weight_mv = {w}
+delay_ms = 0.5
+[[record.traces]]
+population = "n"
+indices = [0]
+"#
+    );
+    let path = dir.path().join("psp.toml");
+    let network = common::compile_text(&text, &path).unwrap();
+    for engine in [Engine::Event, Engine::Clock] {
+        let mut sim = Simulation::new(&network, engine);
+        sim.run(|_| {});
+        let arrival = 15; // spike at step 10, delay 5 steps
+        let mut peak = 0.0f64;
+        for s in &sim.recorded.traces {
+            let expected = if s.step < arrival {
+                0.0
+            } else {
+                let t = f64::from(s.step - arrival) * DT;
+                w * tau_s / (tau_s - tau_m) * ((-t / tau_s).exp() - (-t / tau_m).exp())
+            };
+            assert!(
+                (s.v - expected).abs() < 1e-12,
+                "{engine:?} step {}: {} vs {expected}",
+                s.step,
+                s.v
+            );
+            if s.step >= arrival {
+                let t = f64::from(s.step - arrival) * DT;
+                assert!((s.i_exc - w * (-t / tau_s).exp()).abs() < 1e-12);
+            }
+            peak = peak.max(s.v);
+        }
+        // Peak at t* = ln(tau_m/tau_s) tau_m tau_s / (tau_m - tau_s) = 9.24 ms.
+        let t_peak = (tau_m / tau_s).ln() * tau_m * tau_s / (tau_m - tau_s);
+        let v_peak =
+            w * tau_s / (tau_s - tau_m) * ((-t_peak / tau_s).exp() - (-t_peak / tau_m).exp());
+        assert!((peak - v_peak).abs() < 1e-4, "peak {peak} vs {v_peak}");
+    }
+}
+
+/// IF with bias b and reset by subtraction fires exactly every theta/b, keeping the overshoot.
+#[test]
+fn if_with_bias_fires_periodically() {
+    let fields = "model = \"if\"\nv_th_mv = 1.0\nreset = \"subtract\"\nbias_mv_per_ms = 0.25";
+    let text = single(fields, 100.0, "");
+    for engine in [Engine::Event, Engine::Clock] {
+        let steps = spike_steps(&text, engine);
+        // v(t) = 0.25 t reaches 1 mV at 4 ms = step 40, then every 40 steps.
+        let expected: Vec<u32> = (1..=25).map(|k| 40 * k).collect();
+        assert_eq!(steps, expected, "{engine:?}");
+    }
+}
+
+/// Inputs of one step are summed before the threshold check, and a spike emitted at step t
+/// arrives at t + delay.
+#[test]
+fn inputs_of_a_step_are_summed_and_spikes_arrive_after_their_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two sources spike together at 2.0 ms; a third alone at 5.0 ms.
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "time_ms,index\n2.0,0\n2.0,1\n5.0,2\n",
+    )
+    .unwrap();
+    let text = r#"version = 1
+name = "sum"
+[simulation]
+dt_ms = 0.1
+duration_ms = 20.0
+[[population]]
+name = "src"
+size = 3
+model = "spike_source"
+file = "in.csv"
+[[population]]
+name = "n"
+size = 1
+model = "lif_delta"
+tau_m_ms = 10.0
+v_th_mv = 10.0
+t_ref_ms = 1.0
+[[projection]]
+source = "src"
+target = "n"
+connectivity = { rule = "all_to_all" }
+weight_mv = 6.0
+delay_ms = 1.3
+[[record.spikes]]
+population = "n"
+"#;
+    let network = common::compile_text(text, &dir.path().join("sum.toml")).unwrap();
+    for engine in [Engine::Event, Engine::Clock] {
+        let (spikes, counts) = run(&network, engine);
+        // 6 + 6 mV in the same step reach 10 mV: spike at step 20 + 13. The lone input at step
+        // 63 gives only 6 mV.
+        assert_eq!(spikes, vec![(33, 1, 0)], "{engine:?}");
+        assert_eq!(counts.synaptic_events, vec![3]);
+    }
+}
+
+/// Inputs arriving during the refractory period do not change a delta neuron's potential.
+#[test]
+fn refractory_neurons_drop_delta_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "time_ms,index\n1.0,0\n1.5,0\n").unwrap();
+    let text = r#"version = 1
+name = "ref"
+[simulation]
+dt_ms = 0.1
+duration_ms = 10.0
+[[population]]
+name = "src"
+size = 1
+model = "spike_source"
+file = "in.csv"
+[[population]]
+name = "n"
+size = 1
+model = "if"
+v_th_mv = 1.0
+t_ref_ms = 1.0
+[[projection]]
+source = "src"
+target = "n"
+connectivity = { rule = "one_to_one" }
+weight_mv = 1.5
+delay_ms = 0.1
+[[record.spikes]]
+population = "n"
+[[record.traces]]
+population = "n"
+indices = [0]
+every_steps = 1
+"#;
+    let network = common::compile_text(text, &dir.path().join("ref.toml")).unwrap();
+    let mut sim = Simulation::new(&network, Engine::Event);
+    sim.run(|_| {});
+    // First input at step 11 spikes; the second (step 16) falls in the refractory steps 12..=21.
+    assert_eq!(sim.recorded.spikes, vec![(11, 1, 0)]);
+    assert!(
+        sim.recorded
+            .traces
+            .iter()
+            .all(|s| s.step < 11 || s.v == 0.0)
+    );
+}

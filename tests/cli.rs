@@ -1,0 +1,145 @@
+//! The `synops` binary, run in a temporary folder as a user would.
+
+use std::path::Path;
+use std::process::Command;
+
+fn synops(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_synops"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("synops runs")
+}
+
+fn networks() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("networks")
+}
+
+#[test]
+fn run_writes_summary_and_spikes() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = networks().join("example.toml");
+    let out = synops(
+        &["run", example.to_str().unwrap(), "--duration-ms", "200"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("mean rate"), "{stdout}");
+    let results = dir.path().join("results/example");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap())
+            .unwrap();
+    for key in [
+        "network",
+        "engine",
+        "neurons",
+        "synapses",
+        "dt_ms",
+        "duration_ms",
+        "seed",
+        "spikes",
+        "synaptic_events",
+        "neuron_updates",
+        "build_s",
+        "wall_s",
+        "events_per_s",
+        "mean_rate_hz",
+        "peak_rss_mb",
+        "populations",
+        "projections",
+        "synops_version",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["duration_ms"], 200.0);
+    assert_eq!(summary["engine"], "event");
+    let spikes = std::fs::read_to_string(results.join("spikes.csv")).unwrap();
+    assert!(spikes.starts_with("time_ms,population,index\n"));
+    let recorded = spikes.lines().count() - 1;
+    let pops = summary["populations"].as_array().unwrap();
+    let exc_inh: u64 = pops[..2]
+        .iter()
+        .map(|p| p["spikes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        recorded as u64 >= exc_inh,
+        "all exc and inh spikes are recorded"
+    );
+    assert!(results.join("traces.csv").exists());
+    assert!(results.join("rates.csv").exists());
+    // No temporary files are left behind.
+    for entry in std::fs::read_dir(&results).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(!name.starts_with('.'), "left {name}");
+    }
+}
+
+#[test]
+fn engines_write_identical_spike_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = networks().join("example.toml");
+    for engine in ["event", "clock"] {
+        let out = synops(
+            &[
+                "run",
+                example.to_str().unwrap(),
+                "--engine",
+                engine,
+                "--out",
+                engine,
+                "--quiet",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success());
+        assert!(out.stdout.is_empty(), "--quiet prints nothing");
+    }
+    let read = |e: &str| std::fs::read(dir.path().join(e).join("spikes.csv")).unwrap();
+    assert_eq!(read("event"), read("clock"));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "version = 1\nname = \"bad\"\n[simulation]\ndt_ms = 0.1\nduration_ms = 10.0\nsed = 1\n",
+    )
+    .unwrap();
+    let out = synops(&["run", "bad.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml:6:1") && stderr.contains("did you mean `seed`?"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("results").exists());
+    let out = synops(&["run", "missing.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml: cannot read"));
+    let out = synops(&["validate", "bad.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn validate_and_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let cuba = networks().join("cuba.toml");
+    let out = synops(&["validate", cuba.to_str().unwrap()], dir.path());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4000 neurons"));
+    let out = synops(
+        &["graph", cuba.to_str().unwrap(), "-o", "cuba.dot"],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let dot = std::fs::read_to_string(dir.path().join("cuba.dot")).unwrap();
+    assert!(dot.starts_with("digraph \"cuba\""));
+    assert_eq!(dot.matches(" -> ").count(), 4);
+}

@@ -1,0 +1,29 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use synops::network::{CompileOptions, CompiledNetwork, compile, parse_spec};
+use synops::{Engine, Simulation};
+
+/// Compile network text as if it were a file at `path`.
+pub fn compile_text(text: &str, path: &Path) -> synops::Result<CompiledNetwork> {
+    compile(&parse_spec(text, path)?, path, &CompileOptions::default())
+}
+
+/// Compile network text that must be valid.
+pub fn net(text: &str) -> CompiledNetwork {
+    compile_text(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Run a network and return its recorded spikes `(step, population, index)` and the simulation
+/// counts.
+pub fn run(net: &CompiledNetwork, engine: Engine) -> (Vec<(u32, u32, u32)>, synops::sim::Counts) {
+    let mut sim = Simulation::new(net, engine);
+    sim.run(|_| {});
+    (sim.recorded.spikes.clone(), sim.counts.clone())
+}
+
+/// The shipped networks folder.
+pub fn networks() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("networks")
+}
