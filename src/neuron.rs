@@ -126,6 +126,8 @@ pub struct Dynamics {
     decay_inh: Vec<f64>,
     kappa_exc: f64,
     kappa_inh: f64,
+    /// `2 tau_m / dt`.
+    two_tau_m_steps: f64,
 }
 
 fn table(tau: f64, dt: f64) -> Vec<f64> {
@@ -163,6 +165,7 @@ impl Dynamics {
             decay_inh,
             kappa_exc: kappa(params.tau_exc_ms, params.tau_m_ms),
             kappa_inh: kappa(params.tau_inh_ms, params.tau_m_ms),
+            two_tau_m_steps: 2.0 * params.tau_m_ms / dt_ms,
         }
     }
 
@@ -298,8 +301,15 @@ impl Dynamics {
     /// The anchor moves only if the neuron spikes. Returns true if it spikes.
     #[inline]
     pub fn check_without_input(&self, a: &mut Anchor, t: u32) -> bool {
+        self.check_and_evaluate(a, t).0
+    }
+
+    /// [`Self::check_without_input`], also returning the state evaluated at `t` when the neuron
+    /// was not refractory and did not spike (for [`Self::crossing_after`]).
+    #[inline]
+    pub fn check_and_evaluate(&self, a: &mut Anchor, t: u32) -> (bool, Option<Evaluated>) {
         if t <= a.ref_end {
-            return false;
+            return (false, None);
         }
         let e = self.evaluate(a, t);
         if e.v >= self.params.v_th_mv {
@@ -308,9 +318,9 @@ impl Dynamics {
             a.i_inh = e.i_inh;
             a.step = t;
             a.ref_end = t + self.params.ref_steps;
-            true
+            (true, None)
         } else {
-            false
+            (false, Some(e))
         }
     }
 
@@ -333,26 +343,46 @@ impl Dynamics {
     /// closed form. The event engine checks the neuron at that step and, if it has not crossed,
     /// predicts again from there, so the true crossing step is never skipped.
     pub fn next_possible_crossing(&self, a: &Anchor, t: u32) -> Option<u32> {
-        let p = &self.params;
         let from = t.max(a.ref_end);
-        let e = self.evaluate(a, from);
+        if from == a.step {
+            self.crossing_after(a.v, a.i_exc, a.i_inh, a.bias, from)
+        } else {
+            let e = self.evaluate(a, from);
+            self.crossing_after(e.v, e.i_exc, e.i_inh, a.bias, from)
+        }
+    }
+
+    /// The earliest step after `from` at which a neuron with potential `v` and currents
+    /// `i_exc`, `i_inh` at `from` (not refractory after `from`) and bias `bias` could reach
+    /// threshold without input; see [`Self::next_possible_crossing`].
+    #[inline]
+    pub fn crossing_after(
+        &self,
+        v: f64,
+        i_exc: f64,
+        i_inh: f64,
+        bias: f64,
+        from: u32,
+    ) -> Option<u32> {
+        let p = &self.params;
         let c = p.v_th_mv - THRESHOLD_MARGIN_MV;
-        let s_lb = match p.model {
+        // The bound's crossing time in steps (a lower bound of the true crossing time).
+        let steps_lb = match p.model {
             Model::If => {
-                if a.bias <= 0.0 {
+                if bias <= 0.0 {
                     return None;
                 }
-                ((c - e.v) / a.bias).max(0.0)
+                ((c - v) / (bias * self.dt_ms)).max(0.0)
             }
             Model::LifDelta | Model::LifExp => {
-                let v_inf = p.v_rest_mv + a.bias;
+                let v_inf = p.v_rest_mv + bias;
                 let c = c - v_inf;
-                let mut amp = e.v - v_inf; // coefficient of e^(-s/tau_m)
+                let mut amp = v - v_inf; // coefficient of e^(-s/tau_m)
                 let mut constant = 0.0; // constant upper bound of the remaining terms
                 if p.model == Model::LifExp {
                     for (i, kappa, tau) in [
-                        (e.i_exc, self.kappa_exc, p.tau_exc_ms),
-                        (e.i_inh, self.kappa_inh, p.tau_inh_ms),
+                        (i_exc, self.kappa_exc, p.tau_exc_ms),
+                        (i_inh, self.kappa_inh, p.tau_inh_ms),
                     ] {
                         if kappa.is_nan() {
                             // i (s/tau) e^(-s/tau) <= i/e for i > 0, <= 0 otherwise.
@@ -361,13 +391,15 @@ impl Dynamics {
                             }
                             continue;
                         }
+                        // The current adds beta (e^(-s/tau) - e^(-s/tau_m)). Where
+                        // beta e^(-s/tau) <= beta e^(-s/tau_m) the two terms cancel in the
+                        // bound; otherwise beta e^(-s/tau) is bounded by max(beta, 0).
                         let beta = i * kappa;
-                        amp -= beta;
-                        // beta e^(-s/tau): bound it by beta e^(-s/tau_m) where that is larger.
-                        if (beta > 0.0 && tau <= p.tau_m_ms) || (beta < 0.0 && tau >= p.tau_m_ms) {
-                            amp += beta;
-                        } else if beta > 0.0 {
-                            constant += beta;
+                        let cancels =
+                            (beta > 0.0 && tau <= p.tau_m_ms) || (beta < 0.0 && tau >= p.tau_m_ms);
+                        if !cancels {
+                            amp -= beta;
+                            constant += beta.max(0.0);
                         }
                     }
                 }
@@ -376,16 +408,22 @@ impl Dynamics {
                 } else if amp >= 0.0 || constant <= c {
                     return None;
                 } else {
-                    p.tau_m_ms * (amp / (c - constant)).ln()
+                    // Crossing of amp e^(-s/tau_m) + constant = c at s = tau_m ln(y), y = amp / d,
+                    // d = c - constant, y > 1. ln(y) is bounded below by the Pade form
+                    // 2 (y - 1) / (y + 1) = 2 (amp - d) / (amp + d): one division, no
+                    // logarithm, and tight near y = 1, where crossings are imminent.
+                    let d = c - constant;
+                    self.two_tau_m_steps * (amp - d) / (amp + d)
                 }
             }
         };
-        let steps = (s_lb / self.dt_ms - 1e-6).ceil().max(1.0);
-        let target = f64::from(from) + steps;
-        if target >= f64::from(u32::MAX) {
-            None
-        } else {
-            Some(target as u32)
+        // Whole steps to wait, rounded up (by hand: `f64::ceil` is a libm call on baseline x86-64).
+        let x = steps_lb - 1e-6;
+        if x >= f64::from(u32::MAX) {
+            return None;
         }
+        let truncated = x as u32; // x >= -1e-6: truncation toward zero is the floor, or 0
+        let steps = (truncated + u32::from(f64::from(truncated) < x)).max(1);
+        from.checked_add(steps).filter(|&s| s != u32::MAX)
     }
 }

@@ -394,7 +394,7 @@ impl<'a> Simulation<'a> {
         }
         // Threshold checks of neurons whose predicted crossing falls on this step.
         let mut due = self.wakes.take(t);
-        let mut checks = vec![0u64; net.populations.len()];
+        let checks = &mut self.counts.threshold_checks;
         for &(pi, n) in &due {
             let pi = pi as usize;
             let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
@@ -406,17 +406,23 @@ impl<'a> Simulation<'a> {
                 continue; // stale, or updated by input this step
             }
             checks[pi] += 1;
-            if dynamics.check_without_input(&mut st.slots[n as usize].anchor, t) {
-                self.spikes_now[pi].push(n);
+            self.counts.neuron_updates[pi] += 1;
+            let anchor = &mut st.slots[n as usize].anchor;
+            match dynamics.check_and_evaluate(anchor, t) {
+                (true, _) => {
+                    self.spikes_now[pi].push(n);
+                    schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
+                }
+                (false, Some(state)) => {
+                    let next =
+                        dynamics.crossing_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
+                    set_wake(&mut self.wakes, st, pi as u32, n, t, next);
+                }
+                (false, None) => schedule(&mut self.wakes, dynamics, st, pi as u32, n, t),
             }
-            schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
         }
         due.clear();
         self.wakes.give_back(t, due);
-        for (pi, c) in checks.into_iter().enumerate() {
-            self.counts.neuron_updates[pi] += c;
-            self.counts.threshold_checks[pi] += c;
-        }
         for s in &mut self.spikes_now {
             s.sort_unstable();
         }
@@ -599,9 +605,21 @@ fn schedule(
     if !st.can_self_cross {
         return;
     }
-    let next = dynamics
-        .next_possible_crossing(&st.slots[n as usize].anchor, t)
-        .unwrap_or(u32::MAX);
+    let next = dynamics.next_possible_crossing(&st.slots[n as usize].anchor, t);
+    set_wake(wakes, st, pop, n, t, next);
+}
+
+/// Record and queue neuron `n`'s next threshold check (none for `None`).
+#[inline]
+fn set_wake(
+    wakes: &mut WakeQueue,
+    st: &mut NeuronState,
+    pop: u32,
+    n: u32,
+    t: u32,
+    next: Option<u32>,
+) {
+    let next = next.unwrap_or(u32::MAX);
     let w = &mut st.wake[n as usize];
     if *w != next {
         *w = next;
