@@ -115,8 +115,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 ..Default::default()
             };
+            let building = if quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new_spinner()
+            };
+            building.set_message(format!("building {}", file.display()));
+            building.enable_steady_tick(std::time::Duration::from_millis(100));
             let start = Instant::now();
-            let net = synops::compile_file(&file, &options)?;
+            let net = synops::compile_file(&file, &options);
+            building.finish_and_clear();
+            let net = net?;
             let build_s = start.elapsed().as_secs_f64();
             let engine = Engine::from(engine);
             let bar = if quiet {

@@ -196,3 +196,27 @@ fn indegree_larger_than_the_source_without_multapses_is_refused() {
     ));
     assert_has(&e, &["indegree", "11"]);
 }
+
+#[test]
+fn one_to_one_onto_itself_without_autapses_is_refused() {
+    let e = error(&GOOD.replace(
+        "{ rule = \"fixed_probability\", p = 0.5 }",
+        "{ rule = \"one_to_one\" }\nallow_autapses = false",
+    ));
+    assert_has(&e, &["connectivity", "allow_autapses"]);
+}
+
+#[test]
+fn poisson_rates_beyond_the_sampler_are_refused() {
+    let text = GOOD.replace(
+        "[[projection]]",
+        "[[input]]\nkind = \"poisson\"\ntarget = \"a\"\nrate_hz = 5e6\nweight_mv = 0.1\n[[projection]]",
+    );
+    assert_has(&error(&text), &["input[0].rate_hz", "spikes per step"]);
+    let text = GOOD.replace("rate_hz = 5e6", "rate_hz = -1.0");
+    let text = text.replace(
+        "[[projection]]",
+        "[[input]]\nkind = \"poisson\"\ntarget = \"a\"\nrate_hz = -1.0\nweight_mv = 0.1\n[[projection]]",
+    );
+    assert_has(&error(&text), &["input[0].rate_hz", "must be >= 0"]);
+}

@@ -164,6 +164,21 @@ impl Ctx<'_> {
         Ok(rounded as u32)
     }
 
+    /// A Poisson rate: non-negative, and at most 100 expected spikes per step.
+    fn rate(&self, field: &str, rate_hz: f64) -> Result<f64> {
+        let per_step = rate_hz * self.dt * 1e-3;
+        if rate_hz < 0.0 {
+            Err(self.err(field, format!("must be >= 0, got {rate_hz}")))
+        } else if per_step > 100.0 {
+            Err(self.err(
+                field,
+                format!("{rate_hz} Hz is {per_step} spikes per step; at most 100 are supported"),
+            ))
+        } else {
+            Ok(rate_hz)
+        }
+    }
+
     fn value(&self, field: &str, v: &ValueSpec) -> Result<ValueSpec> {
         for x in v.numbers() {
             self.finite(field, x)?;
@@ -433,7 +448,7 @@ pub fn compile(
         .enumerate()
         .map(|(pi, p)| compile_population(&ctx, pi, p, seed, steps))
         .collect::<Result<Vec<_>>>()?;
-    let planned = plan_projections(&ctx, spec, &populations, options)?;
+    let planned = plan_projections(&ctx, spec, &populations, options, steps)?;
     let projections = planned
         .into_iter()
         .enumerate()
@@ -507,9 +522,7 @@ fn compile_population(
         }
         ModelName::Poisson => {
             let rate_hz = ctx.finite(&field("rate_hz"), p.rate_hz.unwrap_or(0.0))?;
-            if rate_hz < 0.0 {
-                return Err(ctx.err(field("rate_hz"), format!("must be >= 0, got {rate_hz}")));
-            }
+            ctx.rate(&field("rate_hz"), rate_hz)?;
             PopulationKind::Poisson { rate_hz }
         }
         ModelName::SpikeSource => {
@@ -554,12 +567,14 @@ struct PlannedProjection {
 /// Rows of a CSV file: `(line number, values)`.
 type CsvRows = Vec<(usize, Vec<f64>)>;
 
-/// Check every projection and refuse the network if its synapses would not fit in memory.
+/// Check every projection and refuse the network if its synapses, state and recordings would
+/// not fit in memory.
 fn plan_projections(
     ctx: &Ctx,
     spec: &NetworkSpec,
     populations: &[Population],
     options: &CompileOptions,
+    steps: u32,
 ) -> Result<Vec<PlannedProjection>> {
     let mut planned = Vec::with_capacity(spec.projections.len());
     let mut expected_total = 0f64;
@@ -641,6 +656,12 @@ fn plan_projections(
         let (rule, explicit) = match &pr.connectivity {
             ConnectivitySpec::AllToAll => (Some(Rule::AllToAll), None),
             ConnectivitySpec::OneToOne => {
+                if shape.same_population && !shape.allow_autapses {
+                    return Err(ctx.err(
+                        cfield,
+                        "one_to_one within one population connects each neuron to itself; set allow_autapses = true",
+                    ));
+                }
                 if shape.sources != shape.targets {
                     return Err(ctx.err(
                         cfield,
@@ -737,6 +758,7 @@ fn plan_projections(
     }
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
     bytes_needed += neurons as f64 * 96.0;
+    bytes_needed += recording_bytes(spec, f64::from(steps), ctx.dt);
     let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
     if let Some(limit) = limit
         && bytes_needed > limit as f64 * 0.9
@@ -751,6 +773,23 @@ fn plan_projections(
     }
 
     Ok(planned)
+}
+
+/// Memory the rate and trace recorders will fill (spike recordings depend on the activity).
+fn recording_bytes(spec: &NetworkSpec, steps: f64, dt: f64) -> f64 {
+    let rates: f64 = spec
+        .record
+        .rates
+        .iter()
+        .map(|r| steps / (r.bin_ms / dt).max(1.0) * 8.0)
+        .sum();
+    let traces: f64 = spec
+        .record
+        .traces
+        .iter()
+        .map(|r| steps / r.every_steps.max(1) as f64 * r.indices.len() as f64 * 40.0)
+        .sum();
+    rates + traces
 }
 
 /// Generate the synapses of a planned projection.
@@ -892,9 +931,7 @@ fn compile_inputs(
                     return Err(ctx.err(field("target"), format!("`{target}` is a spike source")));
                 }
                 let rate = ctx.finite(&field("rate_hz"), *rate_hz)?;
-                if rate < 0.0 {
-                    return Err(ctx.err(field("rate_hz"), format!("must be >= 0, got {rate}")));
-                }
+                ctx.rate(&field("rate_hz"), rate)?;
                 let w = ctx.finite(&field("weight_mv"), *weight_mv)?;
                 let receptor = match receptor {
                     Some(ReceptorSpec::Exc) => Receptor::Exc,
