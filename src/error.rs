@@ -55,6 +55,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A data set, model or weights file is malformed or does not fit.
+    #[error("{}: {message}", path.display())]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the tensor, operator or field.
+        message: String,
+    },
     /// The network would not fit in memory; refused before allocating.
     #[error(
         "{}: network too large: about {needed_mb:.0} MB needed ({synapses} synapses, {neurons} neurons), {available_mb:.0} MB available",
