@@ -92,22 +92,38 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {
     let (ipath, images) = read_maybe_gz(dir, &format!("{prefix}-images-idx3-ubyte"))?;
     let (lpath, labels) = read_maybe_gz(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     if images.len() < 16 || be_u32(&images, 0) != 2051 {
-        return Err(bad(&ipath, "not an IDX image file (magic number 2051 expected)".into()));
+        return Err(bad(
+            &ipath,
+            "not an IDX image file (magic number 2051 expected)".into(),
+        ));
     }
     if labels.len() < 8 || be_u32(&labels, 0) != 2049 {
-        return Err(bad(&lpath, "not an IDX label file (magic number 2049 expected)".into()));
+        return Err(bad(
+            &lpath,
+            "not an IDX label file (magic number 2049 expected)".into(),
+        ));
     }
-    let (n, rows, cols) = (be_u32(&images, 4) as usize, be_u32(&images, 8) as usize, be_u32(&images, 12) as usize);
+    let (n, rows, cols) = (
+        be_u32(&images, 4) as usize,
+        be_u32(&images, 8) as usize,
+        be_u32(&images, 12) as usize,
+    );
     let pixels = rows * cols;
     if images.len() != 16 + n * pixels {
         return Err(bad(
             &ipath,
-            format!("header says {n} images of {rows}x{cols} but the file holds {} bytes of pixels", images.len() - 16),
+            format!(
+                "header says {n} images of {rows}x{cols} but the file holds {} bytes of pixels",
+                images.len() - 16
+            ),
         ));
     }
     let nl = be_u32(&labels, 4) as usize;
     if nl != n || labels.len() != 8 + n {
-        return Err(bad(&lpath, format!("{nl} labels for {n} images, or truncated file")));
+        return Err(bad(
+            &lpath,
+            format!("{nl} labels for {n} images, or truncated file"),
+        ));
     }
     if let Some(&l) = labels[8..].iter().find(|&&l| l > 9) {
         return Err(bad(&lpath, format!("label {l} is not a digit")));

@@ -23,6 +23,8 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod convert;
+pub mod data;
 pub mod error;
 pub mod network;
 pub mod neuron;

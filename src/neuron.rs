@@ -85,6 +85,8 @@ pub struct NeuronParams {
     pub ref_steps: u32,
     /// Reset mode.
     pub reset: ResetSpec,
+    /// False for a read-out population that integrates but never spikes.
+    pub spiking: bool,
 }
 
 /// The state of one neuron evaluated at some step.
@@ -284,7 +286,7 @@ impl Dynamics {
             Model::If | Model::LifDelta if refractory => (e.v, 0.0, 0.0),
             Model::If | Model::LifDelta => (e.v + (in_exc + in_inh), 0.0, 0.0),
         };
-        let spiked = !refractory && v >= self.params.v_th_mv;
+        let spiked = self.params.spiking && !refractory && v >= self.params.v_th_mv;
         if spiked {
             v = self.reset_potential(v);
             a.ref_end = t + self.params.ref_steps;
@@ -312,7 +314,7 @@ impl Dynamics {
             return (false, None);
         }
         let e = self.evaluate(a, t);
-        if e.v >= self.params.v_th_mv {
+        if self.params.spiking && e.v >= self.params.v_th_mv {
             a.v = self.reset_potential(e.v);
             a.i_exc = e.i_exc;
             a.i_inh = e.i_inh;
@@ -343,6 +345,9 @@ impl Dynamics {
     /// closed form. The event engine checks the neuron at that step and, if it has not crossed,
     /// predicts again from there, so the true crossing step is never skipped.
     pub fn next_possible_crossing(&self, a: &Anchor, t: u32) -> Option<u32> {
+        if !self.params.spiking {
+            return None;
+        }
         let from = t.max(a.ref_end);
         if from == a.step {
             self.crossing_after(a.v, a.i_exc, a.i_inh, a.bias, from)

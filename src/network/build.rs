@@ -243,7 +243,7 @@ fn population_index(ctx: &Ctx, field: &str, name: &str, pops: &[PopulationSpec])
 
 /// Which parameters each model accepts; the rest must be absent.
 fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
-    let present: [(&str, bool); 12] = [
+    let present: [(&str, bool); 17] = [
         ("tau_m_ms", p.tau_m_ms.is_some()),
         ("tau_syn_exc_ms", p.tau_syn_exc_ms.is_some()),
         ("tau_syn_inh_ms", p.tau_syn_inh_ms.is_some()),
@@ -256,8 +256,21 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         ("bias_mv_per_ms", p.bias_mv_per_ms.is_some()),
         ("v_init_mv", p.v_init_mv.is_some()),
         ("rate_hz", p.rate_hz.is_some()),
+        ("spiking", p.spiking.is_some()),
+        ("bias_tensor", p.bias_tensor.is_some()),
+        ("values", p.values.is_some()),
+        ("encoding", p.encoding.is_some()),
+        ("max_rate_hz", p.max_rate_hz.is_some()),
     ];
-    let neuron = ["v_th_mv", "v_reset_mv", "t_ref_ms", "reset", "v_init_mv"];
+    let neuron = [
+        "v_th_mv",
+        "v_reset_mv",
+        "t_ref_ms",
+        "reset",
+        "v_init_mv",
+        "spiking",
+        "bias_tensor",
+    ];
     let allowed: Vec<&str> = match p.model {
         ModelName::If => [&neuron[..], &["bias_mv_per_ms"]].concat(),
         ModelName::LifDelta => [&neuron[..], &["tau_m_ms", "v_rest_mv", "bias_mv"]].concat(),
@@ -274,6 +287,7 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         .concat(),
         ModelName::Poisson => vec!["rate_hz"],
         ModelName::SpikeSource => vec![],
+        ModelName::Analog => vec!["values", "encoding", "max_rate_hz"],
     };
     let field = |f: &str| format!("population \"{}\".{f}", p.name);
     for (name, is_set) in present {
@@ -309,6 +323,7 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         ],
         ModelName::Poisson => &[("rate_hz", p.rate_hz.is_some())],
         ModelName::SpikeSource => &[("file", p.file.is_some())],
+        ModelName::Analog => &[],
     };
     for &(name, is_set) in required {
         if !is_set {
@@ -354,6 +369,7 @@ fn neuron_params(ctx: &Ctx, p: &PopulationSpec) -> Result<NeuronParams> {
         v_reset_mv,
         ref_steps: ctx.steps(&field("t_ref_ms"), p.t_ref_ms.unwrap_or(0.0), 0)?,
         reset: p.reset.unwrap_or_default(),
+        spiking: p.spiking.unwrap_or(true),
     })
 }
 
@@ -504,9 +520,26 @@ fn compile_population(
                 &field("v_init_mv"),
                 &p.v_init_mv.unwrap_or(ValueSpec::Constant(params.v_rest_mv)),
             )?;
+            let biases: Vec<f64> = match &p.bias_tensor {
+                None => vec![bias; size as usize],
+                Some(t) => {
+                    let tensor = read_tensor(ctx, &field("bias_tensor"), &t.file, &t.tensor)?;
+                    if tensor.data.len() != size as usize {
+                        return Err(ctx.err(
+                            field("bias_tensor"),
+                            format!(
+                                "tensor `{}` has shape {:?}, expected [{size}]",
+                                t.tensor, tensor.shape
+                            ),
+                        ));
+                    }
+                    tensor.data.iter().map(|&b| bias + f64::from(b)).collect()
+                }
+            };
             let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, 0);
-            let initial = (0..size)
-                .map(|_| Anchor {
+            let initial = biases
+                .into_iter()
+                .map(|bias| Anchor {
                     v: draw(&init, &mut rng),
                     i_exc: 0.0,
                     i_inh: 0.0,
@@ -518,6 +551,34 @@ fn compile_population(
             PopulationKind::Neurons {
                 dynamics: Dynamics::new(params, ctx.dt),
                 initial,
+            }
+        }
+        ModelName::Analog => {
+            let values = p.values.clone().unwrap_or_else(|| vec![0.0; size as usize]);
+            if values.len() != size as usize {
+                return Err(ctx.err(
+                    field("values"),
+                    format!("{} values for {size} units", values.len()),
+                ));
+            }
+            for &v in &values {
+                ctx.finite(&field("values"), v)?;
+            }
+            let max_rate_hz = p.max_rate_hz.unwrap_or(1000.0 / ctx.dt);
+            ctx.finite(&field("max_rate_hz"), max_rate_hz)?;
+            ctx.rate(&field("max_rate_hz"), max_rate_hz)?;
+            let encoding = match p.encoding.unwrap_or(EncodingSpec::Current) {
+                EncodingSpec::Current => Encoding::Current,
+                EncodingSpec::Poisson => Encoding::Poisson,
+                EncodingSpec::Regular => Encoding::Regular,
+            };
+            if encoding != Encoding::Current && values.iter().any(|&v| v < 0.0) {
+                return Err(ctx.err(field("values"), "spike encodings need values >= 0"));
+            }
+            PopulationKind::Analog {
+                values,
+                encoding,
+                max_rate_hz,
             }
         }
         ModelName::Poisson => {
@@ -562,6 +623,8 @@ struct PlannedProjection {
     delay: (u32, u32, bool),
     /// The CSV file and its rows for `from_file`.
     explicit: Option<(PathBuf, CsvRows)>,
+    /// Source-major weight rows of a dense projection.
+    dense: Option<Vec<f32>>,
 }
 
 /// Rows of a CSV file: `(line number, values)`.
@@ -596,11 +659,53 @@ fn plan_projections(
                 ),
             ));
         }
-        let weight = ctx.value(&field("weight_mv"), &pr.weight_mv)?;
-        let (wlo, whi) = match weight {
-            ValueSpec::Constant(c) => (c, c),
-            ValueSpec::Uniform { lo, hi } => (lo, hi),
-            ValueSpec::Normal { mean, .. } => (mean, mean),
+        let target_is_lif_exp = spec.populations[target].model == ModelName::LifExp;
+        // Dense projections take their weights from a tensor, every other rule from weight_mv.
+        let dense = match &pr.connectivity {
+            ConnectivitySpec::Dense { file, tensor } => {
+                if pr.weight_mv.is_some() {
+                    return Err(ctx.err(
+                        field("weight_mv"),
+                        "a dense projection takes its weights from its tensor; remove weight_mv",
+                    ));
+                }
+                let (sources, targets) = (populations[source].size, populations[target].size);
+                let t = read_tensor(ctx, &field("connectivity"), file, tensor)?;
+                if t.shape != [targets as usize, sources as usize] {
+                    return Err(ctx.err(
+                        field("connectivity"),
+                        format!(
+                            "tensor `{tensor}` has shape {:?}; a dense projection from {sources} to {targets} neurons needs [{targets}, {sources}] (PyTorch [out, in])",
+                            t.shape
+                        ),
+                    ));
+                }
+                // Source-major rows: row s holds the weights from source s to every target.
+                let (ns, nt) = (sources as usize, targets as usize);
+                let mut rows = vec![0f32; ns * nt];
+                for j in 0..nt {
+                    for i in 0..ns {
+                        rows[i * nt + j] = t.data[j * ns + i];
+                    }
+                }
+                Some(rows)
+            }
+            _ => None,
+        };
+        let weight = match (&pr.weight_mv, &dense) {
+            (Some(w), None) => ctx.value(&field("weight_mv"), w)?,
+            (None, None) => {
+                return Err(ctx.err(field("weight_mv"), "required (a number or a distribution)"));
+            }
+            (_, Some(_)) => ValueSpec::Constant(0.0),
+        };
+        let (wlo, whi) = match (&dense, weight) {
+            (Some(rows), _) => rows.iter().fold((0f64, 0f64), |(lo, hi), &w| {
+                (lo.min(f64::from(w)), hi.max(f64::from(w)))
+            }),
+            (None, ValueSpec::Constant(c)) => (c, c),
+            (None, ValueSpec::Uniform { lo, hi }) => (lo, hi),
+            (None, ValueSpec::Normal { mean, .. }) => (mean, mean),
         };
         let receptor = match pr.receptor {
             Some(ReceptorSpec::Exc) => Receptor::Exc,
@@ -612,7 +717,9 @@ fn plan_projections(
             Receptor::Exc => wlo >= 0.0 && whi >= 0.0,
             Receptor::Inh => wlo <= 0.0 && whi <= 0.0,
         };
-        if !sign_ok {
+        // Delta-synapse targets add both signs to the potential; only lif_exp needs one sign.
+        let mixed_ok = dense.is_some() && !target_is_lif_exp;
+        if !sign_ok && !mixed_ok {
             return Err(ctx.err(
                 field("weight_mv"),
                 format!(
@@ -717,11 +824,17 @@ fn plan_projections(
                 let rows = read_csv(&file, 2, 4)?;
                 (None, Some((file, rows)))
             }
+            ConnectivitySpec::Dense { .. } => {
+                if delay.2 {
+                    return Err(ctx.err(field("delay_ms"), "a dense projection has one delay"));
+                }
+                (None, None)
+            }
         };
         let expected = match (&rule, &explicit) {
             (Some(r), _) => connect::expected_synapses(r, &shape),
             (None, Some((_, rows))) => rows.len() as f64,
-            _ => 0.0,
+            _ => f64::from(shape.sources) * f64::from(shape.targets),
         };
         let per_synapse =
             4.0 + if matches!(weight, ValueSpec::Constant(_)) && explicit.is_none() {
@@ -754,6 +867,7 @@ fn plan_projections(
             weight,
             delay,
             explicit,
+            dense,
         });
     }
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
@@ -773,6 +887,35 @@ fn plan_projections(
     }
 
     Ok(planned)
+}
+
+/// Read one tensor of a safetensors file named in a network file.
+fn read_tensor(
+    ctx: &Ctx,
+    field: &str,
+    file: &str,
+    tensor: &str,
+) -> Result<crate::convert::tensors::Tensor> {
+    let path = resolve(ctx.path, file);
+    let mut tensors = crate::convert::tensors::read_safetensors(&path)?;
+    let t = tensors.remove(tensor).ok_or_else(|| {
+        let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
+        ctx.err(
+            field,
+            format!(
+                "{} has no tensor `{tensor}` (it has: {})",
+                path.display(),
+                names.join(", ")
+            ),
+        )
+    })?;
+    if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
+        return Err(ctx.err(
+            field,
+            format!("tensor `{tensor}` has a non-finite value at flat index {i}"),
+        ));
+    }
+    Ok(t)
 }
 
 /// Memory the rate and trace recorders will fill (spike recordings depend on the activity).
@@ -800,6 +943,17 @@ fn generate_projection(
     seed: u64,
 ) -> Result<Projection> {
     let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
+    if let Some(rows) = pl.dense {
+        return Ok(Projection {
+            csr: Csr::dense(pl.shape.sources, pl.shape.targets),
+            weights: Weights::DenseRows(rows),
+            delays: Delays::Constant(pl.delay.0),
+            name: pl.name,
+            source: pl.source,
+            target: pl.target,
+            receptor: pl.receptor,
+        });
+    }
     let (csr, explicit_weights, explicit_delays) = match (&pl.rule, &pl.explicit) {
         (Some(rule), _) => (connect::generate(rule, &pl.shape, seed, j), None, None),
         (None, Some((file, rows))) => {

@@ -34,6 +34,27 @@ pub enum PopulationKind {
         /// The spikes.
         spikes: Vec<(u32, u32)>,
     },
+    /// Analog input units (e.g. pixels in [0, 1]), encoded as a constant current through their
+    /// dense projections, or as Poisson or regular spike trains at `value * max_rate_hz`.
+    Analog {
+        /// One value per unit; `synops eval` replaces them sample by sample.
+        values: Vec<f64>,
+        /// How values reach the network.
+        encoding: Encoding,
+        /// Rate of a unit with value 1 [Hz] (spike encodings).
+        max_rate_hz: f64,
+    },
+}
+
+/// How an analog population drives its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// A constant current `sum_i value_i * w_ij` into each target, computed once.
+    Current,
+    /// Independent Poisson spike trains (at most one spike per step).
+    Poisson,
+    /// Regular spike trains: a unit spikes whenever its accumulated `rate * dt` reaches 1.
+    Regular,
 }
 
 /// One population.
@@ -48,6 +69,11 @@ pub struct Population {
 }
 
 impl Population {
+    /// True for analog input units.
+    pub fn is_analog(&self) -> bool {
+        matches!(self.kind, PopulationKind::Analog { .. })
+    }
+
     /// True for populations with simulated neurons (not sources).
     pub fn is_neurons(&self) -> bool {
         matches!(self.kind, PopulationKind::Neurons { .. })
@@ -61,6 +87,10 @@ pub enum Weights {
     Constant(f64),
     /// One weight per synapse, parallel to the targets.
     PerSynapse(Vec<f32>),
+    /// A dense projection: every source reaches every target, row `s` of this
+    /// `[sources x targets]` matrix holds its weights and the CSR stores no target indices.
+    /// One spike costs one row of adds.
+    DenseRows(Vec<f32>),
 }
 
 /// Delays of a projection.
@@ -83,18 +113,26 @@ pub enum Delays {
 pub struct Csr {
     /// Row `s` holds synapses `row_ptr[s]..row_ptr[s+1]`.
     pub row_ptr: Vec<u32>,
-    /// Target neuron (index within the target population) of each synapse.
+    /// Target neuron (index within the target population) of each synapse; empty for dense
+    /// projections, whose row `s` targets every neuron in order.
     pub targets: Vec<u32>,
 }
 
 impl Csr {
+    /// Rows of a dense `sources x targets` projection.
+    pub fn dense(sources: u32, targets: u32) -> Self {
+        Csr {
+            row_ptr: (0..=sources).map(|s| s * targets).collect(),
+            targets: Vec::new(),
+        }
+    }
     /// Number of synapses.
     pub fn len(&self) -> usize {
-        self.targets.len()
+        self.row_ptr.last().map_or(0, |&n| n as usize)
     }
     /// True when there are no synapses.
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.len() == 0
     }
     /// The synapse index range of source `s`.
     #[inline]
@@ -231,7 +269,7 @@ impl CompiledNetwork {
             .iter()
             .map(|p| {
                 let mut b = p.csr.row_ptr.len() * 4 + p.csr.targets.len() * 4;
-                if let Weights::PerSynapse(w) = &p.weights {
+                if let Weights::PerSynapse(w) | Weights::DenseRows(w) = &p.weights {
                     b += w.len() * 4;
                 }
                 if let Delays::Runs { run_ptr, runs } = &p.delays {

@@ -99,6 +99,7 @@ impl PopulationGraph {
                 ConnectivitySpec::FixedIndegree { indegree } => format!("indegree {indegree}"),
                 ConnectivitySpec::FixedOutdegree { outdegree } => format!("outdegree {outdegree}"),
                 ConnectivitySpec::FromFile { file } => format!("from {file}"),
+                ConnectivitySpec::Dense { tensor, .. } => format!("dense {tensor}"),
             };
             graph.add_edge(s, t, ProjectionEdge { name, rule });
         }

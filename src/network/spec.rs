@@ -65,6 +65,8 @@ pub enum ModelName {
     Poisson,
     /// Spike source replaying spike times from a CSV file.
     SpikeSource,
+    /// Analog input units (e.g. pixels), as a constant current or rate-coded spikes.
+    Analog,
 }
 
 impl ModelName {
@@ -76,6 +78,7 @@ impl ModelName {
             ModelName::LifExp => "lif_exp",
             ModelName::Poisson => "poisson",
             ModelName::SpikeSource => "spike_source",
+            ModelName::Analog => "analog",
         }
     }
 }
@@ -130,6 +133,40 @@ pub struct PopulationSpec {
     pub rate_hz: Option<f64>,
     /// CSV file (`time_ms,index`) of a `spike_source` population, relative to the network file.
     pub file: Option<String>,
+    /// False for a read-out population that integrates its input but never spikes. Default true.
+    pub spiking: Option<bool>,
+    /// Per-neuron bias from a tensor (in the unit of `bias_mv` or `bias_mv_per_ms`).
+    pub bias_tensor: Option<TensorRef>,
+    /// Values of an `analog` population (default all 0).
+    pub values: Option<Vec<f64>>,
+    /// How an `analog` population drives its targets. Default `current`.
+    pub encoding: Option<EncodingSpec>,
+    /// Rate of an `analog` unit with value 1 under a spike encoding [Hz]. Default one spike per
+    /// step (`1000 / dt_ms`).
+    pub max_rate_hz: Option<f64>,
+}
+
+/// A tensor in a safetensors file: `{ file = "net.safetensors", tensor = "layer1.bias" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorRef {
+    /// The safetensors file, relative to the network file.
+    pub file: String,
+    /// The tensor's name.
+    pub tensor: String,
+}
+
+/// Encoding of an `analog` population.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncodingSpec {
+    /// Constant current `sum_i value_i * w_ij` into each target (w in mV/ms for IF targets,
+    /// mV for LIF targets), computed once.
+    Current,
+    /// Poisson spike trains at `value * max_rate_hz`.
+    Poisson,
+    /// Regular spike trains at `value * max_rate_hz`.
+    Regular,
 }
 
 /// A number, or a distribution to draw one number per neuron or synapse from.
@@ -264,6 +301,14 @@ pub enum ConnectivitySpec {
         /// CSV path, relative to the network file.
         file: String,
     },
+    /// Every source to every target with the weights of a `[targets, sources]` tensor in a
+    /// safetensors file (PyTorch's `nn.Linear` layout), stored as dense rows.
+    Dense {
+        /// The safetensors file, relative to the network file.
+        file: String,
+        /// The weight tensor's name.
+        tensor: String,
+    },
 }
 
 /// `[[projection]]`: synapses from one population to another.
@@ -285,8 +330,9 @@ pub struct ProjectionSpec {
     #[serde(default = "default_true")]
     pub allow_multapses: bool,
     /// Synaptic weight [mV]: the jump of the membrane potential (if, lif_delta) or of the
-    /// synaptic current in voltage units (lif_exp).
-    pub weight_mv: ValueSpec,
+    /// synaptic current in voltage units (lif_exp). Required, except for `dense` projections,
+    /// whose weights come from their tensor.
+    pub weight_mv: Option<ValueSpec>,
     /// Transmission delay [ms], at least one step and a whole number of steps. A distribution is
     /// drawn as whole steps.
     pub delay_ms: ValueSpec,

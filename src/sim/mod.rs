@@ -67,6 +67,9 @@ pub struct Counts {
     pub threshold_checks: Vec<u64>,
     /// Input spikes of each independent Poisson drive.
     pub external_events: Vec<u64>,
+    /// Per projection: multiply-accumulates made once at the start to turn analog values into
+    /// constant currents (zero inputs skipped; 0 for other projections).
+    pub current_macs: Vec<u64>,
 }
 
 /// One sample of a state trace.
@@ -123,6 +126,80 @@ enum Runtime {
     Neurons(NeuronState),
     Poisson(Box<PoissonField>),
     Replay { next: usize },
+    Analog(AnalogInput),
+}
+
+/// Spike generation of an analog population under a spike encoding (nothing per step for the
+/// current encoding, whose effect is folded into the targets' bias at the start).
+struct AnalogInput {
+    encoding: Encoding,
+    /// Poisson: spike when a 32-bit uniform is below this (0: never drawn).
+    thresholds: Vec<u32>,
+    /// Regular: expected spikes per step and the accumulated phase.
+    per_step: Vec<f64>,
+    phase: Vec<f64>,
+    streams: Vec<crate::rng::Stream>,
+}
+
+impl AnalogInput {
+    fn new(
+        values: &[f64],
+        encoding: Encoding,
+        max_rate_hz: f64,
+        dt_ms: f64,
+        seed: u64,
+        pop: usize,
+    ) -> Self {
+        let per_step: Vec<f64> = values
+            .iter()
+            .map(|&v| v * max_rate_hz * dt_ms * 1e-3)
+            .collect();
+        let thresholds = per_step
+            .iter()
+            .map(|&l| {
+                ((1.0 - (-l).exp()) * 4_294_967_296.0)
+                    .round()
+                    .min(f64::from(u32::MAX)) as u32
+            })
+            .collect();
+        let streams = (0..values.len().div_ceil(crate::rng::BLOCK_SIZE))
+            .map(|b| crate::rng::Stream::new(seed, Purpose::PoissonSource, pop as u64, b as u64))
+            .collect();
+        AnalogInput {
+            encoding,
+            thresholds,
+            phase: vec![0.0; values.len()],
+            per_step,
+            streams,
+        }
+    }
+
+    fn step(&mut self, out: &mut Vec<u32>) {
+        match self.encoding {
+            Encoding::Current => {}
+            Encoding::Poisson => {
+                for (b, rng) in self.streams.iter_mut().enumerate() {
+                    let first = b * crate::rng::BLOCK_SIZE;
+                    let end = (first + crate::rng::BLOCK_SIZE).min(self.thresholds.len());
+                    for i in first..end {
+                        let t = self.thresholds[i];
+                        if t > 0 && rng.next_u32() < t {
+                            out.push(i as u32);
+                        }
+                    }
+                }
+            }
+            Encoding::Regular => {
+                for (i, (phase, &rate)) in self.phase.iter_mut().zip(&self.per_step).enumerate() {
+                    *phase += rate;
+                    if *phase >= 1.0 {
+                        *phase -= 1.0;
+                        out.push(i as u32);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A network being simulated.
@@ -147,12 +224,45 @@ pub struct Simulation<'a> {
 impl<'a> Simulation<'a> {
     /// Prepare a simulation at step 0 with the network's initial state.
     pub fn new(net: &'a CompiledNetwork, engine: Engine) -> Self {
+        Self::with_analog_input(net, engine, &[], 0)
+    }
+
+    /// Prepare a simulation whose analog populations take the given values instead of the
+    /// network file's: `inputs` lists `(population index, values)`. `stream` selects the random
+    /// streams of spike-encoded inputs (e.g. the sample index), so that each sample gets its own
+    /// spike trains whatever the order in which samples are simulated.
+    pub fn with_analog_input(
+        net: &'a CompiledNetwork,
+        engine: Engine,
+        inputs: &[(usize, &[f64])],
+        stream: u64,
+    ) -> Self {
+        // The values of each analog population (empty for the others).
+        let analog_values: Vec<&[f64]> = net
+            .populations
+            .iter()
+            .enumerate()
+            .map(|(pi, p)| match &p.kind {
+                PopulationKind::Analog { values, .. } => inputs
+                    .iter()
+                    .find(|(q, _)| *q == pi)
+                    .map_or(&values[..], |(_, v)| {
+                        assert_eq!(
+                            v.len(),
+                            values.len(),
+                            "analog input size of population {pi}"
+                        );
+                        *v
+                    }),
+                _ => &[],
+            })
+            .collect();
         let runtime: Vec<Runtime> = net
             .populations
             .iter()
             .enumerate()
             .map(|(pi, p)| match &p.kind {
-                PopulationKind::Neurons { dynamics, initial } => {
+                PopulationKind::Neurons { initial, .. } => {
                     let n = p.size as usize;
                     Runtime::Neurons(NeuronState {
                         slots: initial
@@ -164,8 +274,7 @@ impl<'a> Simulation<'a> {
                             .collect(),
                         touched: vec![0; n.div_ceil(64)],
                         wake: vec![u32::MAX; n],
-                        can_self_cross: can_self_cross(dynamics, initial)
-                            || net.currents.iter().any(|c| c.population == pi),
+                        can_self_cross: false, // set once the analog currents are known
                     })
                 }
                 PopulationKind::Poisson { rate_hz } => {
@@ -179,6 +288,18 @@ impl<'a> Simulation<'a> {
                     )))
                 }
                 PopulationKind::SpikeSource { .. } => Runtime::Replay { next: 0 },
+                PopulationKind::Analog {
+                    encoding,
+                    max_rate_hz,
+                    ..
+                } => Runtime::Analog(AnalogInput::new(
+                    analog_values[pi],
+                    *encoding,
+                    *max_rate_hz,
+                    net.dt_ms,
+                    net.seed.wrapping_add(stream),
+                    pi,
+                )),
             })
             .collect();
         let mut outgoing = vec![Vec::new(); net.populations.len()];
@@ -224,6 +345,7 @@ impl<'a> Simulation<'a> {
                 neuron_updates: vec![0; np],
                 threshold_checks: vec![0; np],
                 external_events: vec![0; net.drives.len()],
+                current_macs: vec![0; net.projections.len()],
             },
             recorded: Recorded {
                 rate_bins: net
@@ -235,6 +357,15 @@ impl<'a> Simulation<'a> {
                 ..Default::default()
             },
         };
+        sim.apply_analog_currents(&analog_values);
+        for (pi, p) in net.populations.iter().enumerate() {
+            if let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
+                (&p.kind, &mut sim.runtime[pi])
+            {
+                st.can_self_cross = can_self_cross(dynamics, st.slots.iter().map(|s| &s.anchor))
+                    || net.currents.iter().any(|c| c.population == pi);
+            }
+        }
         if engine == Engine::Event {
             for (pi, p) in net.populations.iter().enumerate() {
                 if let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
@@ -248,6 +379,51 @@ impl<'a> Simulation<'a> {
         }
         sim.record_traces();
         sim
+    }
+
+    /// Fold the constant currents of current-encoded analog populations into their targets'
+    /// bias: `bias_j += sum_i value_i * w_ij`, skipping zero values.
+    fn apply_analog_currents(&mut self, analog_values: &[&[f64]]) {
+        let net = self.net;
+        for (j, pr) in net.projections.iter().enumerate() {
+            let PopulationKind::Analog {
+                encoding: Encoding::Current,
+                ..
+            } = &net.populations[pr.source].kind
+            else {
+                continue;
+            };
+            let values = analog_values[pr.source];
+            let Runtime::Neurons(st) = &mut self.runtime[pr.target] else {
+                unreachable!("projections target neurons")
+            };
+            let mut macs = 0u64;
+            for (i, &x) in values.iter().enumerate() {
+                if x == 0.0 {
+                    continue;
+                }
+                let row = pr.csr.row(i as u32);
+                macs += row.len() as u64;
+                match &pr.weights {
+                    Weights::DenseRows(w) => {
+                        for (slot, &w) in st.slots.iter_mut().zip(&w[row]) {
+                            slot.anchor.bias += x * f64::from(w);
+                        }
+                    }
+                    Weights::Constant(w) => {
+                        for &t in &pr.csr.targets[row] {
+                            st.slots[t as usize].anchor.bias += x * w;
+                        }
+                    }
+                    Weights::PerSynapse(ws) => {
+                        for (&t, &w) in pr.csr.targets[row.clone()].iter().zip(&ws[row]) {
+                            st.slots[t as usize].anchor.bias += x * f64::from(w);
+                        }
+                    }
+                }
+            }
+            self.counts.current_macs[j] += macs;
+        }
     }
 
     /// The current step (0 before the first step).
@@ -327,6 +503,7 @@ impl<'a> Simulation<'a> {
                         }
                     }
                 }
+                Runtime::Analog(input) => input.step(out),
                 Runtime::Neurons(_) => {}
             }
         }
@@ -342,6 +519,11 @@ impl<'a> Simulation<'a> {
             };
             let r = usize::from(self.into_inh[b.projection as usize]);
             let (lo, hi) = (b.lo as usize, b.hi as usize);
+            if let Weights::DenseRows(w) = &pr.weights {
+                accumulate_row(&mut st.slots, r, &mut st.touched, &w[lo..hi]);
+                self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
+                continue;
+            }
             let targets = &pr.csr.targets[lo..hi];
             match &pr.weights {
                 Weights::Constant(w) => accumulate(
@@ -358,6 +540,7 @@ impl<'a> Simulation<'a> {
                     targets,
                     ws[lo..hi].iter().map(|&w| f64::from(w)),
                 ),
+                Weights::DenseRows(_) => unreachable!("handled above"),
             }
             self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
         }
@@ -577,20 +760,30 @@ fn accumulate(
     }
 }
 
+/// The delivery loop of a dense projection: one row of weights onto targets `0..row.len()`.
+#[inline(always)]
+fn accumulate_row(slots: &mut [Slot], receptor: usize, touched: &mut [u64], row: &[f32]) {
+    for (n, (slot, &w)) in slots.iter_mut().zip(row).enumerate() {
+        slot.input[receptor] += f64::from(w);
+        touched[n >> 6] |= 1 << (n & 63);
+    }
+}
+
 fn is_lif_exp(p: &Population) -> bool {
     matches!(&p.kind, PopulationKind::Neurons { dynamics, .. } if dynamics.params.model == Model::LifExp)
 }
 
 /// Whether a neuron of this population could reach threshold with no input at all.
-fn can_self_cross(dynamics: &Dynamics, initial: &[Anchor]) -> bool {
+fn can_self_cross<'s>(dynamics: &Dynamics, mut anchors: impl Iterator<Item = &'s Anchor>) -> bool {
     let p = &dynamics.params;
-    match p.model {
-        Model::LifExp => true,
-        Model::LifDelta => initial
-            .iter()
-            .any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv),
-        Model::If => initial.iter().any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
-    }
+    p.spiking
+        && match p.model {
+            Model::LifExp => true,
+            Model::LifDelta => {
+                anchors.any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv)
+            }
+            Model::If => anchors.any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
+        }
 }
 
 #[inline]

@@ -1,0 +1,345 @@
+//! The artificial network: dense layers `y = W x + b` (ReLU on hidden layers), as trained.
+//!
+//! Weights are kept as PyTorch stores them, `[out, in]` row-major. The forward pass sums in
+//! `f64`, so its logits match PyTorch's float32 results to about 1e-6.
+
+use super::tensors::Tensors;
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// One dense layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseLayer {
+    /// Name of its weight tensor (or module).
+    pub name: String,
+    /// Inputs.
+    pub n_in: usize,
+    /// Outputs.
+    pub n_out: usize,
+    /// `[out, in]` row-major.
+    pub weight: Vec<f32>,
+    /// `[out]` (zeros when the file has no bias).
+    pub bias: Vec<f32>,
+    /// ReLU after this layer.
+    pub relu: bool,
+}
+
+impl DenseLayer {
+    /// From a PyTorch-layout `[out, in]` matrix.
+    pub fn from_out_in(name: &str, n_in: usize, n_out: usize, weight: Vec<f32>) -> Self {
+        DenseLayer {
+            name: name.to_string(),
+            n_in,
+            n_out,
+            weight,
+            bias: vec![0.0; n_out],
+            relu: false,
+        }
+    }
+
+    /// From a Keras/ONNX-MatMul-layout `[in, out]` matrix (transposed here).
+    pub fn from_in_out(name: &str, n_in: usize, n_out: usize, weight: &[f32]) -> Self {
+        let mut w = vec![0.0; n_in * n_out];
+        for i in 0..n_in {
+            for o in 0..n_out {
+                w[o * n_in + i] = weight[i * n_out + o];
+            }
+        }
+        Self::from_out_in(name, n_in, n_out, w)
+    }
+
+    /// `y = W x + b`, then ReLU if the layer has one.
+    pub fn forward(&self, x: &[f32], y: &mut [f32]) {
+        for (o, out) in y.iter_mut().enumerate() {
+            let row = &self.weight[o * self.n_in..(o + 1) * self.n_in];
+            let sum: f64 = row
+                .iter()
+                .zip(x)
+                .map(|(&w, &v)| f64::from(w) * f64::from(v))
+                .sum();
+            let v = (sum + f64::from(self.bias[o])) as f32;
+            *out = if self.relu { v.max(0.0) } else { v };
+        }
+    }
+
+    /// Multiply-accumulates of one forward pass (bias adds not included).
+    pub fn macs(&self) -> u64 {
+        (self.n_in * self.n_out) as u64
+    }
+}
+
+/// A chain of dense layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ann {
+    /// Layers, input first.
+    pub layers: Vec<DenseLayer>,
+}
+
+impl Ann {
+    /// Input size.
+    pub fn n_in(&self) -> usize {
+        self.layers[0].n_in
+    }
+
+    /// Output size.
+    pub fn n_out(&self) -> usize {
+        self.layers.last().expect("at least one layer").n_out
+    }
+
+    /// All layer outputs (after activation) for one input.
+    pub fn activations(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let mut out: Vec<Vec<f32>> = Vec::with_capacity(self.layers.len());
+        for (k, layer) in self.layers.iter().enumerate() {
+            let mut y = vec![0.0; layer.n_out];
+            layer.forward(if k == 0 { x } else { &out[k - 1] }, &mut y);
+            out.push(y);
+        }
+        out
+    }
+
+    /// The logits for one input.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        self.activations(x).pop().expect("at least one layer")
+    }
+
+    /// The predicted class for one input (first maximum).
+    pub fn predict(&self, x: &[f32]) -> usize {
+        argmax(&self.forward(x))
+    }
+
+    /// Multiply-accumulates per sample, per layer.
+    pub fn macs_per_layer(&self) -> Vec<u64> {
+        self.layers.iter().map(DenseLayer::macs).collect()
+    }
+
+    /// Check shapes chain and values are finite; `path` names the model file in errors.
+    pub fn check(&self, path: &Path) -> Result<()> {
+        let fail = |m: String| Error::Data {
+            path: path.to_path_buf(),
+            message: m,
+        };
+        if self.layers.is_empty() {
+            return Err(fail("no dense layer found".into()));
+        }
+        for (k, l) in self.layers.iter().enumerate() {
+            if l.weight.len() != l.n_in * l.n_out || l.bias.len() != l.n_out {
+                return Err(fail(format!(
+                    "layer `{}`: weight or bias size does not match [{}, {}]",
+                    l.name, l.n_out, l.n_in
+                )));
+            }
+            if let Some(i) = l.weight.iter().position(|x| !x.is_finite()) {
+                return Err(fail(format!(
+                    "tensor `{}` has a non-finite value ({}) at flat index {i}",
+                    l.name, l.weight[i]
+                )));
+            }
+            if let Some(i) = l.bias.iter().position(|x| !x.is_finite()) {
+                return Err(fail(format!(
+                    "the bias of layer `{}` has a non-finite value at index {i}",
+                    l.name
+                )));
+            }
+            if k > 0 && self.layers[k - 1].n_out != l.n_in {
+                return Err(fail(format!(
+                    "layer `{}` takes {} inputs but layer `{}` gives {} outputs: the shapes do not chain",
+                    l.name,
+                    l.n_in,
+                    self.layers[k - 1].name,
+                    self.layers[k - 1].n_out
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Index of the first maximum.
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// How 2-D weight tensors are laid out in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Decide by which layout makes the shapes chain (PyTorch first).
+    Auto,
+    /// PyTorch `nn.Linear`: `[out, in]`.
+    OutIn,
+    /// Keras `Dense` kernels: `[in, out]`.
+    InOut,
+}
+
+/// Build the layers from a state dict: `<prefix>.weight` (or `kernel`) and optional
+/// `<prefix>.bias`, ordered by `order`, else by numeric prefixes (`nn.Sequential`), else by
+/// shape chaining. ReLU on every layer but the last.
+pub fn from_state_dict(
+    tensors: &Tensors,
+    path: &Path,
+    order: Option<&[String]>,
+    layout: Layout,
+) -> Result<Ann> {
+    let fail = |m: String| Error::Data {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let mut prefixes: Vec<String> = Vec::new();
+    for (name, t) in tensors {
+        let Some(prefix) = name
+            .strip_suffix(".weight")
+            .or_else(|| name.strip_suffix(".kernel"))
+            .or_else(|| name.strip_suffix("/kernel"))
+        else {
+            continue;
+        };
+        match t.shape.len() {
+            2 => prefixes.push(prefix.to_string()),
+            1 => {} // a normalization layer's weight
+            _ => {
+                return Err(fail(format!(
+                    "tensor `{name}` has shape {:?}; only dense (2-D) layers are supported",
+                    t.shape
+                )));
+            }
+        }
+    }
+    for name in tensors.keys() {
+        let prefix = name.rsplit_once(['.', '/']).map_or("", |p| p.0);
+        let is_param = name.ends_with(".bias")
+            || name.ends_with("/bias")
+            || name.ends_with(".weight")
+            || name.ends_with(".kernel")
+            || name.ends_with("/kernel");
+        if !is_param {
+            return Err(fail(format!(
+                "tensor `{name}` is neither a weight nor a bias of a dense layer"
+            )));
+        }
+        if (name.ends_with("bias")) && !prefixes.iter().any(|p| p == prefix) {
+            return Err(fail(format!(
+                "bias `{name}` has no matching weight tensor `{prefix}.weight`"
+            )));
+        }
+    }
+    if prefixes.is_empty() {
+        return Err(fail("no 2-D weight tensor (`<layer>.weight`) found".into()));
+    }
+    let weight = |p: &str| -> &super::tensors::Tensor {
+        [".weight", ".kernel", "/kernel"]
+            .iter()
+            .find_map(|s| tensors.get(&format!("{p}{s}")))
+            .expect("prefix comes from a weight")
+    };
+    if let Some(order) = order {
+        for name in order {
+            if !prefixes.contains(name) {
+                return Err(fail(format!(
+                    "layer `{name}` given in the order has no tensor `{name}.weight` (layers: {})",
+                    prefixes.join(", ")
+                )));
+            }
+        }
+        prefixes = order.to_vec();
+    } else if prefixes.iter().all(|p| {
+        p.split(['.', '/'])
+            .next_back()
+            .is_some_and(|x| x.parse::<u64>().is_ok())
+    }) {
+        prefixes.sort_by_key(|p| {
+            p.split(['.', '/'])
+                .next_back()
+                .and_then(|x| x.parse::<u64>().ok())
+        });
+    } else {
+        prefixes = chain_order(&prefixes, |p| weight(p).shape.clone()).ok_or_else(|| {
+            fail(format!(
+                "cannot order the layers {} by their shapes; give the order explicitly",
+                prefixes.join(", ")
+            ))
+        })?;
+    }
+    let shapes: Vec<(usize, usize)> = prefixes
+        .iter()
+        .map(|p| (weight(p).shape[0], weight(p).shape[1]))
+        .collect();
+    let chains = |out_in: bool| {
+        shapes.windows(2).all(|w| {
+            if out_in {
+                w[0].0 == w[1].1
+            } else {
+                w[0].1 == w[1].0
+            }
+        })
+    };
+    let out_in = match layout {
+        Layout::OutIn => true,
+        Layout::InOut => false,
+        Layout::Auto => chains(true) || !chains(false),
+    };
+    let mut layers = Vec::new();
+    for (k, p) in prefixes.iter().enumerate() {
+        let w = weight(p);
+        let mut layer = if out_in {
+            DenseLayer::from_out_in(p, w.shape[1], w.shape[0], w.data.clone())
+        } else {
+            DenseLayer::from_in_out(p, w.shape[0], w.shape[1], &w.data)
+        };
+        if let Some(b) = [".bias", "/bias"]
+            .iter()
+            .find_map(|s| tensors.get(&format!("{p}{s}")))
+        {
+            if b.data.len() != layer.n_out {
+                return Err(fail(format!(
+                    "bias `{p}.bias` has shape {:?}, expected [{}]",
+                    b.shape, layer.n_out
+                )));
+            }
+            layer.bias = b.data.clone();
+        }
+        layer.relu = k + 1 < prefixes.len();
+        layers.push(layer);
+    }
+    let ann = Ann { layers };
+    ann.check(path)?;
+    Ok(ann)
+}
+
+/// Order layers so that shapes chain (`[out, in]` or `[in, out]`), if exactly one order does.
+fn chain_order(prefixes: &[String], shape: impl Fn(&str) -> Vec<usize>) -> Option<Vec<String>> {
+    for out_in in [true, false] {
+        let dims = |p: &str| {
+            let s = shape(p);
+            if out_in { (s[1], s[0]) } else { (s[0], s[1]) }
+        };
+        // Start from the layer whose input no other layer produces.
+        let starts: Vec<&String> = prefixes
+            .iter()
+            .filter(|p| !prefixes.iter().any(|q| q != *p && dims(q).1 == dims(p).0))
+            .collect();
+        if starts.len() != 1 {
+            continue;
+        }
+        let mut order = vec![starts[0].clone()];
+        while order.len() < prefixes.len() {
+            let last = dims(order.last()?).1;
+            let next: Vec<&String> = prefixes
+                .iter()
+                .filter(|p| !order.contains(p) && dims(p).0 == last)
+                .collect();
+            if next.len() != 1 {
+                break;
+            }
+            order.push(next[0].clone());
+        }
+        if order.len() == prefixes.len() {
+            return Some(order);
+        }
+    }
+    None
+}
