@@ -26,6 +26,7 @@ pub mod bench;
 pub mod convert;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod network;
 pub mod neuron;
 pub mod output;

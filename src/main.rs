@@ -40,6 +40,50 @@ impl From<EngineArg> for Engine {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum NormArg {
+    /// Maximum activation (Diehl et al. 2015).
+    Max,
+    /// Percentile of the non-zero activations (Rueckauer et al. 2017).
+    Percentile,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResetArg {
+    /// Subtract the threshold.
+    Subtract,
+    /// Reset to zero.
+    Zero,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EncodingArg {
+    /// Pixel values as a constant current.
+    Analog,
+    /// Poisson spike trains.
+    Poisson,
+    /// Regular spike trains.
+    Regular,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReadoutArg {
+    /// Membrane potential of a non-spiking output layer.
+    Potential,
+    /// Spike counts of the output layer.
+    Spikes,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LayoutArg {
+    /// Whichever makes the shapes chain (PyTorch first).
+    Auto,
+    /// PyTorch `[out, in]`.
+    OutIn,
+    /// Keras `[in, out]`.
+    InOut,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a network file and write summary.json, spikes.csv and recordings.
@@ -74,6 +118,70 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Convert a trained ANN (safetensors, npz or ONNX) into a spiking network.
+    Convert {
+        /// Model file: .safetensors or .npz (a PyTorch state dict) or .onnx.
+        model: PathBuf,
+        /// Calibration data, `mnist:DIR` (the training split is used).
+        #[arg(long)]
+        calibration: String,
+        /// Calibration samples (the first N training images).
+        #[arg(long, default_value_t = 10_000)]
+        calibration_samples: usize,
+        /// Output path without extension: writes OUT.toml and OUT.safetensors.
+        #[arg(long)]
+        out: PathBuf,
+        /// Normalization: `max` or `percentile`.
+        #[arg(long, value_enum, default_value_t = NormArg::Percentile)]
+        normalization: NormArg,
+        /// Percentile of the non-zero activations for `percentile` normalization.
+        #[arg(long, default_value_t = 99.9)]
+        percentile: f64,
+        /// Reset after a spike.
+        #[arg(long, value_enum, default_value_t = ResetArg::Subtract)]
+        reset: ResetArg,
+        /// Input encoding.
+        #[arg(long, value_enum, default_value_t = EncodingArg::Analog)]
+        encoding: EncodingArg,
+        /// Rate of an input of value 1 under spike encodings [Hz].
+        #[arg(long, default_value_t = 1000.0)]
+        max_rate_hz: f64,
+        /// Output decoding.
+        #[arg(long, value_enum, default_value_t = ReadoutArg::Potential)]
+        readout: ReadoutArg,
+        /// Time steps of the network file's default run.
+        #[arg(long, default_value_t = 100)]
+        timesteps: u32,
+        /// Layer order for state dicts, e.g. `fc1,fc2` (default: numeric prefixes or shapes).
+        #[arg(long, value_delimiter = ',')]
+        layers: Option<Vec<String>>,
+        /// Layout of 2-D weights in state dicts.
+        #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+        layout: LayoutArg,
+    },
+    /// Evaluate a converted network: accuracy against time steps, operations per layer.
+    Eval {
+        /// Converted network file (from `synops convert`).
+        network: PathBuf,
+        /// Test data, `mnist:DIR` (the test split is used).
+        #[arg(long)]
+        data: String,
+        /// Time steps at which to read the prediction (one run of the longest per sample).
+        #[arg(long, value_delimiter = ',', default_value = "10,25,50,100,200")]
+        timesteps: Vec<u32>,
+        /// Evaluate only the first N test images.
+        #[arg(long)]
+        samples: Option<usize>,
+        /// Engine.
+        #[arg(long, value_enum, default_value_t = EngineArg::Event)]
+        engine: EngineArg,
+        /// Output folder for eval.json. Default: results/<network name>/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Benchmark both engines on the shipped networks and a scaling series.
     Bench {
@@ -178,6 +286,132 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => write_atomic(&path, |w| w.write_all(dot.as_bytes()))
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{dot}"),
+            }
+            Ok(())
+        }
+        Command::Convert {
+            model,
+            calibration,
+            calibration_samples,
+            out,
+            normalization,
+            percentile,
+            reset,
+            encoding,
+            max_rate_hz,
+            readout,
+            timesteps,
+            layers,
+            layout,
+        } => {
+            use synops::convert::{
+                self, ConvertOptions, ConvertReset, InputEncoding, LoadOptions, Normalization,
+                Readout, ann::Layout,
+            };
+            let load = LoadOptions {
+                order: layers,
+                layout: match layout {
+                    LayoutArg::Auto => Layout::Auto,
+                    LayoutArg::OutIn => Layout::OutIn,
+                    LayoutArg::InOut => Layout::InOut,
+                },
+            };
+            let ann = convert::load_model(&model, &load)?;
+            let dir = synops::data::parse_data_arg(&calibration)?;
+            let data = synops::data::load_mnist(&dir, synops::data::Split::Train)?
+                .truncate(calibration_samples);
+            if !(percentile > 0.0 && percentile <= 100.0) {
+                anyhow::bail!("--percentile must be in (0, 100], got {percentile}");
+            }
+            if timesteps == 0 {
+                anyhow::bail!("--timesteps must be at least 1");
+            }
+            let options = ConvertOptions {
+                normalization: match normalization {
+                    NormArg::Max => Normalization::Max,
+                    NormArg::Percentile => Normalization::Percentile { p: percentile },
+                },
+                reset: match reset {
+                    ResetArg::Subtract => ConvertReset::Subtract,
+                    ResetArg::Zero => ConvertReset::Zero,
+                },
+                encoding: match encoding {
+                    EncodingArg::Analog => InputEncoding::Analog,
+                    EncodingArg::Poisson => InputEncoding::Poisson,
+                    EncodingArg::Regular => InputEncoding::Regular,
+                },
+                readout: match readout {
+                    ReadoutArg::Potential => Readout::Potential,
+                    ReadoutArg::Spikes => Readout::Spikes,
+                },
+                max_rate_hz,
+                timesteps,
+            };
+            let converted = convert::convert(&ann, &data, &model.display().to_string(), &options)?;
+            let (net_path, weights_path) = converted.write(&out)?;
+            println!(
+                "{}: {} layers, calibrated on {} training images, {} normalization\n",
+                model.display(),
+                ann.layers.len(),
+                data.len(),
+                options.normalization
+            );
+            print!("{}", converted.table());
+            println!(
+                "\nwrote {} and {}",
+                net_path.display(),
+                weights_path.display()
+            );
+            Ok(())
+        }
+        Command::Eval {
+            network,
+            data,
+            timesteps,
+            samples,
+            engine,
+            out,
+            quiet,
+        } => {
+            let mut ts = timesteps;
+            ts.sort_unstable();
+            ts.dedup();
+            if ts.first() == Some(&0) || ts.is_empty() {
+                anyhow::bail!("--timesteps must be positive numbers of steps, e.g. 10,25,50,100");
+            }
+            let cn =
+                synops::eval::ConvertedNetwork::load(&network, *ts.last().expect("non-empty"))?;
+            let dir = synops::data::parse_data_arg(&data)?;
+            let mut test = synops::data::load_mnist(&dir, synops::data::Split::Test)?;
+            if let Some(n) = samples {
+                test = test.truncate(n);
+            }
+            let bar = if quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(test.len() as u64)
+            };
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} evaluating [{bar:30}] {pos}/{len} samples ({eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            let report = synops::eval::evaluate(&cn, &test, &ts, Engine::from(engine), |d| {
+                bar.set_position(d as u64)
+            })?;
+            bar.finish_and_clear();
+            let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&cn.net.name));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join("eval.json");
+            write_atomic(&path, |w| {
+                serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
+                writeln!(w)
+            })?;
+            if !quiet {
+                print!("{}", report.markdown());
+                println!("wrote {}", path.display());
             }
             Ok(())
         }

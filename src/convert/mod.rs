@@ -1,4 +1,520 @@
 //! ANN-to-SNN conversion of trained dense layers.
+//!
+//! ```text
+//! model file (safetensors | npz | onnx) --load_model--> Ann --calibrate(data)--> per-layer scales
+//!   --convert--> Converted (IF layers, scaled weights) --write--> NET.toml + NET.safetensors
+//! ```
+//!
+//! Each ReLU layer becomes a population of IF neurons with threshold 1 and reset by
+//! subtraction (rate coding: a neuron's spike rate per step approximates its normalized ANN
+//! activation). Data-based normalization (Diehl et al. 2015: the maximum activation;
+//! Rueckauer et al. 2017: the p-th percentile of the non-zero activations) divides layer `l`'s
+//! weights by `lambda_l / lambda_(l-1)` and its biases by `lambda_l`, so activations fall in
+//! `[0, 1]` spikes per step. Biases become constant input currents. The input is an `analog`
+//! population: a constant current `W x` into the first layer (computed once per sample), or
+//! Poisson or regular spike trains. The output layer integrates without spiking and its
+//! membrane potential is read (or spikes and its spike counts are read).
+//!
+//! The converted network is an ordinary network file (one step = 1 ms) whose dense projections
+//! and biases point into a safetensors file beside it, plus a `[conversion]` table that
+//! `synops eval` reads.
+
 pub mod ann;
 pub mod onnx;
 pub mod tensors;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::output::write_atomic;
+use ann::{Ann, Layout};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// How to read a model file.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Layer order (weight tensor prefixes), for state dicts whose order cannot be inferred.
+    pub order: Option<Vec<String>>,
+    /// Layout of 2-D weight tensors in state dicts.
+    pub layout: Layout,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            order: None,
+            layout: Layout::Auto,
+        }
+    }
+}
+
+/// Read a trained model: `.safetensors` or `.npz` (a state dict) or `.onnx` (a graph).
+pub fn load_model(path: &Path, options: &LoadOptions) -> Result<Ann> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let ann = match ext {
+        "safetensors" => ann::from_state_dict(
+            &tensors::read_safetensors(path)?,
+            path,
+            options.order.as_deref(),
+            options.layout,
+        )?,
+        "npz" => ann::from_state_dict(
+            &tensors::read_npz(path)?,
+            path,
+            options.order.as_deref(),
+            options.layout,
+        )?,
+        "onnx" => {
+            let (_, layers) = onnx::read_onnx(path)?;
+            Ann { layers }
+        }
+        _ => {
+            return Err(Error::Data {
+                path: path.to_path_buf(),
+                message: "unknown model format: expected .safetensors, .npz or .onnx".into(),
+            });
+        }
+    };
+    ann.check(path)?;
+    Ok(ann)
+}
+
+/// Data-based normalization.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "method")]
+pub enum Normalization {
+    /// The maximum activation of each layer (Diehl et al. 2015).
+    Max,
+    /// The p-th percentile of each layer's non-zero activations (Rueckauer et al. 2017).
+    Percentile {
+        /// Percentile in (0, 100].
+        p: f64,
+    },
+}
+
+impl std::fmt::Display for Normalization {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Normalization::Max => write!(f, "max"),
+            Normalization::Percentile { p } => write!(f, "percentile {p}"),
+        }
+    }
+}
+
+/// How the input reaches the first layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputEncoding {
+    /// Pixel values as a constant current.
+    Analog,
+    /// Poisson spike trains at `value * max_rate`.
+    Poisson,
+    /// Regular spike trains at `value * max_rate`.
+    Regular,
+}
+
+/// How the class is read from the output layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readout {
+    /// Membrane potential of a non-spiking output layer.
+    Potential,
+    /// Spike counts of a spiking output layer (ties broken by the potential).
+    Spikes,
+}
+
+/// How the neurons reset after a spike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvertReset {
+    /// Subtract the threshold (keeps the overshoot; default).
+    Subtract,
+    /// Reset to zero.
+    Zero,
+}
+
+/// Options of [`convert`].
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Normalization. Default: percentile 99.9.
+    pub normalization: Normalization,
+    /// Reset. Default: subtract.
+    pub reset: ConvertReset,
+    /// Input encoding. Default: analog.
+    pub encoding: InputEncoding,
+    /// Output decoding. Default: potential.
+    pub readout: Readout,
+    /// Rate of an input of value 1 under spike encodings [Hz] (one step = 1 ms). Default 1000.
+    pub max_rate_hz: f64,
+    /// Time steps of the network file's default run. Default 100.
+    pub timesteps: u32,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            normalization: Normalization::Percentile { p: 99.9 },
+            reset: ConvertReset::Subtract,
+            encoding: InputEncoding::Analog,
+            readout: Readout::Potential,
+            max_rate_hz: 1000.0,
+            timesteps: 100,
+        }
+    }
+}
+
+/// Calibration statistics and the scale of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerScale {
+    /// Population name in the converted network.
+    pub name: String,
+    /// Name of the layer in the model file.
+    pub source: String,
+    /// Neurons.
+    pub neurons: usize,
+    /// Largest activation on the calibration data.
+    pub calibration_max: f64,
+    /// The percentile of the non-zero activations (the one asked for, or 99.9 with `max`).
+    pub calibration_percentile: f64,
+    /// `lambda`: the activation that maps to one spike per step.
+    pub scale: f64,
+    /// Largest |bias| after scaling, relative to the threshold (1): the bias current per step.
+    pub bias_threshold_ratio: f64,
+}
+
+/// `p`-th percentile with linear interpolation between order statistics (NumPy's default).
+pub fn percentile(values: &mut [f32], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let rank = p / 100.0 * (values.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = (lo + 1).min(values.len() - 1);
+    let (_, &mut a, rest) = values.select_nth_unstable_by(lo, f32::total_cmp);
+    let b = if hi == lo {
+        a
+    } else {
+        rest.iter().copied().fold(f32::INFINITY, f32::min)
+    };
+    f64::from(a) + (rank - lo as f64) * (f64::from(b) - f64::from(a))
+}
+
+/// Per layer: the maximum and the `p`-th percentile of the non-zero activations over `data`
+/// (for the output layer: of the positive part of the logits).
+pub fn calibrate(ann: &Ann, data: &Dataset, p: f64) -> Vec<(f64, f64)> {
+    let per_sample: Vec<Vec<Vec<f32>>> = (0..data.len())
+        .into_par_iter()
+        .map(|i| ann.activations(data.image(i)))
+        .collect();
+    (0..ann.layers.len())
+        .map(|l| {
+            let mut nonzero: Vec<f32> = per_sample
+                .iter()
+                .flat_map(|a| a[l].iter().copied().filter(|&x| x > 0.0))
+                .collect();
+            let max = nonzero.iter().copied().fold(0f32, f32::max);
+            (f64::from(max), percentile(&mut nonzero, p))
+        })
+        .collect()
+}
+
+/// A converted network, ready to be written.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// The scaled layers (`W_l lambda_(l-1) / lambda_l`, `b_l / lambda_l`), named after their
+    /// populations.
+    pub ann: Ann,
+    /// Per-layer calibration and scale.
+    pub scales: Vec<LayerScale>,
+    /// Options used.
+    pub options: ConvertOptions,
+    /// Values of the input population in the network file (a calibration sample), so that
+    /// `synops run` simulates one real input.
+    pub example_input: Vec<f32>,
+    /// The model file it came from.
+    pub source_model: String,
+}
+
+/// Convert an ANN with calibration data.
+pub fn convert(
+    ann: &Ann,
+    calibration: &Dataset,
+    source_model: &str,
+    options: &ConvertOptions,
+) -> Result<Converted> {
+    if calibration.is_empty() {
+        return Err(Error::Data {
+            path: source_model.into(),
+            message: "no calibration samples".into(),
+        });
+    }
+    if calibration.pixels != ann.n_in() {
+        return Err(Error::Data {
+            path: source_model.into(),
+            message: format!(
+                "the model takes {} inputs but the calibration images have {} pixels",
+                ann.n_in(),
+                calibration.pixels
+            ),
+        });
+    }
+    let p = match options.normalization {
+        Normalization::Percentile { p } => p,
+        Normalization::Max => 99.9,
+    };
+    let stats = calibrate(ann, calibration, p);
+    let n = ann.layers.len();
+    let mut layers = Vec::with_capacity(n);
+    let mut scales = Vec::with_capacity(n);
+    let mut previous = 1.0f64; // inputs are in [0, 1]
+    for (l, (layer, &(max, pct))) in ann.layers.iter().zip(&stats).enumerate() {
+        let mut lambda = match options.normalization {
+            Normalization::Max => max,
+            Normalization::Percentile { .. } => pct,
+        };
+        if lambda <= 0.0 {
+            lambda = 1.0; // a dead layer: nothing to scale
+        }
+        let name = if l + 1 == n {
+            "output".to_string()
+        } else {
+            format!("hidden{}", l + 1)
+        };
+        let mut scaled = layer.clone();
+        scaled.name = name.clone();
+        let w_factor = previous / lambda;
+        scaled
+            .weight
+            .iter_mut()
+            .for_each(|w| *w = (f64::from(*w) * w_factor) as f32);
+        scaled
+            .bias
+            .iter_mut()
+            .for_each(|b| *b = (f64::from(*b) / lambda) as f32);
+        let bias_ratio = scaled
+            .bias
+            .iter()
+            .fold(0f64, |m, &b| m.max(f64::from(b).abs()));
+        scales.push(LayerScale {
+            name,
+            source: layer.name.clone(),
+            neurons: layer.n_out,
+            calibration_max: max,
+            calibration_percentile: pct,
+            scale: lambda,
+            bias_threshold_ratio: bias_ratio,
+        });
+        layers.push(scaled);
+        previous = lambda;
+    }
+    Ok(Converted {
+        ann: Ann { layers },
+        scales,
+        options: options.clone(),
+        example_input: calibration.image(0).to_vec(),
+        source_model: source_model.to_string(),
+    })
+}
+
+/// The `[conversion]` table of a converted network file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionSpec {
+    /// The model file converted.
+    pub source_model: String,
+    /// The analog input population.
+    pub input: String,
+    /// Layer populations in order, the last being the output; their weights and biases are the
+    /// tensors `<name>.weight` and `<name>.bias` of `weights`.
+    pub layers: Vec<String>,
+    /// The safetensors file with the scaled weights.
+    pub weights: String,
+    /// How the output is read.
+    pub readout: Readout,
+    /// Input encoding.
+    pub encoding: InputEncoding,
+    /// Normalization used.
+    pub normalization: Normalization,
+    /// Reset used.
+    pub reset: ConvertReset,
+    /// Per-layer scales.
+    pub scales: Vec<LayerScale>,
+}
+
+impl Converted {
+    /// The per-layer table printed by `synops convert`.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| layer | model layer | neurons | calibration max | calibration p{} | scale (lambda) | max |bias| / threshold |",
+            match self.options.normalization {
+                Normalization::Percentile { p } => p,
+                Normalization::Max => 99.9,
+            }
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for l in &self.scales {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
+                l.name,
+                l.source,
+                l.neurons,
+                l.calibration_max,
+                l.calibration_percentile,
+                l.scale,
+                l.bias_threshold_ratio
+            );
+        }
+        s
+    }
+
+    /// Write `<out>.toml` and `<out>.safetensors` (`out` without extension).
+    pub fn write(&self, out: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+        let toml_path = out.with_extension("toml");
+        let weights_path = out.with_extension("safetensors");
+        let weights_name = weights_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "converted".into());
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create folder", e))?;
+        }
+        // Weights, PyTorch layout [out, in].
+        let mut views = Vec::new();
+        for l in &self.ann.layers {
+            views.push((
+                format!("{}.weight", l.name),
+                vec![l.n_out, l.n_in],
+                &l.weight,
+            ));
+            views.push((format!("{}.bias", l.name), vec![l.n_out], &l.bias));
+        }
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = views
+            .into_iter()
+            .map(|(n, shape, data)| {
+                (
+                    n,
+                    shape,
+                    data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
+        let tensors: Vec<(String, safetensors::tensor::TensorView)> = bytes
+            .iter()
+            .map(|(n, shape, b)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                        .expect("shape matches data"),
+                )
+            })
+            .collect();
+        let serialized = safetensors::serialize(tensors, None).map_err(|e| Error::Data {
+            path: weights_path.clone(),
+            message: format!("cannot serialize: {e}"),
+        })?;
+        write_atomic(&weights_path, |w| w.write_all(&serialized))?;
+
+        let o = &self.options;
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "# Converted by synops convert from {}.",
+            self.source_model
+        );
+        let _ = writeln!(
+            t,
+            "# IF neurons (threshold 1, one step = 1 ms); weights and biases in {weights_name}."
+        );
+        let _ = writeln!(
+            t,
+            "# `synops eval` replaces the input values sample by sample; `synops run` simulates the"
+        );
+        let _ = writeln!(t, "# example input below (the first calibration image).");
+        let _ = writeln!(t, "version = 1\nname = {:?}", name);
+        let _ = writeln!(
+            t,
+            "description = \"{} normalization, reset by {:?}, {:?} input, {:?} read-out\"",
+            o.normalization, o.reset, o.encoding, o.readout
+        );
+        let _ = writeln!(
+            t,
+            "\n[simulation]\ndt_ms = 1.0\nduration_ms = {}.0\nseed = 0",
+            o.timesteps
+        );
+        let values: Vec<String> = self.example_input.iter().map(|v| format!("{v}")).collect();
+        let encoding = match o.encoding {
+            InputEncoding::Analog => "current",
+            InputEncoding::Poisson => "poisson",
+            InputEncoding::Regular => "regular",
+        };
+        let _ = writeln!(
+            t,
+            "\n[[population]]\nname = \"input\"\nsize = {}\nmodel = \"analog\"\nencoding = \"{encoding}\"\nmax_rate_hz = {:?}\nvalues = [{}]",
+            self.ann.n_in(),
+            o.max_rate_hz,
+            values.join(", ")
+        );
+        let reset = match o.reset {
+            ConvertReset::Subtract => "subtract",
+            ConvertReset::Zero => "value",
+        };
+        let n = self.ann.layers.len();
+        for (k, l) in self.ann.layers.iter().enumerate() {
+            let readout = k + 1 == n;
+            let _ = writeln!(
+                t,
+                "\n[[population]]\nname = \"{}\"\nsize = {}\nmodel = \"if\"\nv_th_mv = 1.0\nv_reset_mv = 0.0\nreset = \"{reset}\"\nbias_tensor = {{ file = \"{weights_name}\", tensor = \"{}.bias\" }}",
+                l.name, l.n_out, l.name
+            );
+            if readout && o.readout == Readout::Potential {
+                let _ = writeln!(t, "spiking = false");
+            }
+        }
+        let mut source = "input".to_string();
+        for l in &self.ann.layers {
+            let _ = writeln!(
+                t,
+                "\n[[projection]]\nsource = \"{source}\"\ntarget = \"{}\"\nconnectivity = {{ rule = \"dense\", file = \"{weights_name}\", tensor = \"{}.weight\" }}\ndelay_ms = 1.0",
+                l.name, l.name
+            );
+            source = l.name.clone();
+        }
+        for l in &self.ann.layers {
+            let _ = writeln!(t, "\n[[record.spikes]]\npopulation = \"{}\"", l.name);
+        }
+        let conversion = ConversionSpec {
+            source_model: self.source_model.clone(),
+            input: "input".into(),
+            layers: self.ann.layers.iter().map(|l| l.name.clone()).collect(),
+            weights: weights_name,
+            readout: o.readout,
+            encoding: o.encoding,
+            normalization: o.normalization,
+            reset: o.reset,
+            scales: self.scales.clone(),
+        };
+        #[derive(Serialize)]
+        struct Wrapper<'c> {
+            conversion: &'c ConversionSpec,
+        }
+        let table = toml::to_string(&Wrapper {
+            conversion: &conversion,
+        })
+        .map_err(|e| Error::Data {
+            path: toml_path.clone(),
+            message: format!("cannot write the conversion table: {e}"),
+        })?;
+        let _ = writeln!(t, "\n# What `synops eval` needs to know.\n{table}");
+        write_atomic(&toml_path, |w| w.write_all(t.as_bytes()))?;
+        Ok((toml_path, weights_path))
+    }
+}

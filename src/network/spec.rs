@@ -36,6 +36,10 @@ pub struct NetworkSpec {
     /// What to record. Nothing is recorded unless asked.
     #[serde(default)]
     pub record: RecordSpec,
+    /// Written by `synops convert`: how a converted network maps to its ANN (read by
+    /// `synops eval`, ignored by `synops run`).
+    #[serde(default)]
+    pub conversion: Option<crate::convert::ConversionSpec>,
 }
 
 /// `[simulation]`: time step, duration, seed.

@@ -1,0 +1,480 @@
+//! Evaluation of a converted network on a data set: accuracy against time steps, with exact
+//! operation counts per layer, the ANN's accuracy from the same weights beside it, and
+//! per-layer diagnostics (SNN rate against normalized ANN activation).
+//!
+//! Each sample is one simulation of `max(T)` steps on the event engine; the prediction is read
+//! at every requested `T` during that run. Samples run in parallel (rayon); each sample's
+//! result depends only on the sample (spike-encoded inputs use a random stream per sample), so
+//! the report does not depend on the number of threads.
+
+use crate::convert::ann::{Ann, DenseLayer, argmax};
+use crate::convert::{ConversionSpec, InputEncoding, Readout};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::network::{CompileOptions, CompiledNetwork, compile, read_spec};
+use crate::sim::{Engine, Simulation};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Results at one number of time steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimestepResult {
+    /// Time steps.
+    pub t: u32,
+    /// Fraction of samples classified correctly.
+    pub accuracy: f64,
+    /// Synaptic operations per sample (spikes delivered over one synapse), all layers.
+    pub sops_per_sample: f64,
+    /// Per layer (projection into it), in layer order.
+    pub sops_per_layer: Vec<f64>,
+    /// Spikes per sample, all layers.
+    pub spikes_per_sample: f64,
+    /// Per layer: input population (spike encodings) then each layer population.
+    pub spikes_per_layer: Vec<f64>,
+    /// State evaluations per sample made by the engine.
+    pub neuron_updates_per_sample: f64,
+}
+
+/// Per-layer conversion diagnostics at the longest run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerDiagnostics {
+    /// Layer population.
+    pub layer: String,
+    /// Mean spikes per step per neuron.
+    pub snn_mean_rate: f64,
+    /// Mean normalized ANN activation (activation / scale, clipped to [0, 1]).
+    pub ann_mean_activation: f64,
+    /// Pearson correlation of SNN rate and normalized ANN activation over all (sample, neuron).
+    pub correlation: f64,
+}
+
+/// `eval.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Converted network name.
+    pub model: String,
+    /// ANN accuracy on the same samples, from the same (scaled) weights.
+    pub ann_accuracy: f64,
+    /// ANN multiply-accumulates per sample.
+    pub ann_macs_per_sample: u64,
+    /// Per layer.
+    pub ann_macs_per_layer: Vec<u64>,
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Per requested T.
+    pub timesteps: Vec<TimestepResult>,
+    /// `analog` (constant current), `poisson` or `regular`.
+    pub input_encoding: String,
+    /// How the analog input is counted.
+    pub input_layer_ops: String,
+    /// Multiply-accumulates per sample that turned the analog input into constant currents
+    /// (done once per sample, zero pixels skipped; 0 for spike encodings).
+    pub input_macs_per_sample: f64,
+    /// Normalization used at conversion.
+    pub normalization: String,
+    /// Output decoding.
+    pub readout: String,
+    /// Per-layer diagnostics at the longest T.
+    pub layers: Vec<LayerDiagnostics>,
+    /// Wall time of the evaluation [s].
+    pub wall_s: f64,
+    /// Version of synops.
+    pub synops_version: String,
+}
+
+/// A converted network ready to evaluate.
+pub struct ConvertedNetwork {
+    /// Compiled network (duration = longest T).
+    pub net: CompiledNetwork,
+    /// Its `[conversion]` table.
+    pub conversion: ConversionSpec,
+    /// The ANN with the converted (scaled) weights.
+    pub ann: Ann,
+    input: usize,
+    layers: Vec<usize>,
+    projections: Vec<usize>,
+}
+
+impl ConvertedNetwork {
+    /// Load a converted network file for runs of `max_t` steps.
+    pub fn load(path: &Path, max_t: u32) -> Result<Self> {
+        let spec = read_spec(path)?;
+        let conversion = spec.conversion.clone().ok_or_else(|| {
+            Error::invalid(
+                path,
+                "conversion",
+                "not a converted network (no [conversion] table); make one with `synops convert`",
+            )
+        })?;
+        let net = compile(
+            &spec,
+            path,
+            &CompileOptions {
+                duration_ms: Some(f64::from(max_t) * spec.simulation.dt_ms),
+                ..Default::default()
+            },
+        )?;
+        let find = |name: &str| {
+            net.populations
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        path,
+                        "conversion",
+                        format!("population `{name}` does not exist"),
+                    )
+                })
+        };
+        let input = find(&conversion.input)?;
+        let layers: Vec<usize> = conversion
+            .layers
+            .iter()
+            .map(|l| find(l))
+            .collect::<Result<_>>()?;
+        if layers.is_empty() {
+            return Err(Error::invalid(path, "conversion.layers", "no layer"));
+        }
+        let projections = layers
+            .iter()
+            .map(|&l| {
+                net.projections
+                    .iter()
+                    .position(|p| p.target == l)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            path,
+                            "conversion.layers",
+                            format!(
+                                "layer `{}` has no incoming projection",
+                                net.populations[l].name
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let weights = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&conversion.weights);
+        let tensors = crate::convert::tensors::read_safetensors(&weights)?;
+        let mut ann_layers = Vec::new();
+        for (k, name) in conversion.layers.iter().enumerate() {
+            let get = |suffix: &str| {
+                tensors
+                    .get(&format!("{name}.{suffix}"))
+                    .ok_or_else(|| Error::Data {
+                        path: weights.clone(),
+                        message: format!("missing tensor `{name}.{suffix}`"),
+                    })
+            };
+            let w = get("weight")?;
+            let b = get("bias")?;
+            if w.shape.len() != 2 {
+                return Err(Error::Data {
+                    path: weights.clone(),
+                    message: format!("`{name}.weight` is not 2-D"),
+                });
+            }
+            let mut layer = DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
+            layer.bias = b.data.clone();
+            layer.relu = k + 1 < conversion.layers.len();
+            ann_layers.push(layer);
+        }
+        let ann = Ann { layers: ann_layers };
+        ann.check(&weights)?;
+        Ok(ConvertedNetwork {
+            net,
+            conversion,
+            ann,
+            input,
+            layers,
+            projections,
+        })
+    }
+}
+
+/// Per-sample outcome.
+struct SampleResult {
+    correct: Vec<bool>,
+    sops: Vec<Vec<u64>>,
+    spikes: Vec<Vec<u64>>,
+    updates: Vec<u64>,
+    input_macs: u64,
+    /// Spike counts per neuron of each layer at the longest T.
+    counts: Vec<Vec<u32>>,
+}
+
+fn run_sample(
+    cn: &ConvertedNetwork,
+    x: &[f32],
+    label: u8,
+    index: usize,
+    ts: &[u32],
+    engine: Engine,
+) -> SampleResult {
+    let values: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let mut sim =
+        Simulation::with_analog_input(&cn.net, engine, &[(cn.input, &values)], index as u64);
+    let out = *cn.layers.last().expect("a layer");
+    let out_size = cn.net.populations[out].size as usize;
+    let mut result = SampleResult {
+        correct: Vec::with_capacity(ts.len()),
+        sops: Vec::with_capacity(ts.len()),
+        spikes: Vec::with_capacity(ts.len()),
+        updates: Vec::with_capacity(ts.len()),
+        input_macs: sim.counts.current_macs.iter().sum(),
+        counts: Vec::new(),
+    };
+    let mut out_counts = vec![0u32; out_size];
+    let mut seen = 0usize;
+    let max_t = *ts.last().expect("a time step");
+    for t in 1..=max_t {
+        sim.advance();
+        if !ts.contains(&t) {
+            continue;
+        }
+        for &(_, p, i) in &sim.recorded.spikes[seen..] {
+            if p as usize == out {
+                out_counts[i as usize] += 1;
+            }
+        }
+        seen = sim.recorded.spikes.len();
+        let potentials: Vec<f32> = (0..out_size as u32)
+            .map(|i| sim.state(out, i).map_or(0.0, |e| e.v as f32))
+            .collect();
+        let predicted = match cn.conversion.readout {
+            Readout::Potential => argmax(&potentials),
+            Readout::Spikes => {
+                let best = *out_counts.iter().max().unwrap_or(&0);
+                let tied: Vec<usize> = (0..out_size).filter(|&i| out_counts[i] == best).collect();
+                *tied
+                    .iter()
+                    .max_by(|&&a, &&b| potentials[a].total_cmp(&potentials[b]).then(b.cmp(&a)))
+                    .expect("at least one output")
+            }
+        };
+        result.correct.push(predicted == label as usize);
+        result.sops.push(
+            cn.projections
+                .iter()
+                .map(|&j| sim.counts.synaptic_events[j])
+                .collect(),
+        );
+        let mut spikes = vec![sim.counts.spikes[cn.input]];
+        spikes.extend(cn.layers.iter().map(|&l| sim.counts.spikes[l]));
+        result.spikes.push(spikes);
+        result.updates.push(sim.counts.neuron_updates.iter().sum());
+    }
+    result.counts = cn
+        .layers
+        .iter()
+        .map(|&l| {
+            let mut c = vec![0u32; cn.net.populations[l].size as usize];
+            for &(_, p, i) in &sim.recorded.spikes {
+                if p as usize == l {
+                    c[i as usize] += 1;
+                }
+            }
+            c
+        })
+        .collect();
+    result
+}
+
+fn pearson(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x / n, b + y / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for &(x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+/// Evaluate a converted network on `data` at the time steps `ts` (sorted, unique), calling
+/// `progress(samples done)` now and then.
+pub fn evaluate(
+    cn: &ConvertedNetwork,
+    data: &Dataset,
+    ts: &[u32],
+    engine: Engine,
+    progress: impl Fn(usize) + Sync,
+) -> Result<EvalReport> {
+    let start = std::time::Instant::now();
+    if data.pixels != cn.net.populations[cn.input].size as usize {
+        return Err(Error::Data {
+            path: cn.net.path.clone(),
+            message: format!(
+                "the network takes {} inputs but the images have {} pixels",
+                cn.net.populations[cn.input].size, data.pixels
+            ),
+        });
+    }
+    let n = data.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<SampleResult> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine);
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if d % 100 == 0 {
+                progress(d);
+            }
+            r
+        })
+        .collect();
+    let ann_correct: usize = (0..n)
+        .into_par_iter()
+        .filter(|&i| cn.ann.predict(data.image(i)) == data.labels[i] as usize)
+        .count();
+    let nf = n as f64;
+    let timesteps = ts
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| {
+            let layers = cn.layers.len();
+            let sops_per_layer: Vec<f64> = (0..layers)
+                .map(|l| results.iter().map(|r| r.sops[k][l] as f64).sum::<f64>() / nf)
+                .collect();
+            let spikes_per_layer: Vec<f64> = (0..=layers)
+                .map(|l| results.iter().map(|r| r.spikes[k][l] as f64).sum::<f64>() / nf)
+                .collect();
+            TimestepResult {
+                t,
+                accuracy: results.iter().filter(|r| r.correct[k]).count() as f64 / nf,
+                sops_per_sample: sops_per_layer.iter().sum(),
+                sops_per_layer,
+                spikes_per_sample: spikes_per_layer.iter().sum(),
+                spikes_per_layer,
+                neuron_updates_per_sample: results.iter().map(|r| r.updates[k] as f64).sum::<f64>()
+                    / nf,
+            }
+        })
+        .collect();
+    // Diagnostics at the longest T: SNN rate vs normalized ANN activation.
+    let max_t = f64::from(*ts.last().expect("a time step"));
+    let activations: Vec<Vec<Vec<f32>>> = (0..n)
+        .into_par_iter()
+        .map(|i| cn.ann.activations(data.image(i)))
+        .collect();
+    let layers = cn
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, &pop)| {
+            let pairs: Vec<(f64, f64)> = (0..n)
+                .flat_map(|i| {
+                    let counts = &results[i].counts[l];
+                    activations[i][l]
+                        .iter()
+                        .zip(counts)
+                        .map(|(&a, &c)| (f64::from(c) / max_t, f64::from(a).clamp(0.0, 1.0)))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let m = pairs.len().max(1) as f64;
+            LayerDiagnostics {
+                layer: cn.net.populations[pop].name.clone(),
+                snn_mean_rate: pairs.iter().map(|p| p.0).sum::<f64>() / m,
+                ann_mean_activation: pairs.iter().map(|p| p.1).sum::<f64>() / m,
+                correlation: pearson(&pairs),
+            }
+        })
+        .collect();
+    let c = &cn.conversion;
+    let input_macs_per_sample = results.iter().map(|r| r.input_macs as f64).sum::<f64>() / nf;
+    Ok(EvalReport {
+        model: cn.net.name.clone(),
+        ann_accuracy: ann_correct as f64 / nf,
+        ann_macs_per_sample: cn.ann.macs_per_layer().iter().sum(),
+        ann_macs_per_layer: cn.ann.macs_per_layer(),
+        samples: n,
+        timesteps,
+        input_encoding: match c.encoding {
+            InputEncoding::Analog => "analog",
+            InputEncoding::Poisson => "poisson",
+            InputEncoding::Regular => "regular",
+        }
+        .into(),
+        input_layer_ops: match c.encoding {
+            InputEncoding::Analog => "analog input: its constant current W x is computed once per sample (input_macs_per_sample, zero pixels skipped); sops_per_layer[0] is 0".into(),
+            _ => "spiking input: its spikes are counted as SOPs of the first layer (sops_per_layer[0])".into(),
+        },
+        input_macs_per_sample,
+        normalization: c.normalization.to_string(),
+        readout: format!("{:?}", c.readout).to_lowercase(),
+        layers,
+        wall_s: start.elapsed().as_secs_f64(),
+        synops_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+impl EvalReport {
+    /// A Markdown table of the results.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{}: {} samples, ANN accuracy {:.2}% ({} MACs per sample), {} input, {} read-out, {} normalization\n",
+            self.model,
+            self.samples,
+            100.0 * self.ann_accuracy,
+            self.ann_macs_per_sample,
+            self.input_encoding,
+            self.readout,
+            self.normalization
+        );
+        let _ = writeln!(
+            s,
+            "| T | SNN accuracy | vs ANN | SOPs/sample | SOPs per layer | spikes/sample | neuron updates/sample |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for t in &self.timesteps {
+            let per: Vec<String> = t.sops_per_layer.iter().map(|x| format!("{x:.0}")).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {:.2}% | {:+.2} pp | {:.0} | {} | {:.1} | {:.0} |",
+                t.t,
+                100.0 * t.accuracy,
+                100.0 * (t.accuracy - self.ann_accuracy),
+                t.sops_per_sample,
+                per.join(" / "),
+                t.spikes_per_sample,
+                t.neuron_updates_per_sample
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\ninput: {:.0} MACs per sample to form the constant input current ({})",
+            self.input_macs_per_sample, self.input_layer_ops
+        );
+        let _ = writeln!(
+            s,
+            "\n| layer | SNN rate (spikes/step) | normalized ANN activation | correlation |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|");
+        for l in &self.layers {
+            let _ = writeln!(
+                s,
+                "| {} | {:.4} | {:.4} | {:.4} |",
+                l.layer, l.snn_mean_rate, l.ann_mean_activation, l.correlation
+            );
+        }
+        let _ = writeln!(s, "\nwall time {:.2} s", self.wall_s);
+        s
+    }
+}
