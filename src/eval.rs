@@ -331,7 +331,7 @@ pub fn evaluate(
         .map(|i| {
             let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine);
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if d % 100 == 0 {
+            if d.is_multiple_of(100) {
                 progress(d);
             }
             r

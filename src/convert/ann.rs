@@ -168,7 +168,7 @@ pub fn argmax(v: &[f32]) -> usize {
 /// How 2-D weight tensors are laid out in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
-    /// Decide by which layout makes the shapes chain (PyTorch first).
+    /// `[in, out]` for Keras `kernel` tensors or when only that fits the biases, else `[out, in]`.
     Auto,
     /// PyTorch `nn.Linear`: `[out, in]`.
     OutIn,
@@ -236,6 +236,35 @@ pub fn from_state_dict(
             .find_map(|s| tensors.get(&format!("{p}{s}")))
             .expect("prefix comes from a weight")
     };
+    let bias = |p: &str| {
+        [".bias", "/bias"]
+            .iter()
+            .find_map(|s| tensors.get(&format!("{p}{s}")))
+    };
+    // Layout: Keras names its matrices `kernel` ([in, out]); otherwise PyTorch [out, in],
+    // unless only [in, out] fits the biases.
+    let fits = |out_in: bool| {
+        prefixes.iter().all(|p| {
+            let s = &weight(p).shape;
+            bias(p).is_none_or(|b| b.data.len() == if out_in { s[0] } else { s[1] })
+        })
+    };
+    let out_in = match layout {
+        Layout::OutIn => true,
+        Layout::InOut => false,
+        Layout::Auto => {
+            let keras = tensors.keys().any(|n| n.ends_with("kernel"));
+            if keras {
+                !fits(false) && fits(true)
+            } else {
+                fits(true) || !fits(false)
+            }
+        }
+    };
+    let dims = |p: &str| {
+        let s = &weight(p).shape;
+        if out_in { (s[1], s[0]) } else { (s[0], s[1]) }
+    };
     if let Some(order) = order {
         for name in order {
             if !prefixes.contains(name) {
@@ -257,31 +286,13 @@ pub fn from_state_dict(
                 .and_then(|x| x.parse::<u64>().ok())
         });
     } else {
-        prefixes = chain_order(&prefixes, |p| weight(p).shape.clone()).ok_or_else(|| {
+        prefixes = chain_order(&prefixes, dims).ok_or_else(|| {
             fail(format!(
                 "cannot order the layers {} by their shapes; give the order explicitly",
                 prefixes.join(", ")
             ))
         })?;
     }
-    let shapes: Vec<(usize, usize)> = prefixes
-        .iter()
-        .map(|p| (weight(p).shape[0], weight(p).shape[1]))
-        .collect();
-    let chains = |out_in: bool| {
-        shapes.windows(2).all(|w| {
-            if out_in {
-                w[0].0 == w[1].1
-            } else {
-                w[0].1 == w[1].0
-            }
-        })
-    };
-    let out_in = match layout {
-        Layout::OutIn => true,
-        Layout::InOut => false,
-        Layout::Auto => chains(true) || !chains(false),
-    };
     let mut layers = Vec::new();
     for (k, p) in prefixes.iter().enumerate() {
         let w = weight(p);
@@ -310,36 +321,27 @@ pub fn from_state_dict(
     Ok(ann)
 }
 
-/// Order layers so that shapes chain (`[out, in]` or `[in, out]`), if exactly one order does.
-fn chain_order(prefixes: &[String], shape: impl Fn(&str) -> Vec<usize>) -> Option<Vec<String>> {
-    for out_in in [true, false] {
-        let dims = |p: &str| {
-            let s = shape(p);
-            if out_in { (s[1], s[0]) } else { (s[0], s[1]) }
-        };
-        // Start from the layer whose input no other layer produces.
-        let starts: Vec<&String> = prefixes
-            .iter()
-            .filter(|p| !prefixes.iter().any(|q| q != *p && dims(q).1 == dims(p).0))
-            .collect();
-        if starts.len() != 1 {
-            continue;
-        }
-        let mut order = vec![starts[0].clone()];
-        while order.len() < prefixes.len() {
-            let last = dims(order.last()?).1;
-            let next: Vec<&String> = prefixes
-                .iter()
-                .filter(|p| !order.contains(p) && dims(p).0 == last)
-                .collect();
-            if next.len() != 1 {
-                break;
-            }
-            order.push(next[0].clone());
-        }
-        if order.len() == prefixes.len() {
-            return Some(order);
-        }
+/// Order layers so that `(inputs, outputs)` chain, if exactly one order does.
+fn chain_order(prefixes: &[String], dims: impl Fn(&str) -> (usize, usize)) -> Option<Vec<String>> {
+    // Start from the layer whose input no other layer produces.
+    let starts: Vec<&String> = prefixes
+        .iter()
+        .filter(|p| !prefixes.iter().any(|q| q != *p && dims(q).1 == dims(p).0))
+        .collect();
+    if starts.len() != 1 {
+        return None;
     }
-    None
+    let mut order = vec![starts[0].clone()];
+    while order.len() < prefixes.len() {
+        let last = dims(order.last()?).1;
+        let next: Vec<&String> = prefixes
+            .iter()
+            .filter(|p| !order.contains(p) && dims(p).0 == last)
+            .collect();
+        if next.len() != 1 {
+            return None;
+        }
+        order.push(next[0].clone());
+    }
+    Some(order)
 }

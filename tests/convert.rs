@@ -1,0 +1,409 @@
+//! ANN-to-SNN conversion: importers, the ANN forward pass, exact spike counts of a hand-made
+//! converted network, and a fast accuracy check on real MNIST images.
+
+use std::path::{Path, PathBuf};
+use synops::convert::ann::{Ann, DenseLayer, Layout};
+use synops::convert::{self, ConvertOptions, LoadOptions};
+use synops::data::{Split, load_mnist};
+use synops::eval::{ConvertedNetwork, evaluate};
+use synops::{Engine, Simulation};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn model() -> PathBuf {
+    root().join("models/mlp_small/model.safetensors")
+}
+
+fn mnist() -> PathBuf {
+    root().join("data/mnist")
+}
+
+/// The fixtures of the development setup (other export formats of the same model); absent in
+/// a user's clone, where the tests that need them say so and pass.
+fn fixtures() -> Option<PathBuf> {
+    let dir = root().join("../shared/fixtures/mlp_small");
+    if dir.exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: ../shared/fixtures/mlp_small is not present");
+        None
+    }
+}
+
+fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            (
+                n.to_string(),
+                s.clone(),
+                d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+#[test]
+fn ann_matches_pytorch_logits_and_accuracy() {
+    let ann = convert::load_model(&model(), &LoadOptions::default()).unwrap();
+    assert_eq!(ann.layers.len(), 2);
+    assert_eq!((ann.n_in(), ann.n_out()), (784, 10));
+    assert!(ann.layers[0].relu && !ann.layers[1].relu);
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/mlp_small/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let test = load_mnist(&mnist(), Split::Test).unwrap();
+    assert_eq!(test.len(), 10_000);
+    for (k, idx) in reference["test_indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let i = idx.as_u64().unwrap() as usize;
+        assert_eq!(
+            test.labels[i] as u64,
+            reference["test_labels"][k].as_u64().unwrap()
+        );
+        let logits = ann.forward(test.image(i));
+        for (o, expected) in reference["logits"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let e = expected.as_f64().unwrap();
+            assert!(
+                (f64::from(logits[o]) - e).abs() < 1e-4,
+                "image {i} logit {o}: {} vs {e}",
+                logits[o]
+            );
+        }
+    }
+    let correct = (0..test.len())
+        .filter(|&i| ann.predict(test.image(i)) == test.labels[i] as usize)
+        .count();
+    // meta.json: ann_test_accuracy 0.9749
+    assert_eq!(correct, 9749);
+    assert_eq!(ann.macs_per_layer().iter().sum::<u64>(), 203_264);
+}
+
+#[test]
+fn every_export_format_gives_the_same_layers() {
+    let Some(dir) = fixtures() else { return };
+    let reference =
+        convert::load_model(&dir.join("model.safetensors"), &LoadOptions::default()).unwrap();
+    for file in ["model.npz", "model.onnx", "model_dynamo.onnx"] {
+        let ann = convert::load_model(&dir.join(file), &LoadOptions::default()).unwrap();
+        assert_eq!(ann.layers.len(), reference.layers.len(), "{file}");
+        for (a, b) in ann.layers.iter().zip(&reference.layers) {
+            assert_eq!(
+                (a.n_in, a.n_out, a.relu),
+                (b.n_in, b.n_out, b.relu),
+                "{file}"
+            );
+            assert_eq!(a.weight, b.weight, "{file}: weights");
+            assert_eq!(a.bias, b.bias, "{file}: biases");
+        }
+    }
+}
+
+#[test]
+fn named_modules_and_keras_layouts_are_ordered_by_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("named.safetensors");
+    // fc_out comes first alphabetically but last in the chain; kernels are [in, out].
+    write_safetensors(
+        &path,
+        &[
+            ("fc_out.kernel", vec![3, 2], vec![1.0; 6]),
+            (
+                "fc_in.kernel",
+                vec![4, 3],
+                (0..12).map(|x| x as f32).collect(),
+            ),
+            ("fc_in.bias", vec![3], vec![0.5; 3]),
+        ],
+    );
+    let ann = convert::load_model(&path, &LoadOptions::default()).unwrap();
+    let names: Vec<&str> = ann.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["fc_in", "fc_out"]);
+    assert_eq!((ann.layers[0].n_in, ann.layers[0].n_out), (4, 3));
+    // [in, out] kernel transposed to [out, in]: W[o][i] = kernel[i][o] = 3 i + o.
+    assert_eq!(ann.layers[0].weight[4 + 1], 4.0);
+    let explicit = LoadOptions {
+        order: Some(vec!["fc_in".into(), "fc_out".into()]),
+        layout: Layout::InOut,
+    };
+    assert_eq!(convert::load_model(&path, &explicit).unwrap(), ann);
+}
+
+/// A hand-made converted network: two IF neurons driven by constant currents 0.5 and 0.25 per
+/// step (threshold 1, reset by subtraction) into a non-spiking read-out. Every count is known.
+#[test]
+fn hand_made_network_has_exact_spike_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_safetensors(
+        &dir.path().join("w.safetensors"),
+        &[
+            ("hidden.weight", vec![2, 2], vec![0.5, 0.0, 0.0, 0.25]),
+            ("out.weight", vec![1, 2], vec![1.0, 2.0]),
+            ("out.bias", vec![1], vec![0.125]),
+        ],
+    );
+    let text = r#"version = 1
+name = "hand"
+[simulation]
+dt_ms = 1.0
+duration_ms = 100.0
+[[population]]
+name = "input"
+size = 2
+model = "analog"
+values = [1.0, 1.0]
+[[population]]
+name = "hidden"
+size = 2
+model = "if"
+v_th_mv = 1.0
+reset = "subtract"
+[[population]]
+name = "out"
+size = 1
+model = "if"
+v_th_mv = 1.0
+spiking = false
+bias_tensor = { file = "w.safetensors", tensor = "out.bias" }
+[[projection]]
+source = "input"
+target = "hidden"
+connectivity = { rule = "dense", file = "w.safetensors", tensor = "hidden.weight" }
+delay_ms = 1.0
+[[projection]]
+source = "hidden"
+target = "out"
+connectivity = { rule = "dense", file = "w.safetensors", tensor = "out.weight" }
+delay_ms = 1.0
+[[record.spikes]]
+population = "hidden"
+"#;
+    let path = dir.path().join("hand.toml");
+    std::fs::write(&path, text).unwrap();
+    let net = synops::compile_file(&path, &Default::default()).unwrap();
+    for engine in [Engine::Event, Engine::Clock] {
+        let mut sim = Simulation::new(&net, engine);
+        sim.run(|_| {});
+        // Neuron 0 spikes at steps 2, 4, ..., 100; neuron 1 at 4, 8, ..., 100.
+        let s0: Vec<u32> = sim
+            .recorded
+            .spikes
+            .iter()
+            .filter(|s| s.2 == 0)
+            .map(|s| s.0)
+            .collect();
+        let s1: Vec<u32> = sim
+            .recorded
+            .spikes
+            .iter()
+            .filter(|s| s.2 == 1)
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(
+            s0,
+            (1..=50).map(|k| 2 * k).collect::<Vec<_>>(),
+            "{engine:?}"
+        );
+        assert_eq!(
+            s1,
+            (1..=25).map(|k| 4 * k).collect::<Vec<_>>(),
+            "{engine:?}"
+        );
+        assert_eq!(sim.counts.spikes, vec![0, 75, 0]);
+        // Spikes of step 100 arrive after the end: 49 + 24 delivered over one synapse each.
+        assert_eq!(sim.counts.synaptic_events, vec![0, 73]);
+        // The constant currents cost 2 inputs x 2 targets multiply-accumulates, once.
+        assert_eq!(sim.counts.current_macs, vec![4, 0]);
+        let v = sim.state(2, 0).unwrap().v;
+        assert!(
+            (v - (49.0 * 1.0 + 24.0 * 2.0 + 100.0 * 0.125)).abs() < 1e-9,
+            "{engine:?}: {v}"
+        );
+    }
+}
+
+#[test]
+fn calibration_matches_the_reference_statistics() {
+    let ann = convert::load_model(&model(), &LoadOptions::default()).unwrap();
+    let train = load_mnist(&mnist(), Split::Train).unwrap();
+    assert_eq!(train.len(), 10_000);
+    let stats = convert::calibrate(&ann, &train, 99.9);
+    // reference.json, activation_stats_calibration of layer 0.
+    assert!(
+        (stats[0].0 - 10.890386581420898).abs() < 1e-4,
+        "max {}",
+        stats[0].0
+    );
+    assert!(
+        (stats[0].1 - 6.2905354499816895).abs() < 1e-4,
+        "p99.9 {}",
+        stats[0].1
+    );
+}
+
+fn converted(dir: &Path, calibration: usize, options: &ConvertOptions) -> PathBuf {
+    let ann = convert::load_model(&model(), &LoadOptions::default()).unwrap();
+    let train = load_mnist(&mnist(), Split::Train)
+        .unwrap()
+        .truncate(calibration);
+    let c = convert::convert(&ann, &train, "mlp_small", options).unwrap();
+    c.write(&dir.join("mlp_small_snn")).unwrap().0
+}
+
+/// The default-suite version of the accuracy run: 300 test images.
+#[test]
+fn converted_mlp_classifies_mnist_like_the_ann() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = converted(dir.path(), 2000, &ConvertOptions::default());
+    let cn = ConvertedNetwork::load(&path, 100).unwrap();
+    let test = load_mnist(&mnist(), Split::Test).unwrap().truncate(300);
+    let report = evaluate(&cn, &test, &[25, 100], Engine::Event, |_| {}).unwrap();
+    assert_eq!(report.samples, 300);
+    let t100 = &report.timesteps[1];
+    assert!(
+        (t100.accuracy - report.ann_accuracy).abs() <= 2.0 / 300.0 + 1e-12,
+        "T=100: {} vs ANN {}",
+        t100.accuracy,
+        report.ann_accuracy
+    );
+    assert!(report.timesteps[0].accuracy >= report.ann_accuracy - 0.02);
+    // Counts grow with T; the input current costs MACs, not SOPs.
+    assert!(t100.sops_per_sample > report.timesteps[0].sops_per_sample);
+    assert_eq!(t100.sops_per_layer[0], 0.0);
+    assert!(report.input_macs_per_sample > 0.0 && report.input_macs_per_sample < 784.0 * 256.0);
+    assert!(
+        report.layers[0].correlation > 0.99,
+        "hidden rate vs activation: {}",
+        report.layers[0].correlation
+    );
+    // The clock engine predicts the same classes.
+    let clock = evaluate(&cn, &test, &[25, 100], Engine::Clock, |_| {}).unwrap();
+    for (a, b) in report.timesteps.iter().zip(&clock.timesteps) {
+        assert_eq!(a.accuracy, b.accuracy);
+        assert_eq!(a.sops_per_sample, b.sops_per_sample);
+    }
+}
+
+#[test]
+fn spike_encoded_inputs_and_spike_readout_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ConvertOptions {
+        encoding: convert::InputEncoding::Poisson,
+        readout: convert::Readout::Spikes,
+        ..Default::default()
+    };
+    let path = converted(dir.path(), 1000, &options);
+    let cn = ConvertedNetwork::load(&path, 100).unwrap();
+    let test = load_mnist(&mnist(), Split::Test).unwrap().truncate(100);
+    let a = evaluate(&cn, &test, &[100], Engine::Event, |_| {}).unwrap();
+    let b = evaluate(&cn, &test, &[100], Engine::Event, |_| {}).unwrap();
+    assert_eq!(
+        a.timesteps[0].accuracy, b.timesteps[0].accuracy,
+        "reproducible"
+    );
+    assert!(
+        a.timesteps[0].sops_per_layer[0] > 0.0,
+        "input spikes are SOPs"
+    );
+    assert!(
+        a.timesteps[0].accuracy > 0.85,
+        "Poisson input at T=100: {}",
+        a.timesteps[0].accuracy
+    );
+}
+
+/// The whole test set with every export format (run with `cargo test --release -- --ignored`).
+#[test]
+#[ignore]
+fn full_test_set_accuracy_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut models = vec![model()];
+    if let Some(f) = fixtures() {
+        models.extend(["model.npz", "model.onnx", "model_dynamo.onnx"].map(|m| f.join(m)));
+    }
+    let train = load_mnist(&mnist(), Split::Train).unwrap();
+    let test = load_mnist(&mnist(), Split::Test).unwrap();
+    for m in models {
+        let ann = convert::load_model(&m, &LoadOptions::default()).unwrap();
+        let c = convert::convert(&ann, &train, "mlp_small", &ConvertOptions::default()).unwrap();
+        let path = c.write(&dir.path().join("full")).unwrap().0;
+        let cn = ConvertedNetwork::load(&path, 100).unwrap();
+        let r = evaluate(&cn, &test, &[25, 100], Engine::Event, |_| {}).unwrap();
+        assert_eq!(r.ann_accuracy, 0.9749, "{}", m.display());
+        assert!(
+            (r.timesteps[0].accuracy - 0.9749).abs() <= 0.003,
+            "{}: T=25 {}",
+            m.display(),
+            r.timesteps[0].accuracy
+        );
+        assert!(
+            (r.timesteps[1].accuracy - 0.9749).abs() <= 0.001,
+            "{}: T=100 {}",
+            m.display(),
+            r.timesteps[1].accuracy
+        );
+    }
+}
+
+#[test]
+fn tiny_ann_conversion_uses_the_calibration_maximum() {
+    let ann = Ann {
+        layers: vec![
+            DenseLayer {
+                name: "a".into(),
+                n_in: 1,
+                n_out: 1,
+                weight: vec![2.0],
+                bias: vec![0.0],
+                relu: true,
+            },
+            DenseLayer {
+                name: "b".into(),
+                n_in: 1,
+                n_out: 1,
+                weight: vec![3.0],
+                bias: vec![1.0],
+                relu: false,
+            },
+        ],
+    };
+    let data = synops::data::Dataset {
+        images: vec![0.25, 0.5, 1.0],
+        labels: vec![0, 0, 0],
+        pixels: 1,
+    };
+    let options = ConvertOptions {
+        normalization: convert::Normalization::Max,
+        ..Default::default()
+    };
+    let c = convert::convert(&ann, &data, "tiny", &options).unwrap();
+    // Layer a: max activation 2 -> weight 2 / 2 = 1. Layer b: max 7 -> weight 3 * 2 / 7.
+    assert_eq!(c.scales[0].scale, 2.0);
+    assert_eq!(c.scales[1].scale, 7.0);
+    assert!((c.ann.layers[0].weight[0] - 1.0).abs() < 1e-7);
+    assert!((c.ann.layers[1].weight[0] - 6.0 / 7.0).abs() < 1e-6);
+    assert!((c.ann.layers[1].bias[0] - 1.0 / 7.0).abs() < 1e-6);
+}
