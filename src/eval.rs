@@ -42,9 +42,12 @@ pub struct TimestepResult {
 pub struct LayerDiagnostics {
     /// Layer population.
     pub layer: String,
-    /// Mean spikes per step per neuron.
+    /// What is compared: `rate` (spikes per step) or, for a non-spiking read-out, `potential`
+    /// (membrane potential per step against the normalized logit).
+    pub quantity: String,
+    /// Mean spikes per step per neuron (or potential per step).
     pub snn_mean_rate: f64,
-    /// Mean normalized ANN activation (activation / scale, clipped to [0, 1]).
+    /// Mean normalized ANN activation (activation / scale; clipped to [0, 1] for rates).
     pub ann_mean_activation: f64,
     /// Pearson correlation of SNN rate and normalized ANN activation over all (sample, neuron).
     pub correlation: f64,
@@ -205,6 +208,8 @@ struct SampleResult {
     input_macs: u64,
     /// Spike counts per neuron of each layer at the longest T.
     counts: Vec<Vec<u32>>,
+    /// Output potentials at the longest T.
+    potentials: Vec<f64>,
 }
 
 fn run_sample(
@@ -227,6 +232,7 @@ fn run_sample(
         updates: Vec::with_capacity(ts.len()),
         input_macs: sim.counts.current_macs.iter().sum(),
         counts: Vec::new(),
+        potentials: Vec::new(),
     };
     let mut out_counts = vec![0u32; out_size];
     let mut seen = 0usize;
@@ -267,6 +273,7 @@ fn run_sample(
         spikes.extend(cn.layers.iter().map(|&l| sim.counts.spikes[l]));
         result.spikes.push(spikes);
         result.updates.push(sim.counts.neuron_updates.iter().sum());
+        result.potentials = potentials.iter().map(|&v| f64::from(v)).collect();
     }
     result.counts = cn
         .layers
@@ -376,19 +383,30 @@ pub fn evaluate(
         .iter()
         .enumerate()
         .map(|(l, &pop)| {
+            let potential = l + 1 == cn.layers.len() && cn.conversion.readout == Readout::Potential;
             let pairs: Vec<(f64, f64)> = (0..n)
                 .flat_map(|i| {
-                    let counts = &results[i].counts[l];
+                    let r = &results[i];
                     activations[i][l]
                         .iter()
-                        .zip(counts)
-                        .map(|(&a, &c)| (f64::from(c) / max_t, f64::from(a).clamp(0.0, 1.0)))
+                        .enumerate()
+                        .map(|(k, &a)| {
+                            if potential {
+                                (r.potentials[k] / max_t, f64::from(a))
+                            } else {
+                                (
+                                    f64::from(r.counts[l][k]) / max_t,
+                                    f64::from(a).clamp(0.0, 1.0),
+                                )
+                            }
+                        })
                         .collect::<Vec<_>>()
                 })
                 .collect();
             let m = pairs.len().max(1) as f64;
             LayerDiagnostics {
                 layer: cn.net.populations[pop].name.clone(),
+                quantity: if potential { "potential" } else { "rate" }.into(),
                 snn_mean_rate: pairs.iter().map(|p| p.0).sum::<f64>() / m,
                 ann_mean_activation: pairs.iter().map(|p| p.1).sum::<f64>() / m,
                 correlation: pearson(&pairs),
@@ -459,19 +477,19 @@ impl EvalReport {
         }
         let _ = writeln!(
             s,
-            "\ninput: {:.0} MACs per sample to form the constant input current ({})",
+            "\ninput layer: {:.0} MACs per sample; {}",
             self.input_macs_per_sample, self.input_layer_ops
         );
         let _ = writeln!(
             s,
-            "\n| layer | SNN rate (spikes/step) | normalized ANN activation | correlation |"
+            "\n| layer | compared | SNN per step | normalized ANN activation | correlation |"
         );
-        let _ = writeln!(s, "|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|");
         for l in &self.layers {
             let _ = writeln!(
                 s,
-                "| {} | {:.4} | {:.4} | {:.4} |",
-                l.layer, l.snn_mean_rate, l.ann_mean_activation, l.correlation
+                "| {} | {} | {:.4} | {:.4} | {:.4} |",
+                l.layer, l.quantity, l.snn_mean_rate, l.ann_mean_activation, l.correlation
             );
         }
         let _ = writeln!(s, "\nwall time {:.2} s", self.wall_s);
