@@ -14,12 +14,12 @@ use crate::error::{Error, Result};
 use crate::network::{CompileOptions, CompiledNetwork, compile, read_spec};
 use crate::sim::{Engine, Simulation};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// Results at one number of time steps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimestepResult {
     /// Time steps.
     pub t: u32,
@@ -35,10 +35,14 @@ pub struct TimestepResult {
     pub spikes_per_layer: Vec<f64>,
     /// State evaluations per sample made by the engine.
     pub neuron_updates_per_sample: f64,
+    /// Per layer population.
+    pub neuron_updates_per_layer: Vec<f64>,
+    /// What a clock-driven engine evaluates per sample: layer neurons x T.
+    pub clock_equivalent_updates_per_sample: f64,
 }
 
 /// Per-layer conversion diagnostics at the longest run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerDiagnostics {
     /// Layer population.
     pub layer: String,
@@ -54,7 +58,7 @@ pub struct LayerDiagnostics {
 }
 
 /// `eval.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
     /// Converted network name.
     pub model: String,
@@ -64,6 +68,16 @@ pub struct EvalReport {
     pub ann_macs_per_sample: u64,
     /// Per layer.
     pub ann_macs_per_layer: Vec<u64>,
+    /// Bias additions per layer (counted apart from the MACs).
+    pub ann_bias_adds_per_layer: Vec<u64>,
+    /// Layer populations, in order.
+    pub layer_names: Vec<String>,
+    /// Neurons per layer.
+    pub layer_neurons: Vec<u64>,
+    /// Synapses per source spike of the projection into each layer (its fan-out).
+    pub fan_out_per_layer: Vec<u64>,
+    /// Units of the input population.
+    pub input_units: u64,
     /// Samples evaluated.
     pub samples: usize,
     /// Per requested T.
@@ -205,6 +219,7 @@ struct SampleResult {
     sops: Vec<Vec<u64>>,
     spikes: Vec<Vec<u64>>,
     updates: Vec<u64>,
+    layer_updates: Vec<Vec<u64>>,
     input_macs: u64,
     /// Spike counts per neuron of each layer at the longest T.
     counts: Vec<Vec<u32>>,
@@ -230,6 +245,7 @@ fn run_sample(
         sops: Vec::with_capacity(ts.len()),
         spikes: Vec::with_capacity(ts.len()),
         updates: Vec::with_capacity(ts.len()),
+        layer_updates: Vec::with_capacity(ts.len()),
         input_macs: sim.counts.current_macs.iter().sum(),
         counts: Vec::new(),
         potentials: Vec::new(),
@@ -273,6 +289,12 @@ fn run_sample(
         spikes.extend(cn.layers.iter().map(|&l| sim.counts.spikes[l]));
         result.spikes.push(spikes);
         result.updates.push(sim.counts.neuron_updates.iter().sum());
+        result.layer_updates.push(
+            cn.layers
+                .iter()
+                .map(|&l| sim.counts.neuron_updates[l])
+                .collect(),
+        );
         result.potentials = potentials.iter().map(|&v| f64::from(v)).collect();
     }
     result.counts = cn
@@ -367,6 +389,20 @@ pub fn evaluate(
                 sops_per_layer,
                 spikes_per_sample: spikes_per_layer.iter().sum(),
                 spikes_per_layer,
+                neuron_updates_per_layer: (0..layers)
+                    .map(|l| {
+                        results
+                            .iter()
+                            .map(|r| r.layer_updates[k][l] as f64)
+                            .sum::<f64>()
+                            / nf
+                    })
+                    .collect(),
+                clock_equivalent_updates_per_sample: f64::from(t)
+                    * cn.layers
+                        .iter()
+                        .map(|&l| f64::from(cn.net.populations[l].size))
+                        .sum::<f64>(),
                 neuron_updates_per_sample: results.iter().map(|r| r.updates[k] as f64).sum::<f64>()
                     / nf,
             }
@@ -420,6 +456,18 @@ pub fn evaluate(
         ann_accuracy: ann_correct as f64 / nf,
         ann_macs_per_sample: cn.ann.macs_per_layer().iter().sum(),
         ann_macs_per_layer: cn.ann.macs_per_layer(),
+        ann_bias_adds_per_layer: cn.ann.layers.iter().map(|l| l.n_out as u64).collect(),
+        layer_names: cn.layers.iter().map(|&l| cn.net.populations[l].name.clone()).collect(),
+        layer_neurons: cn.layers.iter().map(|&l| u64::from(cn.net.populations[l].size)).collect(),
+        fan_out_per_layer: cn
+            .projections
+            .iter()
+            .map(|&j| {
+                let pr = &cn.net.projections[j];
+                pr.csr.len() as u64 / u64::from(cn.net.populations[pr.source].size).max(1)
+            })
+            .collect(),
+        input_units: u64::from(cn.net.populations[cn.input].size),
         samples: n,
         timesteps,
         input_encoding: match c.encoding {

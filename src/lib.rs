@@ -25,6 +25,7 @@
 pub mod bench;
 pub mod convert;
 pub mod data;
+pub mod energy;
 pub mod error;
 pub mod eval;
 pub mod network;

@@ -84,6 +84,16 @@ enum LayoutArg {
     InOut,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// Markdown.
+    Md,
+    /// JSON.
+    Json,
+    /// CSV, one row per counted operation.
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a network file and write summary.json, spikes.csv and recordings.
@@ -105,6 +115,13 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        /// Also write counts.csv: spikes per population, synaptic events per projection and
+        /// neuron updates, step by step.
+        #[arg(long)]
+        counts_per_step: bool,
+        /// Append an energy report for these devices (and write energy.json).
+        #[arg(long, value_delimiter = ',')]
+        energy: Option<Vec<String>>,
     },
     /// Check a network file and print what it contains.
     Validate {
@@ -182,6 +199,38 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        /// Append an energy report for these SNN devices (and write energy.json).
+        #[arg(long, value_delimiter = ',')]
+        energy: Option<Vec<String>>,
+        /// Device running the ANN in the energy report.
+        #[arg(long, default_value = "cmos45-fp32")]
+        ann_device: String,
+    },
+    /// Energy estimate of a run (summary.json) or an evaluation (eval.json) on named devices.
+    Energy {
+        /// A `summary.json` of `synops run` or an `eval.json` of `synops eval`.
+        result: PathBuf,
+        /// Devices running the SNN (default: all neuromorphic profiles).
+        #[arg(long, value_delimiter = ',')]
+        device: Option<Vec<String>>,
+        /// Device running the ANN (evaluations).
+        #[arg(long, default_value = "cmos45-fp32")]
+        ann_device: String,
+        /// Time steps of the evaluation to read (default: the largest).
+        #[arg(long)]
+        timesteps: Option<u32>,
+        /// Extra profiles (TOML, the format of the built-in ones).
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+        /// Charge one memory access per SOP and MAC (refused for all-in devices).
+        #[arg(long)]
+        memory: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Md)]
+        format: FormatArg,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Benchmark both engines on the shipped networks and a scaling series.
     Bench {
@@ -195,6 +244,44 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+/// Write a value as pretty JSON, atomically.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })?;
+    Ok(())
+}
+
+/// Build an energy report for a result file.
+fn energy_report(
+    result: &std::path::Path,
+    device: Option<Vec<String>>,
+    ann_device: &str,
+    timesteps: Option<u32>,
+    profiles: Option<&std::path::Path>,
+    memory: bool,
+) -> anyhow::Result<synops::energy::EnergyReport> {
+    use synops::energy::{
+        DeviceKind, EnergyReport, ResultFile, load_profiles, read_result, select,
+    };
+    let all = load_profiles(profiles)?;
+    let names = device.unwrap_or_else(|| {
+        all.iter()
+            .filter(|p| p.kind == DeviceKind::Neuromorphic)
+            .map(|p| p.name.clone())
+            .collect()
+    });
+    let devices = select(&all, &names)?;
+    Ok(match read_result(result)? {
+        ResultFile::Run(summary) => EnergyReport::from_run(&summary, &devices, memory)?,
+        ResultFile::Eval(eval) => {
+            let ann = select(&all, &[ann_device.to_string()])?[0];
+            EnergyReport::from_eval(&eval, timesteps, &devices, ann, memory)?
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -217,6 +304,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             out,
             quiet,
+            counts_per_step,
+            energy,
         } => {
             let options = CompileOptions {
                 duration_ms,
@@ -251,14 +340,61 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
             let mut sim = Simulation::new(&net, engine);
             let start = Instant::now();
-            sim.run(|step| bar.set_position(u64::from(step)));
+            let mut per_step: Vec<Vec<u64>> = Vec::new();
+            if counts_per_step {
+                let totals = |c: &synops::sim::Counts| -> Vec<u64> {
+                    let mut v = c.spikes.clone();
+                    v.extend(&c.synaptic_events);
+                    v.push(c.neuron_updates.iter().sum());
+                    v
+                };
+                let mut previous = totals(&sim.counts);
+                while sim.current_step() < net.steps {
+                    sim.advance();
+                    let now = totals(&sim.counts);
+                    per_step.push(now.iter().zip(&previous).map(|(a, b)| a - b).collect());
+                    previous = now;
+                    if sim.current_step() % 100 == 0 {
+                        bar.set_position(u64::from(sim.current_step()));
+                    }
+                }
+            } else {
+                sim.run(|step| bar.set_position(u64::from(step)));
+            }
             let wall_s = start.elapsed().as_secs_f64();
             bar.finish_and_clear();
             let summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&net.name));
-            let written = write_results(&dir, &net, &summary, &sim.recorded)?;
+            let mut written = write_results(&dir, &net, &summary, &sim.recorded)?;
+            if counts_per_step {
+                write_atomic(&dir.join("counts.csv"), |w| {
+                    let mut header = vec!["time_ms".to_string()];
+                    header.extend(net.populations.iter().map(|p| format!("spikes_{}", p.name)));
+                    header.extend(net.projections.iter().map(|p| format!("sops_{}", p.name)));
+                    header.push("neuron_updates".into());
+                    writeln!(w, "{}", header.join(","))?;
+                    for (k, row) in per_step.iter().enumerate() {
+                        let cols: Vec<String> = row.iter().map(u64::to_string).collect();
+                        writeln!(w, "{},{}", (k + 1) as f64 * net.dt_ms, cols.join(","))?;
+                    }
+                    Ok(())
+                })?;
+                written.push("counts.csv".into());
+            }
             if !quiet {
                 print!("{}", summary.table());
+            }
+            if let Some(devices) = energy {
+                let profiles = synops::energy::load_profiles(None)?;
+                let devices = synops::energy::select(&profiles, &devices)?;
+                let report = synops::energy::EnergyReport::from_run(&summary, &devices, false)?;
+                write_json(&dir.join("energy.json"), &report)?;
+                written.push("energy.json".into());
+                if !quiet {
+                    print!("\n{}", report.markdown());
+                }
+            }
+            if !quiet {
                 println!("wrote {} in {}", written.join(", "), dir.display());
             }
             Ok(())
@@ -372,6 +508,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             engine,
             out,
             quiet,
+            energy,
+            ann_device,
         } => {
             let mut ts = timesteps;
             ts.sort_unstable();
@@ -412,6 +550,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !quiet {
                 print!("{}", report.markdown());
                 println!("wrote {}", path.display());
+            }
+            if let Some(devices) = energy {
+                let energy = energy_report(&path, Some(devices), &ann_device, None, None, false)?;
+                let epath = dir.join("energy.json");
+                write_json(&epath, &energy)?;
+                if !quiet {
+                    print!("\n{}", energy.markdown());
+                    println!("wrote {}", epath.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Energy {
+            result,
+            device,
+            ann_device,
+            timesteps,
+            profiles,
+            memory,
+            format,
+            output,
+        } => {
+            let report = energy_report(
+                &result,
+                device,
+                &ann_device,
+                timesteps,
+                profiles.as_deref(),
+                memory,
+            )?;
+            let text = match format {
+                FormatArg::Md => report.markdown(),
+                FormatArg::Csv => report.csv(),
+                FormatArg::Json => serde_json::to_string_pretty(&report)? + "\n",
+            };
+            match output {
+                Some(path) => write_atomic(&path, |w| w.write_all(text.as_bytes()))?,
+                None => print!("{text}"),
             }
             Ok(())
         }

@@ -7,13 +7,13 @@ use crate::error::{Error, Result};
 use crate::network::CompiledNetwork;
 use crate::network::compiled::PopulationKind;
 use crate::sim::{Counts, Engine, Recorded};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
 /// Per-population results in `summary.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PopulationSummary {
     /// Population name.
     pub name: String,
@@ -28,7 +28,7 @@ pub struct PopulationSummary {
 }
 
 /// Per-projection results in `summary.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectionSummary {
     /// Projection name.
     pub name: String,
@@ -39,7 +39,7 @@ pub struct ProjectionSummary {
 }
 
 /// `summary.json`: the stable record of one run. Keys are read by scripts; do not rename them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// Network name.
     pub network: String,

@@ -237,6 +237,13 @@ population = "hidden"
         assert_eq!(sim.counts.synaptic_events, vec![0, 73]);
         // The constant currents cost 2 inputs x 2 targets multiply-accumulates, once.
         assert_eq!(sim.counts.current_macs, vec![4, 0]);
+        // Event engine: the hidden neurons are evaluated exactly when they spike (their crossing
+        // is predicted), the read-out at the 49 steps where spikes arrive (3, 5, ..., 99).
+        let expected = match engine {
+            Engine::Event => vec![0, 75, 49],
+            Engine::Clock => vec![0, 200, 100],
+        };
+        assert_eq!(sim.counts.neuron_updates, expected, "{engine:?}");
         let v = sim.state(2, 0).unwrap().v;
         assert!(
             (v - (49.0 * 1.0 + 24.0 * 2.0 + 100.0 * 0.125)).abs() < 1e-9,
