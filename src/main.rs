@@ -354,7 +354,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let now = totals(&sim.counts);
                     per_step.push(now.iter().zip(&previous).map(|(a, b)| a - b).collect());
                     previous = now;
-                    if sim.current_step() % 100 == 0 {
+                    if sim.current_step().is_multiple_of(100) {
                         bar.set_position(u64::from(sim.current_step()));
                     }
                 }
