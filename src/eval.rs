@@ -55,6 +55,10 @@ pub struct LayerDiagnostics {
     pub ann_mean_activation: f64,
     /// Pearson correlation of SNN rate and normalized ANN activation over all (sample, neuron).
     pub correlation: f64,
+    /// Per neuron: SNN rate (or potential per step), averaged over samples.
+    pub neuron_snn: Vec<f64>,
+    /// Per neuron: normalized ANN activation, averaged over samples.
+    pub neuron_ann: Vec<f64>,
 }
 
 /// `eval.json`.
@@ -440,7 +444,16 @@ pub fn evaluate(
                 })
                 .collect();
             let m = pairs.len().max(1) as f64;
+            let width = activations.first().map_or(0, |a| a[l].len());
+            let mut neuron_snn = vec![0.0; width];
+            let mut neuron_ann = vec![0.0; width];
+            for (k, &(snn, ann)) in pairs.iter().enumerate() {
+                neuron_snn[k % width] += snn / nf;
+                neuron_ann[k % width] += ann / nf;
+            }
             LayerDiagnostics {
+                neuron_snn,
+                neuron_ann,
                 layer: cn.net.populations[pop].name.clone(),
                 quantity: if potential { "potential" } else { "rate" }.into(),
                 snn_mean_rate: pairs.iter().map(|p| p.0).sum::<f64>() / m,

@@ -31,6 +31,7 @@ pub mod eval;
 pub mod network;
 pub mod neuron;
 pub mod output;
+pub mod plot;
 pub mod rng;
 pub mod sim;
 

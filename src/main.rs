@@ -85,6 +85,42 @@ enum LayoutArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    /// Spike raster (time against neuron, populations coloured).
+    Raster,
+    /// Population rates over time and per-neuron rate histogram.
+    Rates,
+    /// Membrane potential and synaptic currents of traced neurons.
+    Traces,
+    /// Inter-spike-interval histogram and CV distribution.
+    Isi,
+    /// Energy per layer or projection, per device (energy.json).
+    Energy,
+    /// Accuracy against time steps (eval.json).
+    Accuracy,
+    /// Accuracy against SOPs per inference (eval.json).
+    Tradeoff,
+    /// Per-layer SNN rate against ANN activation (eval.json).
+    Layers,
+}
+
+impl From<KindArg> for synops::plot::Kind {
+    fn from(k: KindArg) -> Self {
+        use synops::plot::Kind;
+        match k {
+            KindArg::Raster => Kind::Raster,
+            KindArg::Rates => Kind::Rates,
+            KindArg::Traces => Kind::Traces,
+            KindArg::Isi => Kind::Isi,
+            KindArg::Energy => Kind::Energy,
+            KindArg::Accuracy => Kind::Accuracy,
+            KindArg::Tradeoff => Kind::Tradeoff,
+            KindArg::Layers => Kind::Layers,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     /// Markdown.
     Md,
@@ -115,6 +151,9 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        /// Also draw the relevant figures (PNG) into the output folder.
+        #[arg(long)]
+        plots: bool,
         /// Also write counts.csv: spikes per population, synaptic events per projection and
         /// neuron updates, step by step.
         #[arg(long)]
@@ -199,6 +238,9 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        /// Also draw the relevant figures (PNG) into the output folder.
+        #[arg(long)]
+        plots: bool,
         /// Append an energy report for these SNN devices (and write energy.json).
         #[arg(long, value_delimiter = ',')]
         energy: Option<Vec<String>>,
@@ -232,6 +274,23 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Draw a figure (PNG or SVG) from result files.
+    Plot {
+        /// Figure kind.
+        #[arg(value_enum)]
+        kind: KindArg,
+        /// A results folder, or the file itself (spikes.csv, traces.csv, eval.json, energy.json).
+        input: PathBuf,
+        /// Output file, .png or .svg.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Width [pixels].
+        #[arg(long, default_value_t = 1200)]
+        width: u32,
+        /// Height [pixels].
+        #[arg(long, default_value_t = 700)]
+        height: u32,
+    },
     /// Benchmark both engines on the shipped networks and a scaling series.
     Bench {
         /// Folder holding brunel.toml, cuba.toml and sparse_large.toml.
@@ -244,6 +303,20 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+/// Draw `kinds` from the files in `dir` into `dir/<kind>.png`.
+fn draw_plots(
+    dir: &std::path::Path,
+    kinds: Vec<synops::plot::Kind>,
+) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
+    for kind in kinds {
+        let name = format!("{}.png", kind.name());
+        synops::plot::plot(kind, dir, &dir.join(&name), (1200, 700))?;
+        written.push(name);
+    }
+    Ok(written)
 }
 
 /// Write a value as pretty JSON, atomically.
@@ -304,6 +377,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             out,
             quiet,
+            plots,
             counts_per_step,
             energy,
         } => {
@@ -393,6 +467,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if !quiet {
                     print!("\n{}", report.markdown());
                 }
+            }
+            if plots {
+                written.extend(draw_plots(&dir, synops::plot::run_kinds(&dir))?);
             }
             if !quiet {
                 println!("wrote {} in {}", written.join(", "), dir.display());
@@ -508,6 +585,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             engine,
             out,
             quiet,
+            plots,
             energy,
             ann_device,
         } => {
@@ -560,6 +638,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("wrote {}", epath.display());
                 }
             }
+            if plots {
+                let drawn = draw_plots(&dir, synops::plot::eval_kinds(&dir))?;
+                if !quiet {
+                    println!("wrote {} in {}", drawn.join(", "), dir.display());
+                }
+            }
             Ok(())
         }
         Command::Energy {
@@ -589,6 +673,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => write_atomic(&path, |w| w.write_all(text.as_bytes()))?,
                 None => print!("{text}"),
             }
+            Ok(())
+        }
+        Command::Plot {
+            kind,
+            input,
+            output,
+            width,
+            height,
+        } => {
+            synops::plot::plot(kind.into(), &input, &output, (width, height))?;
             Ok(())
         }
         Command::Bench {

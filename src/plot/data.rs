@@ -1,0 +1,267 @@
+//! Reading the result files a figure is drawn from, with errors that name the file and line.
+
+use crate::error::{Error, Result};
+use crate::output::Summary;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// A population of a run.
+pub struct PopInfo {
+    pub name: String,
+    pub size: u32,
+    /// Neurons whose spikes are in the file (rates are per recorded neuron).
+    pub recorded: u32,
+    pub v_th_mv: Option<f64>,
+}
+
+/// One recorded spike.
+pub struct Spike {
+    pub time_ms: f64,
+    pub population: usize,
+    pub index: u32,
+}
+
+/// Spikes of a run with its populations.
+pub struct SpikeData {
+    pub network: String,
+    pub duration_ms: f64,
+    pub populations: Vec<PopInfo>,
+    pub spikes: Vec<Spike>,
+}
+
+/// One traced neuron.
+pub struct Trace {
+    pub population: String,
+    pub index: u32,
+    pub threshold: Option<f64>,
+    /// `(time_ms, v, i_exc, i_inh)`.
+    pub samples: Vec<(f64, f64, f64, f64)>,
+    pub spikes: Vec<f64>,
+}
+
+/// Traces of a run.
+pub struct TraceData {
+    pub network: String,
+    pub traces: Vec<Trace>,
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// `input` itself if it is a file, else `input/name`; refuses a missing file.
+fn resolve(input: &Path, name: &str) -> Result<PathBuf> {
+    let path = if input.is_dir() {
+        input.join(name)
+    } else {
+        input.to_path_buf()
+    };
+    if !path.exists() {
+        return Err(Error::io(
+            &path,
+            "cannot read",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    Ok(path)
+}
+
+/// Read a JSON result (`eval.json`, `energy.json`).
+pub fn load_json<T: DeserializeOwned>(input: &Path, name: &str) -> Result<T> {
+    let path = resolve(input, name)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, "cannot read", e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: format!("not a synops {name}: {e}"),
+    })
+}
+
+fn summary_beside(file: &Path) -> Result<Summary> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    load_json(&dir.join("summary.json"), "summary.json").map_err(|e| match e {
+        Error::Io { path, .. } => bad(
+            &path,
+            format!(
+                "needed beside {} (population sizes and duration): not found",
+                file.display()
+            ),
+        ),
+        other => other,
+    })
+}
+
+fn csv_rows(path: &Path, header: &str) -> Result<Vec<(usize, Vec<String>)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, h)) if h.trim() == header => {}
+        Some((_, h)) => {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!("header `{h}`, expected `{header}`"),
+            });
+        }
+        None => {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                line: 1,
+                message: "empty file".into(),
+            });
+        }
+    }
+    let columns = header.split(',').count();
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<String> = line.split(',').map(|c| c.trim().to_string()).collect();
+        if cols.len() != columns {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!("expected {columns} columns, found {}", cols.len()),
+            });
+        }
+        rows.push((i + 1, cols));
+    }
+    Ok(rows)
+}
+
+fn number(path: &Path, line: usize, text: &str) -> Result<f64> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| Error::Csv {
+            path: path.to_path_buf(),
+            line,
+            message: format!("`{text}` is not a finite number"),
+        })
+}
+
+fn populations(summary: &Summary) -> Vec<PopInfo> {
+    summary
+        .populations
+        .iter()
+        .map(|p| PopInfo {
+            name: p.name.clone(),
+            size: p.neurons as u32,
+            recorded: p.recorded_neurons as u32,
+            v_th_mv: p.v_th_mv,
+        })
+        .collect()
+}
+
+fn read_spikes(path: &Path, pops: &[PopInfo]) -> Result<Vec<Spike>> {
+    csv_rows(path, "time_ms,population,index")?
+        .into_iter()
+        .map(|(line, cols)| {
+            let population =
+                pops.iter()
+                    .position(|p| p.name == cols[1])
+                    .ok_or_else(|| Error::Csv {
+                        path: path.to_path_buf(),
+                        line,
+                        message: format!("unknown population `{}`", cols[1]),
+                    })?;
+            let index = number(path, line, &cols[2])?;
+            if index < 0.0 || index.fract() != 0.0 || index >= f64::from(pops[population].size) {
+                return Err(Error::Csv {
+                    path: path.to_path_buf(),
+                    line,
+                    message: format!("index {index} is not a neuron of `{}`", cols[1]),
+                });
+            }
+            Ok(Spike {
+                time_ms: number(path, line, &cols[0])?,
+                population,
+                index: index as u32,
+            })
+        })
+        .collect()
+}
+
+impl SpikeData {
+    /// Read `spikes.csv` (a file or a results folder) and the `summary.json` beside it.
+    pub fn load(input: &Path) -> Result<Self> {
+        let path = resolve(input, "spikes.csv")?;
+        let summary = summary_beside(&path)?;
+        let all = populations(&summary);
+        let spikes = read_spikes(&path, &all)?;
+        // Keep the populations whose spikes were recorded, renumbering the spikes.
+        let keep: Vec<usize> = (0..all.len()).filter(|&k| all[k].recorded > 0).collect();
+        let spikes = spikes
+            .into_iter()
+            .filter_map(|s| {
+                let population = keep.iter().position(|&k| k == s.population)?;
+                Some(Spike { population, ..s })
+            })
+            .collect();
+        let populations = all.into_iter().filter(|p| p.recorded > 0).collect();
+        Ok(SpikeData {
+            network: summary.network,
+            duration_ms: summary.duration_ms,
+            populations,
+            spikes,
+        })
+    }
+}
+
+impl TraceData {
+    /// Read `traces.csv` (a file or a results folder) with the `summary.json` (thresholds) and
+    /// `spikes.csv` (spike marks) beside it when present.
+    pub fn load(input: &Path) -> Result<Self> {
+        let path = resolve(input, "traces.csv")?;
+        let summary = summary_beside(&path).ok();
+        let pops = summary.as_ref().map(populations).unwrap_or_default();
+        let spikes_path = path.parent().unwrap_or(Path::new(".")).join("spikes.csv");
+        let spikes = if spikes_path.exists() && !pops.is_empty() {
+            read_spikes(&spikes_path, &pops)?
+        } else {
+            Vec::new()
+        };
+        let mut traces: Vec<Trace> = Vec::new();
+        for (line, cols) in csv_rows(&path, "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv")? {
+            let index = number(&path, line, &cols[2])? as u32;
+            let sample = (
+                number(&path, line, &cols[0])?,
+                number(&path, line, &cols[3])?,
+                number(&path, line, &cols[4])?,
+                number(&path, line, &cols[5])?,
+            );
+            match traces
+                .iter_mut()
+                .find(|t| t.population == cols[1] && t.index == index)
+            {
+                Some(t) => t.samples.push(sample),
+                None => {
+                    let pop = pops.iter().position(|p| p.name == cols[1]);
+                    traces.push(Trace {
+                        population: cols[1].clone(),
+                        index,
+                        threshold: pop.and_then(|p| pops[p].v_th_mv),
+                        samples: vec![sample],
+                        spikes: spikes
+                            .iter()
+                            .filter(|s| Some(s.population) == pop && s.index == index)
+                            .map(|s| s.time_ms)
+                            .collect(),
+                    })
+                }
+            }
+        }
+        if traces.is_empty() {
+            return Err(bad(&path, "no trace samples"));
+        }
+        Ok(TraceData {
+            network: summary.map_or_else(|| "traces".into(), |s| s.network),
+            traces,
+        })
+    }
+}
