@@ -25,9 +25,10 @@ pub struct PopulationSummary {
     pub rate_hz: f64,
     /// State evaluations made by the engine (0 for spike sources).
     pub neuron_updates: u64,
-    /// Neurons whose spikes were recorded to `spikes.csv`.
+    /// Neurons whose spikes were recorded to `spikes.csv` (absent in files of older versions:
+    /// read as all).
     #[serde(default)]
-    pub recorded_neurons: u64,
+    pub recorded_neurons: Option<u64>,
     /// Threshold [mV] (simulated neurons only; for plots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v_th_mv: Option<f64>,
@@ -124,9 +125,11 @@ impl Summary {
                 spikes: counts.spikes[i],
                 rate_hz: counts.spikes[i] as f64 / f64::from(p.size) / seconds,
                 neuron_updates: counts.neuron_updates[i],
-                recorded_neurons: net.record.spikes[i]
-                    .as_ref()
-                    .map_or(0, |mask| mask.iter().filter(|&&m| m).count() as u64),
+                recorded_neurons: Some(
+                    net.record.spikes[i]
+                        .as_ref()
+                        .map_or(0, |mask| mask.iter().filter(|&&m| m).count() as u64),
+                ),
                 v_th_mv: match &p.kind {
                     PopulationKind::Neurons { dynamics, .. } => Some(dynamics.params.v_th_mv),
                     _ => None,

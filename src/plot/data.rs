@@ -152,7 +152,7 @@ fn populations(summary: &Summary) -> Vec<PopInfo> {
         .map(|p| PopInfo {
             name: p.name.clone(),
             size: p.neurons as u32,
-            recorded: p.recorded_neurons as u32,
+            recorded: p.recorded_neurons.unwrap_or(p.neurons) as u32,
             v_th_mv: p.v_th_mv,
         })
         .collect()

@@ -1,0 +1,210 @@
+//! Every figure kind renders from the small fixtures in `tests/fixtures`; bad input gives a
+//! clear error, exit code 2 and no file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use synops::plot::{Kind, plot};
+
+fn fixtures(which: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(which)
+}
+
+fn input(kind: Kind) -> PathBuf {
+    match kind {
+        Kind::Accuracy | Kind::Tradeoff | Kind::Layers => fixtures("eval"),
+        _ => fixtures("run"),
+    }
+}
+
+/// Decode a PNG: (width, height, RGB(A) bytes, bytes per pixel).
+fn decode(path: &Path) -> (u32, u32, Vec<u8>, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf, info.color_type.samples())
+}
+
+#[test]
+fn every_kind_renders_a_png_of_the_requested_size_that_is_not_blank() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in Kind::ALL {
+        let out = dir.path().join(format!("{}.png", kind.name()));
+        plot(kind, &input(kind), &out, (800, 500))
+            .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
+        let (w, h, pixels, channels) = decode(&out);
+        assert_eq!((w, h), (800, 500), "{}", kind.name());
+        let colored = pixels
+            .chunks(channels)
+            .filter(|p| p[..3].iter().any(|&c| c < 200))
+            .count();
+        let mut distinct: Vec<&[u8]> = pixels.chunks(channels).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(
+            colored > 2000,
+            "{}: only {colored} drawn pixels",
+            kind.name()
+        );
+        assert!(
+            distinct.len() > 10,
+            "{}: {} colours",
+            kind.name(),
+            distinct.len()
+        );
+    }
+}
+
+fn svg(kind: Kind, input: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.svg");
+    plot(kind, input, &out, (800, 500)).unwrap();
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn svg_raster_has_one_mark_per_spike() {
+    let spikes = std::fs::read_to_string(fixtures("run/spikes.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    let text = svg(Kind::Raster, &fixtures("run"));
+    // One circle per spike plus one legend marker per recorded population (exc, inh, integrator).
+    assert_eq!(text.matches("<circle").count(), spikes + 3);
+    assert!(text.contains("time [ms]") && text.contains("spike raster"));
+}
+
+#[test]
+fn svg_energy_has_one_bar_per_part_and_device() {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures("eval/energy.json")).unwrap())
+            .unwrap();
+    let devices = report["devices"].as_array().unwrap();
+    let mut parts: Vec<&str> = devices
+        .iter()
+        .flat_map(|d| {
+            d["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["part"].as_str().unwrap())
+        })
+        .collect();
+    parts.sort_unstable();
+    parts.dedup();
+    let text = svg(Kind::Energy, &fixtures("eval"));
+    // First device's colour: one bar per part plus its legend swatch.
+    assert_eq!(text.matches("fill=\"#1F77B4\"").count(), parts.len() + 1);
+    assert!(text.contains("energy ["));
+}
+
+#[test]
+fn svg_accuracy_marks_every_time_step_and_the_ann() {
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures("eval/eval.json")).unwrap())
+            .unwrap();
+    let steps = eval["timesteps"].as_array().unwrap().len();
+    let text = svg(Kind::Accuracy, &fixtures("eval"));
+    assert_eq!(text.matches("<circle").count(), steps);
+    assert!(
+        text.contains("ANN ") && text.contains("time steps T") && text.contains("accuracy [%]")
+    );
+}
+
+#[test]
+fn missing_or_malformed_input_is_refused_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.png");
+    let e = plot(Kind::Raster, dir.path(), &out, (400, 300))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("spikes.csv") && e.contains("cannot read"), "{e}");
+    std::fs::write(
+        dir.path().join("spikes.csv"),
+        "time_ms,population,index\n1.0,exc,0\n",
+    )
+    .unwrap();
+    let e = plot(Kind::Raster, dir.path(), &out, (400, 300))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("summary.json"), "{e}");
+    std::fs::copy(
+        fixtures("run/summary.json"),
+        dir.path().join("summary.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("spikes.csv"),
+        "time_ms,population,index\n1.0,exc,0\nx,exc,1\n",
+    )
+    .unwrap();
+    let e = plot(Kind::Raster, dir.path(), &out, (400, 300))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("spikes.csv:3") && e.contains("`x`"), "{e}");
+    std::fs::write(dir.path().join("eval.json"), "{\"model\": 1}").unwrap();
+    let e = plot(Kind::Accuracy, dir.path(), &out, (400, 300))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("eval.json") && e.contains("not a synops eval.json"),
+        "{e}"
+    );
+    let e = plot(
+        Kind::Accuracy,
+        &fixtures("eval"),
+        &dir.path().join("f.jpg"),
+        (400, 300),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(".png or .svg"), "{e}");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".png") && !n.contains(".tmp")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn cli_plot_exits_2_on_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synops"))
+        .args(["plot", "rates", "nowhere", "-o", "rates.png"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
+    assert!(!dir.path().join("rates.png").exists());
+    let out = Command::new(env!("CARGO_BIN_EXE_synops"))
+        .args([
+            "plot",
+            "traces",
+            fixtures("run").to_str().unwrap(),
+            "-o",
+            "traces.svg",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("traces.svg"))
+            .unwrap()
+            .contains("v [mV]")
+    );
+}
