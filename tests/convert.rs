@@ -1,6 +1,8 @@
 //! ANN-to-SNN conversion: importers, the ANN forward pass, exact spike counts of a hand-made
 //! converted network, and a fast accuracy check on real MNIST images.
 
+mod common;
+use common::write_safetensors;
 use std::path::{Path, PathBuf};
 use synops::convert::ann::{Ann, DenseLayer, Layout};
 use synops::convert::{self, ConvertOptions, LoadOptions};
@@ -30,30 +32,6 @@ fn fixtures() -> Option<PathBuf> {
         eprintln!("skipped: ../shared/fixtures/mlp_small is not present");
         None
     }
-}
-
-fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, s, d)| {
-            (
-                n.to_string(),
-                s.clone(),
-                d.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .unwrap(),
-            )
-        })
-        .collect();
-    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
 #[test]

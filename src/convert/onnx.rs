@@ -242,6 +242,24 @@ fn parse_node(buf: &[u8], path: &Path) -> Result<Node> {
     Ok(node)
 }
 
+/// The 2-D weight matrix a Gemm or MatMul node takes as its second input.
+fn weight_input<'t>(
+    node: &'t Node,
+    constants: &'t Tensors,
+) -> std::result::Result<(&'t str, &'t Tensor), String> {
+    let name = node.inputs.get(1).ok_or("no weight input")?;
+    let w = constants
+        .get(name)
+        .ok_or_else(|| format!("weight `{name}` is not an initializer"))?;
+    if w.shape.len() != 2 {
+        return Err(format!(
+            "weight `{name}` has shape {:?}, expected 2-D",
+            w.shape
+        ));
+    }
+    Ok((name, w))
+}
+
 /// Read the initializers and the dense layers of an ONNX model, in graph order.
 pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
@@ -309,19 +327,7 @@ pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
                 if node.ints.get("transA").copied().unwrap_or(0) != 0 {
                     return Err(op_error(node, "transA = 1 is not supported"));
                 }
-                let w_name = node
-                    .inputs
-                    .get(1)
-                    .ok_or_else(|| op_error(node, "no weight input"))?;
-                let w = constants.get(w_name).ok_or_else(|| {
-                    op_error(node, &format!("weight `{w_name}` is not an initializer"))
-                })?;
-                if w.shape.len() != 2 {
-                    return Err(op_error(
-                        node,
-                        &format!("weight `{w_name}` has shape {:?}, expected 2-D", w.shape),
-                    ));
-                }
+                let (w_name, w) = weight_input(node, &constants).map_err(|m| op_error(node, &m))?;
                 let alpha = node.floats.get("alpha").copied().unwrap_or(1.0);
                 let beta = node.floats.get("beta").copied().unwrap_or(1.0);
                 let trans_b = node.ints.get("transB").copied().unwrap_or(0) != 0;
@@ -350,19 +356,7 @@ pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
                 layers.push(layer);
             }
             "MatMul" => {
-                let w_name = node
-                    .inputs
-                    .get(1)
-                    .ok_or_else(|| op_error(node, "no weight input"))?;
-                let w = constants.get(w_name).ok_or_else(|| {
-                    op_error(node, &format!("weight `{w_name}` is not an initializer"))
-                })?;
-                if w.shape.len() != 2 {
-                    return Err(op_error(
-                        node,
-                        &format!("weight `{w_name}` has shape {:?}, expected 2-D", w.shape),
-                    ));
-                }
+                let (w_name, w) = weight_input(node, &constants).map_err(|m| op_error(node, &m))?;
                 layers.push(DenseLayer::from_in_out(
                     w_name, w.shape[0], w.shape[1], &w.data,
                 ));

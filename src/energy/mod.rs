@@ -614,19 +614,24 @@ impl EnergyReport {
     }
 }
 
-fn joules(j: f64) -> String {
-    let (v, unit) = if j >= 1.0 {
-        (j, "J")
-    } else if j >= 1e-3 {
-        (j * 1e3, "mJ")
-    } else if j >= 1e-6 {
-        (j * 1e6, "µJ")
-    } else if j >= 1e-9 {
-        (j * 1e9, "nJ")
+/// The unit to show energies up to `max_j` joules in: `(factor, unit)`.
+pub fn unit(max_j: f64) -> (f64, &'static str) {
+    if max_j >= 1.0 {
+        (1.0, "J")
+    } else if max_j >= 1e-3 {
+        (1e3, "mJ")
+    } else if max_j >= 1e-6 {
+        (1e6, "µJ")
+    } else if max_j >= 1e-9 {
+        (1e9, "nJ")
     } else {
-        (j * 1e12, "pJ")
-    };
-    format!("{v:.3} {unit}")
+        (1e12, "pJ")
+    }
+}
+
+fn joules(j: f64) -> String {
+    let (factor, unit) = unit(j);
+    format!("{:.3} {unit}", j * factor)
 }
 
 /// A result file read back: a run's `summary.json` or an evaluation's `eval.json`.

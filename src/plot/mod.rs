@@ -332,7 +332,7 @@ fn draw_rates<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SpikeData) 
     legend(&mut chart)?;
     // Per-neuron rate histogram.
     let seconds = d.duration_ms * 1e-3;
-    let per_neuron: Vec<Vec<f64>> = d
+    let per_neuron: Vec<(String, Vec<f64>)> = d
         .populations
         .iter()
         .enumerate()
@@ -345,66 +345,16 @@ fn draw_rates<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SpikeData) 
                 // Only some neurons were recorded: count those that spiked.
                 c.retain(|&x| x > 0.0);
             }
-            c.iter().map(|x| x / seconds).collect()
+            (p.name.clone(), c.iter().map(|x| x / seconds).collect())
         })
         .collect();
-    let top = per_neuron
-        .iter()
-        .flatten()
-        .copied()
-        .fold(0.0, f64::max)
-        .max(1.0);
-    let hist_bins = 30usize;
-    let width = top / hist_bins as f64 * 1.0001;
-    let hists: Vec<Vec<f64>> = per_neuron
-        .iter()
-        .map(|rates| {
-            let mut h = vec![0f64; hist_bins];
-            for &r in rates {
-                h[((r / width) as usize).min(hist_bins - 1)] += 1.0;
-            }
-            let n = rates.len().max(1) as f64;
-            h.iter().map(|c| c / n).collect()
-        })
-        .collect();
-    let ymax = hists
-        .iter()
-        .flatten()
-        .copied()
-        .fold(0.0, f64::max)
-        .max(0.01)
-        * 1.1;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("per-neuron rates", title_font())
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..width * hist_bins as f64, 0f64..ymax)?;
-    chart
-        .configure_mesh()
-        .x_desc("rate [Hz]")
-        .y_desc("fraction of neurons")
-        .axis_desc_style(label_font())
-        .x_labels(6)
-        .y_labels(8)
-        .draw()?;
-    let groups = hists.len().max(1) as f64;
-    for (k, (p, h)) in d.populations.iter().zip(&hists).enumerate() {
-        let c = color(k);
-        chart
-            .draw_series(
-                h.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 0.0)
-                    .map(move |(b, &v)| {
-                        let x0 = b as f64 * width + width * k as f64 / groups;
-                        Rectangle::new([(x0, 0.0), (x0 + width / groups, v)], c.mix(0.8).filled())
-                    }),
-            )?
-            .label(&p.name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
-    }
-    legend(&mut chart)
+    histogram(
+        &right,
+        "per-neuron rates",
+        "rate [Hz]",
+        "fraction of neurons",
+        &per_neuron,
+    )
 }
 
 fn draw_traces<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &TraceData) -> DrawResult<DB> {
@@ -549,10 +499,12 @@ fn draw_traces<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &TraceData)
     Ok(())
 }
 
+/// Histograms of several groups side by side, as fractions of each group.
 fn histogram<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
     x_desc: &str,
+    y_desc: &str,
     groups: &[(String, Vec<f64>)],
 ) -> DrawResult<DB> {
     let top = groups
@@ -590,7 +542,7 @@ fn histogram<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc(x_desc)
-        .y_desc("fraction")
+        .y_desc(y_desc)
         .axis_desc_style(label_font())
         .x_labels(6)
         .y_labels(8)
@@ -645,9 +597,16 @@ fn draw_isi<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SpikeData) ->
         &left,
         &format!("{}: inter-spike intervals", d.network),
         "ISI [ms]",
+        "fraction of intervals",
         &isis,
     )?;
-    histogram(&right, "coefficient of variation of ISIs", "CV", &cvs)
+    histogram(
+        &right,
+        "coefficient of variation of ISIs",
+        "CV",
+        "fraction of neurons",
+        &cvs,
+    )
 }
 
 fn draw_energy<DB: DrawingBackend>(
@@ -685,7 +644,7 @@ fn draw_energy<DB: DrawingBackend>(
         .copied()
         .fold(0.0, f64::max)
         .max(1e-15);
-    let (scale, unit) = energy_unit(max);
+    let (scale, unit) = crate::energy::unit(max);
     let t = r
         .timesteps
         .map(|t| format!(", T = {t}"))
@@ -729,20 +688,6 @@ fn draw_energy<DB: DrawingBackend>(
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
     }
     legend(&mut chart)
-}
-
-fn energy_unit(max_j: f64) -> (f64, &'static str) {
-    if max_j >= 1.0 {
-        (1.0, "J")
-    } else if max_j >= 1e-3 {
-        (1e3, "mJ")
-    } else if max_j >= 1e-6 {
-        (1e6, "µJ")
-    } else if max_j >= 1e-9 {
-        (1e9, "nJ")
-    } else {
-        (1e12, "pJ")
-    }
 }
 
 fn accuracy_range(r: &crate::eval::EvalReport) -> std::ops::Range<f64> {
