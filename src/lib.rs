@@ -20,6 +20,44 @@
 //!                                                                      --output--> summary.json,
 //!                                                                                  spikes.csv ...
 //! ```
+//!
+//! # Example
+//!
+//! ```
+//! use std::path::Path;
+//! use synops::network::{CompileOptions, compile, parse_spec};
+//! use synops::{Engine, Simulation};
+//!
+//! let text = r#"
+//! version = 1
+//! name = "pair"
+//! [simulation]
+//! dt_ms = 0.1
+//! duration_ms = 100.0
+//! [[population]]
+//! name = "n"
+//! size = 2
+//! model = "lif_delta"
+//! tau_m_ms = 10.0
+//! v_th_mv = 10.0
+//! bias_mv = 12.0
+//! [[record.spikes]]
+//! population = "n"
+//! "#;
+//! let path = Path::new("pair.toml");
+//! let net = compile(&parse_spec(text, path)?, path, &CompileOptions::default())?;
+//! let mut event = Simulation::new(&net, Engine::Event);
+//! event.run(|_| {});
+//! let mut clock = Simulation::new(&net, Engine::Clock);
+//! clock.run(|_| {});
+//! // Driven to 12 mV with a 10 mV threshold, each neuron fires every
+//! // 10 ms * ln(12 / 2) = 17.9 ms: 5 spikes each in 100 ms, the same in both engines.
+//! assert_eq!(event.recorded.spikes.len(), 10);
+//! assert_eq!(event.recorded.spikes, clock.recorded.spikes);
+//! // The event engine evaluated each neuron only where it could cross the threshold.
+//! assert!(event.counts.neuron_updates[0] < clock.counts.neuron_updates[0] / 10);
+//! # Ok::<(), synops::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod bench;
