@@ -145,6 +145,10 @@ enum Command {
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Threads. Results do not depend on it. Default 1: the parallel engine is correct but
+        /// not yet faster on two cores.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         /// Output folder. Default: results/<network name>/.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -375,6 +379,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             engine,
             duration_ms,
             seed,
+            threads,
             out,
             quiet,
             plots,
@@ -412,7 +417,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
-            let mut sim = Simulation::new(&net, engine);
+            let mut sim = Simulation::with_threads(&net, engine, threads);
             let start = Instant::now();
             let mut per_step: Vec<Vec<u64>> = Vec::new();
             if counts_per_step {

@@ -108,7 +108,9 @@ pub struct PoissonField {
 
 impl PoissonField {
     /// A field over `neurons` with mean `lambda` per step; `cap_one` limits counts to 1.
-    /// `index` distinguishes fields of the same purpose.
+    /// `index` distinguishes fields of the same purpose. Block `b` of the list (neurons
+    /// `b * BLOCK_SIZE ..`) draws from stream `first_block + b`, so a field over a
+    /// block-aligned part of a list draws exactly what the whole list's field draws there.
     pub fn new(
         neurons: Vec<u32>,
         lambda: f64,
@@ -116,6 +118,7 @@ impl PoissonField {
         seed: u64,
         purpose: Purpose,
         index: u64,
+        first_block: u64,
     ) -> Self {
         let method = if lambda <= 0.0 {
             Method::Silent
@@ -133,7 +136,7 @@ impl PoissonField {
             .step_by(BLOCK_SIZE)
             .enumerate()
             .map(|(b, first)| Block {
-                rng: Stream::new(seed, purpose, index, b as u64),
+                rng: Stream::new(seed, purpose, index, first_block + b as u64),
                 first,
                 len: BLOCK_SIZE.min(neurons.len() - first),
                 next: 0,
@@ -199,6 +202,7 @@ mod tests {
             cap_one,
             5,
             Purpose::PoissonDrive,
+            0,
             0,
         );
         let mut per_neuron = vec![0f64; n as usize];

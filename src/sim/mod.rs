@@ -18,21 +18,27 @@
 //! Steps 1, 2, 4 and 5 are shared by both engines. Accumulation order is fixed (bundles in
 //! emission order, neurons ascending), so both engines compute bit-identical potentials.
 //!
-//! Memory layout: per population, one array of cache-line records (anchor + this step's summed
+//! Parallel runs: each population's neurons are split into parts ([`part`]), each advanced by
+//! one thread in steps 1 to 3; results are bit-identical for any number of threads.
+//!
+//! Memory layout: per part, one array of cache-line records (anchor + this step's summed
 //! input) and one bitmap of touched neurons. Delivery adds into a neuron's record and the update
 //! then reads it while it is still in cache: one cache line per active neuron per step, which is
 //! what bounds a sparse network whose state does not fit in L2. (Separate arrays per field
 //! cost one line per field per active neuron.)
 
 mod input;
+mod part;
 mod ring;
 
 pub use input::PoissonField;
 
 use crate::network::compiled::*;
 use crate::neuron::{Anchor, Dynamics, Model};
-use crate::rng::Purpose;
-use ring::{Bundle, SpikeRing, WakeQueue};
+use crate::rng::{BLOCK_SIZE, Purpose};
+use part::{Part, PartDrive, StepInput};
+use rayon::prelude::*;
+use ring::{Bundle, SpikeRing};
 
 /// How neurons are updated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,30 +106,8 @@ pub struct Recorded {
     pub rate_bins: Vec<Vec<u64>>,
 }
 
-/// One neuron's runtime record: its anchor and the inputs summed in the current step
-/// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
-/// delivering to a neuron and then updating it touches one line.
-#[derive(Debug, Clone, Copy)]
-#[repr(C, align(64))]
-struct Slot {
-    anchor: Anchor,
-    input: [f64; 2],
-}
-
-struct NeuronState {
-    slots: Vec<Slot>,
-    /// One bit per neuron: received at least one input this step.
-    touched: Vec<u64>,
-    /// Event engine: the step of each neuron's pending threshold check (`u32::MAX`: none).
-    wake: Vec<u32>,
-    /// False when no neuron of the population can ever reach threshold without input (no
-    /// synaptic currents, no bias that lifts the resting potential to threshold, no current
-    /// switches): the event engine then never predicts crossings for it.
-    can_self_cross: bool,
-}
-
-enum Runtime {
-    Neurons(NeuronState),
+enum Source {
+    Neurons,
     Poisson(Box<PoissonField>),
     Replay { next: usize },
     Analog(AnalogInput),
@@ -206,23 +190,46 @@ impl AnalogInput {
 pub struct Simulation<'a> {
     net: &'a CompiledNetwork,
     engine: Engine,
-    runtime: Vec<Runtime>,
+    /// Neuron state, population by population, each split into block-aligned parts.
+    parts: Vec<Part>,
+    /// The parts of each population (empty for spike sources).
+    pop_parts: Vec<std::ops::Range<usize>>,
+    sources: Vec<Source>,
     spikes_now: Vec<Vec<u32>>,
     outgoing: Vec<Vec<usize>>,
     into_inh: Vec<bool>,
-    drives: Vec<PoissonField>,
+    /// Drives into index subsets, generated before the parallel part of a step.
+    subset_drives: Vec<(usize, PoissonField)>,
+    /// Per projection into a population split in several parts: for each source row, the
+    /// offsets in the row where each part's targets start (`parts + 1` per row).
+    row_splits: Vec<Vec<u32>>,
     ring: SpikeRing,
-    wakes: WakeQueue,
     next_current: usize,
     step: u32,
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
     /// Counts so far.
     pub counts: Counts,
     /// Recordings so far.
     pub recorded: Recorded,
 }
 
+/// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: two
+/// parts per thread where the population is large enough, so that work stealing can balance.
+fn part_bounds(size: u32, threads: usize) -> Vec<u32> {
+    let blocks = (size as usize).div_ceil(BLOCK_SIZE).max(1);
+    let parts = if threads <= 1 {
+        1
+    } else {
+        (2 * threads).min(blocks)
+    };
+    (0..=parts)
+        .map(|k| ((k * blocks / parts) * BLOCK_SIZE).min(size as usize) as u32)
+        .collect()
+}
+
 impl<'a> Simulation<'a> {
-    /// Prepare a simulation at step 0 with the network's initial state.
+    /// Prepare a single-threaded simulation at step 0 with the network's initial state.
     pub fn new(net: &'a CompiledNetwork, engine: Engine) -> Self {
         Self::with_analog_input(net, engine, &[], 0)
     }
@@ -236,6 +243,22 @@ impl<'a> Simulation<'a> {
         engine: Engine,
         inputs: &[(usize, &[f64])],
         stream: u64,
+    ) -> Self {
+        Self::build(net, engine, inputs, stream, 1)
+    }
+
+    /// Prepare a simulation that runs on `threads` threads (a dedicated pool). The results are
+    /// bit-identical to a single-threaded run.
+    pub fn with_threads(net: &'a CompiledNetwork, engine: Engine, threads: usize) -> Self {
+        Self::build(net, engine, &[], 0, threads.max(1))
+    }
+
+    fn build(
+        net: &'a CompiledNetwork,
+        engine: Engine,
+        inputs: &[(usize, &[f64])],
+        stream: u64,
+        threads: usize,
     ) -> Self {
         // The values of each analog population (empty for the others).
         let analog_values: Vec<&[f64]> = net
@@ -257,42 +280,37 @@ impl<'a> Simulation<'a> {
                 _ => &[],
             })
             .collect();
-        let runtime: Vec<Runtime> = net
-            .populations
-            .iter()
-            .enumerate()
-            .map(|(pi, p)| match &p.kind {
+        let mut parts = Vec::new();
+        let mut pop_parts = Vec::new();
+        let mut sources = Vec::new();
+        for (pi, p) in net.populations.iter().enumerate() {
+            let start = parts.len();
+            let source = match &p.kind {
                 PopulationKind::Neurons { initial, .. } => {
-                    let n = p.size as usize;
-                    Runtime::Neurons(NeuronState {
-                        slots: initial
-                            .iter()
-                            .map(|&anchor| Slot {
-                                anchor,
-                                input: [0.0; 2],
-                            })
-                            .collect(),
-                        touched: vec![0; n.div_ceil(64)],
-                        wake: vec![u32::MAX; n],
-                        can_self_cross: false, // set once the analog currents are known
-                    })
+                    let bounds = part_bounds(p.size, threads);
+                    for (rank, w) in bounds.windows(2).enumerate() {
+                        let anchors = &initial[w[0] as usize..w[1] as usize];
+                        parts.push(Part::new(pi, rank, w[0], anchors));
+                    }
+                    Source::Neurons
                 }
                 PopulationKind::Poisson { rate_hz } => {
-                    Runtime::Poisson(Box::new(PoissonField::new(
+                    Source::Poisson(Box::new(PoissonField::new(
                         (0..p.size).collect(),
                         rate_hz * net.dt_ms * 1e-3,
                         true,
                         net.seed,
                         Purpose::PoissonSource,
                         pi as u64,
+                        0,
                     )))
                 }
-                PopulationKind::SpikeSource { .. } => Runtime::Replay { next: 0 },
+                PopulationKind::SpikeSource { .. } => Source::Replay { next: 0 },
                 PopulationKind::Analog {
                     encoding,
                     max_rate_hz,
                     ..
-                } => Runtime::Analog(AnalogInput::new(
+                } => Source::Analog(AnalogInput::new(
                     analog_values[pi],
                     *encoding,
                     *max_rate_hz,
@@ -300,45 +318,106 @@ impl<'a> Simulation<'a> {
                     net.seed.wrapping_add(stream),
                     pi,
                 )),
-            })
-            .collect();
+            };
+            sources.push(source);
+            pop_parts.push(start..parts.len());
+        }
         let mut outgoing = vec![Vec::new(); net.populations.len()];
         for (j, pr) in net.projections.iter().enumerate() {
             outgoing[pr.source].push(j);
         }
-        let into_inh = net
+        let into_inh: Vec<bool> = net
             .projections
             .iter()
             .map(|pr| pr.receptor == Receptor::Inh && is_lif_exp(&net.populations[pr.target]))
             .collect();
-        let drives = net
-            .drives
-            .iter()
-            .enumerate()
-            .map(|(k, d)| {
-                PoissonField::new(
+        // Drives into a whole population go to its parts (their blocks align with the parts);
+        // drives into index subsets stay whole.
+        let mut subset_drives = Vec::new();
+        for (k, d) in net.drives.iter().enumerate() {
+            let lambda = d.rate_hz * net.dt_ms * 1e-3;
+            let receptor =
+                usize::from(d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]));
+            let size = net.populations[d.target].size;
+            let whole = d.neurons.len() == size as usize;
+            if !whole {
+                let field = PoissonField::new(
                     d.neurons.clone(),
-                    d.rate_hz * net.dt_ms * 1e-3,
+                    lambda,
                     false,
                     net.seed,
                     Purpose::PoissonDrive,
                     k as u64,
-                )
+                    0,
+                );
+                subset_drives.push((k, field));
+                continue;
+            }
+            for part in &mut parts[pop_parts[d.target].clone()] {
+                let field = PoissonField::new(
+                    (part.lo..part.hi()).collect(),
+                    lambda,
+                    false,
+                    net.seed,
+                    Purpose::PoissonDrive,
+                    k as u64,
+                    u64::from(part.lo) / BLOCK_SIZE as u64,
+                );
+                part.drives.push(PartDrive {
+                    drive: k,
+                    receptor,
+                    weight: d.weight_mv,
+                    field,
+                });
+            }
+        }
+        // Where each part's targets start in every row: one pass over the synapses, so that
+        // delivery never searches a row that is not in cache.
+        let row_splits: Vec<Vec<u32>> = net
+            .projections
+            .iter()
+            .map(|pr| {
+                let range = pop_parts[pr.target].clone();
+                if range.len() < 2 || matches!(pr.weights, Weights::DenseRows(_)) {
+                    return Vec::new();
+                }
+                let bounds: Vec<u32> = parts[range].iter().map(|p| p.lo).collect();
+                let rows = pr.csr.row_ptr.len() - 1;
+                let mut splits = Vec::with_capacity(rows * (bounds.len() + 1));
+                for s in 0..rows {
+                    let row = pr.csr.row(s as u32);
+                    let targets = &pr.csr.targets[row.clone()];
+                    for &b in &bounds {
+                        splits.push((row.start + targets.partition_point(|&n| n < b)) as u32);
+                    }
+                    splits.push(row.end as u32);
+                }
+                splits
             })
             .collect();
+        let pool = (threads > 1).then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool can be built")
+        });
         let np = net.populations.len();
         let mut sim = Simulation {
             net,
             engine,
-            runtime,
+            parts,
+            pop_parts,
+            sources,
             spikes_now: vec![Vec::new(); np],
             outgoing,
             into_inh,
-            drives,
+            subset_drives,
+            row_splits,
             ring: SpikeRing::new(net.max_delay()),
-            wakes: WakeQueue::new(),
             next_current: 0,
             step: 0,
+            pool,
+            threads,
             counts: Counts {
                 spikes: vec![0; np],
                 synaptic_events: vec![0; net.projections.len()],
@@ -358,27 +437,40 @@ impl<'a> Simulation<'a> {
             },
         };
         sim.apply_analog_currents(&analog_values);
-        for (pi, p) in net.populations.iter().enumerate() {
-            if let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
-                (&p.kind, &mut sim.runtime[pi])
-            {
-                st.can_self_cross = can_self_cross(dynamics, st.slots.iter().map(|s| &s.anchor))
-                    || net.currents.iter().any(|c| c.population == pi);
+        for part in &mut sim.parts {
+            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
+                unreachable!("parts hold neurons")
+            };
+            part.can_self_cross = can_self_cross(dynamics, part.slots.iter().map(|s| &s.anchor))
+                || net.currents.iter().any(|c| c.population == part.pop);
+        }
+        // A population can self-cross if any of its parts can.
+        for range in sim.pop_parts.clone() {
+            let any = sim.parts[range.clone()].iter().any(|p| p.can_self_cross);
+            for part in &mut sim.parts[range] {
+                part.can_self_cross = any;
             }
         }
         if engine == Engine::Event {
-            for (pi, p) in net.populations.iter().enumerate() {
-                if let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
-                    (&p.kind, &mut sim.runtime[pi])
-                {
-                    for n in 0..p.size {
-                        schedule(&mut sim.wakes, dynamics, st, pi as u32, n, 0);
-                    }
+            for part in &mut sim.parts {
+                let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind
+                else {
+                    unreachable!("parts hold neurons")
+                };
+                for i in 0..part.slots.len() {
+                    part.schedule(dynamics, i, 0);
                 }
             }
         }
         sim.record_traces();
         sim
+    }
+
+    /// The part holding neuron `n` of population `pop`, and `n`'s index in it.
+    fn locate(&self, pop: usize, n: u32) -> (usize, usize) {
+        let range = self.pop_parts[pop].clone();
+        let k = range.start + self.parts[range].partition_point(|p| p.hi() <= n);
+        (k, (n - self.parts[k].lo) as usize)
     }
 
     /// Fold the constant currents of current-encoded analog populations into their targets'
@@ -394,9 +486,6 @@ impl<'a> Simulation<'a> {
                 continue;
             };
             let values = analog_values[pr.source];
-            let Runtime::Neurons(st) = &mut self.runtime[pr.target] else {
-                unreachable!("projections target neurons")
-            };
             let mut macs = 0u64;
             for (i, &x) in values.iter().enumerate() {
                 if x == 0.0 {
@@ -406,18 +495,21 @@ impl<'a> Simulation<'a> {
                 macs += row.len() as u64;
                 match &pr.weights {
                     Weights::DenseRows(w) => {
-                        for (slot, &w) in st.slots.iter_mut().zip(&w[row]) {
-                            slot.anchor.bias += x * f64::from(w);
+                        for (t, &w) in w[row].iter().enumerate() {
+                            let (k, l) = self.locate(pr.target, t as u32);
+                            self.parts[k].slots[l].anchor.bias += x * f64::from(w);
                         }
                     }
                     Weights::Constant(w) => {
                         for &t in &pr.csr.targets[row] {
-                            st.slots[t as usize].anchor.bias += x * w;
+                            let (k, l) = self.locate(pr.target, t);
+                            self.parts[k].slots[l].anchor.bias += x * w;
                         }
                     }
                     Weights::PerSynapse(ws) => {
                         for (&t, &w) in pr.csr.targets[row.clone()].iter().zip(&ws[row]) {
-                            st.slots[t as usize].anchor.bias += x * f64::from(w);
+                            let (k, l) = self.locate(pr.target, t);
+                            self.parts[k].slots[l].anchor.bias += x * f64::from(w);
                         }
                     }
                 }
@@ -434,68 +526,110 @@ impl<'a> Simulation<'a> {
     /// The state of neuron `index` of population `population` at the current step, or `None`
     /// for spike sources.
     pub fn state(&self, population: usize, index: u32) -> Option<crate::neuron::Evaluated> {
-        match (
-            &self.net.populations[population].kind,
-            &self.runtime[population],
-        ) {
-            (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) => {
-                Some(dynamics.evaluate(&st.slots[index as usize].anchor, self.step))
+        match &self.net.populations[population].kind {
+            PopulationKind::Neurons { dynamics, .. } => {
+                let (k, l) = self.locate(population, index);
+                Some(dynamics.evaluate(&self.parts[k].slots[l].anchor, self.step))
             }
             _ => None,
         }
     }
 
     /// Run all remaining steps, calling `progress(step)` now and then.
-    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
+    pub fn run(&mut self, mut progress: impl FnMut(u32) + Send) {
         let every = (self.net.steps / 200).max(1);
-        while self.step < self.net.steps {
-            self.advance();
-            if self.step.is_multiple_of(every) {
-                progress(self.step);
+        let mut all = |sim: &mut Self| {
+            while sim.step < sim.net.steps {
+                sim.step_once();
+                if sim.step.is_multiple_of(every) {
+                    progress(sim.step);
+                }
             }
+        };
+        // With threads, the whole loop runs inside the pool: the sequential part of a step
+        // then occupies one of the pool's threads instead of competing with them.
+        match self.pool.take() {
+            Some(pool) => {
+                pool.install(|| all(self));
+                self.pool = Some(pool);
+            }
+            None => all(self),
         }
     }
 
     /// Simulate one step.
     pub fn advance(&mut self) {
+        match self.pool.take() {
+            Some(pool) => {
+                pool.install(|| self.step_once());
+                self.pool = Some(pool);
+            }
+            None => self.step_once(),
+        }
+    }
+
+    /// One step; inside the pool when there is one.
+    fn step_once(&mut self) {
         self.step += 1;
         let t = self.step;
         self.external_input(t);
-        self.deliver(t);
-        match self.engine {
-            Engine::Event => self.update_event(t),
-            Engine::Clock => self.update_clock(t),
+        let mut bundles = self.ring.take(t);
+        for b in &bundles {
+            self.counts.synaptic_events[b.projection as usize] += u64::from(b.hi - b.lo);
+        }
+        let input = StepInput {
+            t,
+            net: self.net,
+            bundles: &bundles,
+            into_inh: &self.into_inh,
+            row_splits: &self.row_splits,
+            event: self.engine == Engine::Event,
+        };
+        let work = |part: &mut Part| part.step(&input);
+        if self.threads > 1 {
+            self.parts.par_iter_mut().for_each(work);
+        } else {
+            self.parts.iter_mut().for_each(work);
+        }
+        bundles.clear();
+        self.ring.give_back(t, bundles);
+        for part in &mut self.parts {
+            self.spikes_now[part.pop].append(&mut part.spikes);
+            self.counts.neuron_updates[part.pop] += part.updates + part.checks;
+            self.counts.threshold_checks[part.pop] += part.checks;
+            part.updates = 0;
+            part.checks = 0;
+            for &(k, e) in &part.external {
+                self.counts.external_events[k] += e;
+            }
         }
         self.switch_currents(t);
         self.record_traces();
         self.emit(t);
     }
 
+    /// Source populations spike; drives into index subsets add their input.
     fn external_input(&mut self, t: u32) {
         let net = self.net;
-        for (k, field) in self.drives.iter_mut().enumerate() {
-            let d = &net.drives[k];
-            let into_inh = d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]);
-            let Runtime::Neurons(st) = &mut self.runtime[d.target] else {
-                unreachable!("drives target neurons")
-            };
-            let r = usize::from(into_inh);
-            let slots = &mut st.slots;
-            let touched = &mut st.touched;
-            let w = d.weight_mv;
+        let mut subset = std::mem::take(&mut self.subset_drives);
+        for (k, field) in &mut subset {
+            let d = &net.drives[*k];
+            let r =
+                usize::from(d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]));
             let mut events = 0u64;
             field.step(t, |n, c| {
                 events += u64::from(c);
-                slots[n as usize].input[r] += w * f64::from(c);
-                touched[n as usize >> 6] |= 1 << (n & 63);
+                let (p, l) = self.locate(d.target, n);
+                self.parts[p].add_input(l, r, d.weight_mv * f64::from(c));
             });
-            self.counts.external_events[k] += events;
+            self.counts.external_events[*k] += events;
         }
-        for (pi, rt) in self.runtime.iter_mut().enumerate() {
+        self.subset_drives = subset;
+        for (pi, source) in self.sources.iter_mut().enumerate() {
             let out = &mut self.spikes_now[pi];
-            match rt {
-                Runtime::Poisson(field) => field.step(t, |n, _| out.push(n)),
-                Runtime::Replay { next } => {
+            match source {
+                Source::Poisson(field) => field.step(t, |n, _| out.push(n)),
+                Source::Replay { next } => {
                     if let PopulationKind::SpikeSource { spikes } = &net.populations[pi].kind {
                         while *next < spikes.len() && spikes[*next].0 == t {
                             out.push(spikes[*next].1);
@@ -503,137 +637,9 @@ impl<'a> Simulation<'a> {
                         }
                     }
                 }
-                Runtime::Analog(input) => input.step(out),
-                Runtime::Neurons(_) => {}
+                Source::Analog(input) => input.step(out),
+                Source::Neurons => {}
             }
-        }
-    }
-
-    fn deliver(&mut self, t: u32) {
-        let net = self.net;
-        let mut bundles = self.ring.take(t);
-        for b in &bundles {
-            let pr = &net.projections[b.projection as usize];
-            let Runtime::Neurons(st) = &mut self.runtime[pr.target] else {
-                unreachable!("projections target neurons")
-            };
-            let r = usize::from(self.into_inh[b.projection as usize]);
-            let (lo, hi) = (b.lo as usize, b.hi as usize);
-            if let Weights::DenseRows(w) = &pr.weights {
-                accumulate_row(&mut st.slots, r, &mut st.touched, &w[lo..hi]);
-                self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
-                continue;
-            }
-            let targets = &pr.csr.targets[lo..hi];
-            match &pr.weights {
-                Weights::Constant(w) => accumulate(
-                    &mut st.slots,
-                    r,
-                    &mut st.touched,
-                    targets,
-                    std::iter::repeat(*w),
-                ),
-                Weights::PerSynapse(ws) => accumulate(
-                    &mut st.slots,
-                    r,
-                    &mut st.touched,
-                    targets,
-                    ws[lo..hi].iter().map(|&w| f64::from(w)),
-                ),
-                Weights::DenseRows(_) => unreachable!("handled above"),
-            }
-            self.counts.synaptic_events[b.projection as usize] += (hi - lo) as u64;
-        }
-        bundles.clear();
-        self.ring.give_back(t, bundles);
-    }
-
-    fn update_event(&mut self, t: u32) {
-        let net = self.net;
-        for (pi, p) in net.populations.iter().enumerate() {
-            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
-                (&p.kind, &mut self.runtime[pi])
-            else {
-                continue;
-            };
-            let spikes = &mut self.spikes_now[pi];
-            let mut updates = 0u64;
-            for word in 0..st.touched.len() {
-                let mut bits = std::mem::take(&mut st.touched[word]);
-                while bits != 0 {
-                    let n = (word * 64) as u32 + bits.trailing_zeros();
-                    bits &= bits - 1;
-                    let i = n as usize;
-                    let slot = &mut st.slots[i];
-                    let [in_exc, in_inh] = std::mem::take(&mut slot.input);
-                    updates += 1;
-                    if dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh) {
-                        spikes.push(n);
-                    }
-                    schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
-                }
-            }
-            self.counts.neuron_updates[pi] += updates;
-        }
-        // Threshold checks of neurons whose predicted crossing falls on this step.
-        let mut due = self.wakes.take(t);
-        let checks = &mut self.counts.threshold_checks;
-        for &(pi, n) in &due {
-            let pi = pi as usize;
-            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
-                (&net.populations[pi].kind, &mut self.runtime[pi])
-            else {
-                unreachable!("only neurons are scheduled")
-            };
-            if st.wake[n as usize] != t || st.slots[n as usize].anchor.step == t {
-                continue; // stale, or updated by input this step
-            }
-            checks[pi] += 1;
-            self.counts.neuron_updates[pi] += 1;
-            let anchor = &mut st.slots[n as usize].anchor;
-            match dynamics.check_and_evaluate(anchor, t) {
-                (true, _) => {
-                    self.spikes_now[pi].push(n);
-                    schedule(&mut self.wakes, dynamics, st, pi as u32, n, t);
-                }
-                (false, Some(state)) => {
-                    let next =
-                        dynamics.crossing_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
-                    set_wake(&mut self.wakes, st, pi as u32, n, t, next);
-                }
-                (false, None) => schedule(&mut self.wakes, dynamics, st, pi as u32, n, t),
-            }
-        }
-        due.clear();
-        self.wakes.give_back(t, due);
-        for s in &mut self.spikes_now {
-            s.sort_unstable();
-        }
-    }
-
-    fn update_clock(&mut self, t: u32) {
-        let net = self.net;
-        for (pi, p) in net.populations.iter().enumerate() {
-            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) =
-                (&p.kind, &mut self.runtime[pi])
-            else {
-                continue;
-            };
-            let spikes = &mut self.spikes_now[pi];
-            for i in 0..p.size as usize {
-                let slot = &mut st.slots[i];
-                let spiked = if st.touched[i >> 6] & (1 << (i & 63)) == 0 {
-                    dynamics.check_without_input(&mut slot.anchor, t)
-                } else {
-                    let [in_exc, in_inh] = std::mem::take(&mut slot.input);
-                    dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
-                };
-                if spiked {
-                    spikes.push(i as u32);
-                }
-            }
-            st.touched.fill(0);
-            self.counts.neuron_updates[pi] += u64::from(p.size);
         }
     }
 
@@ -642,18 +648,18 @@ impl<'a> Simulation<'a> {
         while self.next_current < net.currents.len() && net.currents[self.next_current].step == t {
             let c = &net.currents[self.next_current];
             self.next_current += 1;
-            let (PopulationKind::Neurons { dynamics, .. }, Runtime::Neurons(st)) = (
-                &net.populations[c.population].kind,
-                &mut self.runtime[c.population],
-            ) else {
+            let PopulationKind::Neurons { dynamics, .. } = &net.populations[c.population].kind
+            else {
                 unreachable!("currents target neurons")
             };
             for &n in &c.neurons {
-                let a = &mut st.slots[n as usize].anchor;
+                let (k, l) = self.locate(c.population, n);
+                let part = &mut self.parts[k];
+                let a = &mut part.slots[l].anchor;
                 let bias = a.bias + c.delta;
                 dynamics.set_bias(a, t, bias);
                 if self.engine == Engine::Event {
-                    schedule(&mut self.wakes, dynamics, st, c.population as u32, n, t);
+                    part.schedule(dynamics, l, t);
                 }
             }
         }
@@ -716,6 +722,8 @@ impl<'a> Simulation<'a> {
                                 projection: j as u32,
                                 lo: row.start as u32,
                                 hi: row.end as u32,
+                                source: n,
+                                whole_row: true,
                             },
                         ),
                         Delays::Runs { run_ptr, runs } => {
@@ -729,6 +737,8 @@ impl<'a> Simulation<'a> {
                                         projection: j as u32,
                                         lo,
                                         hi: end,
+                                        source: n,
+                                        whole_row: false,
                                     },
                                 );
                                 lo = end;
@@ -741,31 +751,6 @@ impl<'a> Simulation<'a> {
             spikes.clear();
             self.spikes_now[pi] = spikes;
         }
-    }
-}
-
-/// The delivery inner loop: add each weight to its target's accumulator and mark the target
-/// as touched. Branch-free: the bitmap stays in L1 for populations up to ~300k neurons.
-#[inline(always)]
-fn accumulate(
-    slots: &mut [Slot],
-    receptor: usize,
-    touched: &mut [u64],
-    targets: &[u32],
-    weights: impl Iterator<Item = f64>,
-) {
-    for (&n, w) in targets.iter().zip(weights) {
-        slots[n as usize].input[receptor] += w;
-        touched[n as usize >> 6] |= 1 << (n & 63);
-    }
-}
-
-/// The delivery loop of a dense projection: one row of weights onto targets `0..row.len()`.
-#[inline(always)]
-fn accumulate_row(slots: &mut [Slot], receptor: usize, touched: &mut [u64], row: &[f32]) {
-    for (n, (slot, &w)) in slots.iter_mut().zip(row).enumerate() {
-        slot.input[receptor] += f64::from(w);
-        touched[n >> 6] |= 1 << (n & 63);
     }
 }
 
@@ -784,40 +769,4 @@ fn can_self_cross<'s>(dynamics: &Dynamics, mut anchors: impl Iterator<Item = &'s
             }
             Model::If => anchors.any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
         }
-}
-
-#[inline]
-fn schedule(
-    wakes: &mut WakeQueue,
-    dynamics: &Dynamics,
-    st: &mut NeuronState,
-    pop: u32,
-    n: u32,
-    t: u32,
-) {
-    if !st.can_self_cross {
-        return;
-    }
-    let next = dynamics.next_possible_crossing(&st.slots[n as usize].anchor, t);
-    set_wake(wakes, st, pop, n, t, next);
-}
-
-/// Record and queue neuron `n`'s next threshold check (none for `None`).
-#[inline]
-fn set_wake(
-    wakes: &mut WakeQueue,
-    st: &mut NeuronState,
-    pop: u32,
-    n: u32,
-    t: u32,
-    next: Option<u32>,
-) {
-    let next = next.unwrap_or(u32::MAX);
-    let w = &mut st.wake[n as usize];
-    if *w != next {
-        *w = next;
-        if next != u32::MAX {
-            wakes.push(next, t, pop, n);
-        }
-    }
 }

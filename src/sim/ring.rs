@@ -16,6 +16,11 @@ pub struct Bundle {
     pub lo: u32,
     /// One past the last synapse.
     pub hi: u32,
+    /// Source neuron.
+    pub source: u32,
+    /// The bundle is the source's whole row (constant delay), so precomputed part boundaries
+    /// of the row apply.
+    pub whole_row: bool,
 }
 
 /// Spike bundles by arrival step. Its length exceeds the largest delay, so a slot is never
@@ -56,12 +61,12 @@ impl SpikeRing {
 /// Number of steps covered by the wake ring; later checks wait in a heap.
 const WAKE_HORIZON: u32 = 1024;
 
-/// Pending threshold checks `(population, neuron)` by step. Entries are not removed when a
-/// neuron is rescheduled; the engine skips stale ones by comparing with the neuron's current
-/// check step (lazy deletion).
+/// Pending threshold checks of neurons (indices within a part of a population) by step.
+/// Entries are not removed when a neuron is rescheduled; the engine skips stale ones by
+/// comparing with the neuron's current check step (lazy deletion).
 pub struct WakeQueue {
-    slots: Vec<Vec<(u32, u32)>>,
-    far: BinaryHeap<Reverse<(u32, u32, u32)>>,
+    slots: Vec<Vec<u32>>,
+    far: BinaryHeap<Reverse<(u32, u32)>>,
 }
 
 impl Default for WakeQueue {
@@ -79,30 +84,30 @@ impl WakeQueue {
         }
     }
 
-    /// Queue a check of `(pop, neuron)` at `step`, scheduled at step `now < step`.
+    /// Queue a check of `neuron` at `step`, scheduled at step `now < step`.
     #[inline]
-    pub fn push(&mut self, step: u32, now: u32, pop: u32, neuron: u32) {
+    pub fn push(&mut self, step: u32, now: u32, neuron: u32) {
         if step - now < WAKE_HORIZON {
-            self.slots[(step % WAKE_HORIZON) as usize].push((pop, neuron));
+            self.slots[(step % WAKE_HORIZON) as usize].push(neuron);
         } else {
-            self.far.push(Reverse((step, pop, neuron)));
+            self.far.push(Reverse((step, neuron)));
         }
     }
 
     /// Take the checks due at `step`; return the vector with [`Self::give_back`].
-    pub fn take(&mut self, step: u32) -> Vec<(u32, u32)> {
-        while let Some(&Reverse((s, p, n))) = self.far.peek() {
+    pub fn take(&mut self, step: u32) -> Vec<u32> {
+        while let Some(&Reverse((s, n))) = self.far.peek() {
             if s >= step + WAKE_HORIZON {
                 break;
             }
             self.far.pop();
-            self.slots[(s % WAKE_HORIZON) as usize].push((p, n));
+            self.slots[(s % WAKE_HORIZON) as usize].push(n);
         }
         std::mem::take(&mut self.slots[(step % WAKE_HORIZON) as usize])
     }
 
     /// Return an emptied slot vector.
-    pub fn give_back(&mut self, step: u32, slot: Vec<(u32, u32)>) {
+    pub fn give_back(&mut self, step: u32, slot: Vec<u32>) {
         self.slots[(step % WAKE_HORIZON) as usize] = slot;
     }
 }

@@ -1,0 +1,390 @@
+//! A part: a contiguous range of one population's neurons and everything a step writes about
+//! them. Parts are the unit of parallel work: in a step each part is advanced by one thread,
+//! reading the shared spike bundles and writing only its own state, so no lock or atomic is
+//! needed. Part boundaries fall on multiples of [`BLOCK_SIZE`], the random streams' blocks,
+//! and each neuron sums its inputs in bundle order whatever part it is in: results do not
+//! depend on how neurons are split into parts, hence not on the number of threads.
+
+use super::input::PoissonField;
+use super::ring::{Bundle, WakeQueue};
+use crate::network::compiled::{CompiledNetwork, Weights};
+use crate::neuron::{Anchor, Dynamics};
+
+/// One neuron's runtime record: its anchor and the inputs summed in the current step
+/// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
+/// delivering to a neuron and then updating it touches one line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+pub(super) struct Slot {
+    pub anchor: Anchor,
+    pub input: [f64; 2],
+}
+
+/// What every part reads in a step.
+#[derive(Clone, Copy)]
+pub(super) struct StepInput<'s> {
+    /// The step.
+    pub t: u32,
+    /// The network.
+    pub net: &'s CompiledNetwork,
+    /// Spike bundles arriving in this step.
+    pub bundles: &'s [Bundle],
+    /// Per projection: feeds the inhibitory current of a lif_exp target.
+    pub into_inh: &'s [bool],
+    /// Per projection: precomputed part boundaries in each row (empty if not split).
+    pub row_splits: &'s [Vec<u32>],
+    /// Event engine (else clock).
+    pub event: bool,
+}
+
+/// A whole-population Poisson drive, restricted to a part.
+pub(super) struct PartDrive {
+    /// Index of the drive in the network.
+    pub drive: usize,
+    /// Receptor slot (0 excitatory, 1 inhibitory of lif_exp).
+    pub receptor: usize,
+    /// Weight per input spike.
+    pub weight: f64,
+    /// Counts for this part's neurons (global indices).
+    pub field: PoissonField,
+}
+
+/// State of neurons `lo .. lo + slots.len()` of population `pop`. Aligned so that two parts
+/// advanced by two threads never share a cache line.
+#[repr(align(128))]
+pub(super) struct Part {
+    pub pop: usize,
+    /// Position among the population's parts.
+    pub rank: usize,
+    pub lo: u32,
+    pub slots: Vec<Slot>,
+    /// One bit per neuron: received at least one input this step.
+    pub touched: Vec<u64>,
+    /// Event engine: the step of each neuron's pending threshold check (`u32::MAX`: none).
+    pub wake: Vec<u32>,
+    /// Threshold checks by step (local indices).
+    pub wakes: WakeQueue,
+    /// False when no neuron of the population can ever reach threshold without input: the
+    /// event engine then never predicts crossings for it.
+    pub can_self_cross: bool,
+    /// Whole-population Poisson drives into this part.
+    pub drives: Vec<PartDrive>,
+    /// Spikes of this step (population indices, ascending after the update).
+    pub spikes: Vec<u32>,
+    /// Counts of this step, collected after the step.
+    pub updates: u64,
+    pub checks: u64,
+    pub external: Vec<(usize, u64)>,
+}
+
+impl Part {
+    pub fn new(pop: usize, rank: usize, lo: u32, anchors: &[Anchor]) -> Self {
+        let n = anchors.len();
+        Part {
+            pop,
+            rank,
+            lo,
+            slots: anchors
+                .iter()
+                .map(|&anchor| Slot {
+                    anchor,
+                    input: [0.0; 2],
+                })
+                .collect(),
+            touched: vec![0; n.div_ceil(64)],
+            wake: vec![u32::MAX; n],
+            wakes: WakeQueue::new(),
+            can_self_cross: false,
+            drives: Vec::new(),
+            spikes: Vec::new(),
+            updates: 0,
+            checks: 0,
+            external: Vec::new(),
+        }
+    }
+
+    /// One past the last neuron.
+    pub fn hi(&self) -> u32 {
+        self.lo + self.slots.len() as u32
+    }
+
+    /// Add `weight` to local neuron `i`'s input.
+    #[inline]
+    pub fn add_input(&mut self, i: usize, receptor: usize, weight: f64) {
+        self.slots[i].input[receptor] += weight;
+        self.touched[i >> 6] |= 1 << (i & 63);
+    }
+
+    /// Everything of a step that touches only this part: its Poisson drives, the delivery of
+    /// `bundles` to its neurons, and the update by the event or the clock engine.
+    pub fn step(&mut self, input: &StepInput) {
+        let StepInput {
+            t,
+            net,
+            bundles,
+            into_inh,
+            row_splits,
+            event,
+        } = *input;
+        let rank = self.rank;
+        self.external.clear();
+        let mut drives = std::mem::take(&mut self.drives);
+        for d in &mut drives {
+            let mut events = 0u64;
+            let (lo, r, w) = (self.lo, d.receptor, d.weight);
+            d.field.step(t, |n, c| {
+                events += u64::from(c);
+                self.add_input((n - lo) as usize, r, w * f64::from(c));
+            });
+            self.external.push((d.drive, events));
+        }
+        self.drives = drives;
+        self.deliver(net, bundles, into_inh, row_splits, rank);
+        let crate::network::compiled::PopulationKind::Neurons { dynamics, .. } =
+            &net.populations[self.pop].kind
+        else {
+            unreachable!("parts hold neurons")
+        };
+        if event {
+            self.update_event(dynamics, t);
+        } else {
+            self.update_clock(dynamics, t);
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        net: &CompiledNetwork,
+        bundles: &[Bundle],
+        into_inh: &[bool],
+        row_splits: &[Vec<u32>],
+        rank: usize,
+    ) {
+        let whole = self.lo == 0 && self.hi() == net.populations[self.pop].size;
+        let (lo, hi) = (self.lo, self.hi());
+        for b in bundles {
+            let pr = &net.projections[b.projection as usize];
+            if pr.target != self.pop {
+                continue;
+            }
+            let r = usize::from(into_inh[b.projection as usize]);
+            let (first, last) = (b.lo as usize, b.hi as usize);
+            if let Weights::DenseRows(w) = &pr.weights {
+                let row = &w[first..last];
+                accumulate_row(
+                    &mut self.slots,
+                    r,
+                    &mut self.touched,
+                    &row[lo as usize..hi as usize],
+                );
+                continue;
+            }
+            let all = &pr.csr.targets[first..last];
+            // A bundle's targets ascend, so this part's are one contiguous run.
+            let splits = &row_splits[b.projection as usize];
+            let (a, z) = if whole {
+                (0, all.len())
+            } else if b.whole_row && !splits.is_empty() {
+                let per_row = splits.len() / (pr.csr.row_ptr.len() - 1);
+                let at = b.source as usize * per_row + rank;
+                (splits[at] as usize - first, splits[at + 1] as usize - first)
+            } else {
+                let size = net.populations[self.pop].size;
+                (lower_bound(all, lo, size), lower_bound(all, hi, size))
+            };
+            let targets = &all[a..z];
+            match &pr.weights {
+                Weights::Constant(w) => accumulate(
+                    &mut self.slots,
+                    r,
+                    &mut self.touched,
+                    targets,
+                    lo,
+                    std::iter::repeat(*w),
+                ),
+                Weights::PerSynapse(ws) => accumulate(
+                    &mut self.slots,
+                    r,
+                    &mut self.touched,
+                    targets,
+                    lo,
+                    ws[first + a..first + z].iter().map(|&w| f64::from(w)),
+                ),
+                Weights::DenseRows(_) => unreachable!("handled above"),
+            }
+        }
+    }
+
+    fn update_event(&mut self, dynamics: &Dynamics, t: u32) {
+        let mut updates = 0u64;
+        for word in 0..self.touched.len() {
+            let mut bits = std::mem::take(&mut self.touched[word]);
+            while bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let slot = &mut self.slots[i];
+                let [in_exc, in_inh] = std::mem::take(&mut slot.input);
+                updates += 1;
+                if dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh) {
+                    self.spikes.push(self.lo + i as u32);
+                }
+                self.schedule(dynamics, i, t);
+            }
+        }
+        self.updates += updates;
+        // Threshold checks of neurons whose predicted crossing falls on this step.
+        let mut due = self.wakes.take(t);
+        for &i in &due {
+            let i = i as usize;
+            if self.wake[i] != t || self.slots[i].anchor.step == t {
+                continue; // stale, or updated by input this step
+            }
+            self.checks += 1;
+            let anchor = &mut self.slots[i].anchor;
+            match dynamics.check_and_evaluate(anchor, t) {
+                (true, _) => {
+                    self.spikes.push(self.lo + i as u32);
+                    self.schedule(dynamics, i, t);
+                }
+                (false, Some(state)) => {
+                    let next =
+                        dynamics.crossing_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
+                    self.set_wake(i, t, next);
+                }
+                (false, None) => self.schedule(dynamics, i, t),
+            }
+        }
+        due.clear();
+        self.wakes.give_back(t, due);
+        self.spikes.sort_unstable();
+    }
+
+    fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            let spiked = if self.touched[i >> 6] & (1 << (i & 63)) == 0 {
+                dynamics.check_without_input(&mut slot.anchor, t)
+            } else {
+                let [in_exc, in_inh] = std::mem::take(&mut slot.input);
+                dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
+            };
+            if spiked {
+                self.spikes.push(self.lo + i as u32);
+            }
+        }
+        self.touched.fill(0);
+        self.updates += self.slots.len() as u64;
+    }
+
+    /// Predict local neuron `i`'s next possible threshold crossing and queue a check there.
+    #[inline]
+    pub fn schedule(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
+        if !self.can_self_cross {
+            return;
+        }
+        let next = dynamics.next_possible_crossing(&self.slots[i].anchor, t);
+        self.set_wake(i, t, next);
+    }
+
+    /// Record and queue local neuron `i`'s next threshold check (none for `None`).
+    #[inline]
+    fn set_wake(&mut self, i: usize, t: u32, next: Option<u32>) {
+        let next = next.unwrap_or(u32::MAX);
+        let w = &mut self.wake[i];
+        if *w != next {
+            *w = next;
+            if next != u32::MAX {
+                self.wakes.push(next, t, i as u32);
+            }
+        }
+    }
+}
+
+/// First index of ascending `targets` (drawn from `0..size`) whose value is `>= bound`.
+///
+/// A binary search would touch a cache line per probe of a row that is not in cache; the
+/// targets of a row are spread over the population, so the index is guessed in proportion
+/// and the search gallops from there, touching one or two lines.
+fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
+    let n = targets.len();
+    if n == 0 || bound == 0 {
+        return 0;
+    }
+    let guess = ((n as u64 * u64::from(bound)) / u64::from(size.max(1))) as usize;
+    let guess = guess.min(n - 1);
+    // Gallop to a bracket [lo, hi) with targets[lo - 1] < bound <= targets[hi] (virtually).
+    let (mut lo, mut hi);
+    if targets[guess] < bound {
+        let mut step = 1;
+        lo = guess + 1;
+        hi = lo;
+        while hi < n && targets[hi] < bound {
+            lo = hi + 1;
+            hi = (hi + step).min(n);
+            step *= 2;
+        }
+        hi = hi.min(n);
+    } else {
+        let mut step = 1;
+        hi = guess;
+        lo = hi;
+        while lo > 0 && targets[lo - 1] >= bound {
+            hi = lo - 1;
+            lo = lo.saturating_sub(step);
+            step *= 2;
+        }
+    }
+    lo + targets[lo..hi].partition_point(|&t| t < bound)
+}
+
+/// The delivery inner loop: add each weight to its target's accumulator (targets are
+/// population indices, `lo` the part's first) and mark the target as touched.
+#[inline(always)]
+fn accumulate(
+    slots: &mut [Slot],
+    receptor: usize,
+    touched: &mut [u64],
+    targets: &[u32],
+    lo: u32,
+    weights: impl Iterator<Item = f64>,
+) {
+    for (&n, w) in targets.iter().zip(weights) {
+        let i = (n - lo) as usize;
+        slots[i].input[receptor] += w;
+        touched[i >> 6] |= 1 << (i & 63);
+    }
+}
+
+/// The delivery loop of a dense projection: one row of weights onto the part's neurons.
+#[inline(always)]
+fn accumulate_row(slots: &mut [Slot], receptor: usize, touched: &mut [u64], row: &[f32]) {
+    for (i, (slot, &w)) in slots.iter_mut().zip(row).enumerate() {
+        slot.input[receptor] += f64::from(w);
+        touched[i >> 6] |= 1 << (i & 63);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lower_bound;
+
+    #[test]
+    fn lower_bound_agrees_with_binary_search() {
+        let rows: [&[u32]; 5] = [
+            &[],
+            &[3],
+            &[0, 0, 1, 5, 5, 5, 9],
+            &[7, 8, 9, 9, 9, 9, 9, 9],
+            &[0, 1, 2, 3],
+        ];
+        for row in rows {
+            for bound in 0..12 {
+                assert_eq!(
+                    lower_bound(row, bound, 10),
+                    row.partition_point(|&t| t < bound),
+                    "{row:?} {bound}"
+                );
+            }
+        }
+    }
+}
