@@ -82,7 +82,10 @@ impl CountTable {
     }
 }
 
+/// One block's generator. Aligned so that blocks advanced by different threads never share a
+/// cache line (each draw writes the generator's state).
 #[derive(Debug, Clone)]
+#[repr(align(128))]
 struct Block {
     rng: Stream,
     first: usize,

@@ -20,6 +20,9 @@ pub(super) struct Slot {
     pub input: [f64; 2],
 }
 
+/// Spare 64-bit words kept after a part's per-neuron arrays (two cache lines).
+const TAIL_PAD_WORDS: usize = 16;
+
 /// What every part reads in a step.
 #[derive(Clone, Copy)]
 pub(super) struct StepInput<'s> {
@@ -91,8 +94,18 @@ impl Part {
                     input: [0.0; 2],
                 })
                 .collect(),
-            touched: vec![0; n.div_ceil(64)],
-            wake: vec![u32::MAX; n],
+            // Padded by a cache line or two so that the arrays of parts advanced by different
+            // threads never share a line (the allocator may place them side by side).
+            touched: {
+                let mut v = vec![0; n.div_ceil(64) + TAIL_PAD_WORDS];
+                v.truncate(n.div_ceil(64));
+                v
+            },
+            wake: {
+                let mut v = vec![u32::MAX; n + 2 * TAIL_PAD_WORDS];
+                v.truncate(n);
+                v
+            },
             wakes: WakeQueue::new(),
             can_self_cross: false,
             drives: Vec::new(),
