@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: synops, Brian2 (cpp_standalone and cython runtime) and NEST on the
+# same networks (Brunel 12.5k as in NEST's brunel_delta example, CUBA 4000 as in Brian2's
+# example), 1 s of simulated time, on this machine, in this run.
+#
+# Usage: benches/peers/run.sh [--quick]      (--quick skips Brian2's cython runtime)
+# Installs Brian2 and NEST from PyPI into a virtual environment (benches/peers/.venv, or
+# $PEERS_VENV) the first time. Prints a table; writes target/peers.json.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+quick=${1:-}
+venv=${PEERS_VENV:-benches/peers/.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q brian2 nest-simulator "numpy<2.3"
+fi
+py="$venv/bin/python"
+cargo build --release -q
+out=target/peers.jsonl
+: > "$out"
+
+synops() { # network threads
+  local dir; dir=$(mktemp -d)
+  /usr/bin/time -f "%M" -o "$dir/rss" target/release/synops run "networks/$1.toml" \
+    --threads "$2" --out "$dir" --quiet
+  "$py" - "$dir" "$1" "$2" >> "$out" <<'PY'
+import json, sys
+d, net, th = sys.argv[1], sys.argv[2], sys.argv[3]
+s = json.load(open(f"{d}/summary.json"))
+rss = int(open(f"{d}/rss").read().split()[-1]) / 1024
+print(json.dumps({"simulator": "synops", "target": f"event, {th} thread(s)", "network": net,
+  "build_s": s["build_s"], "compile_s": 0.0, "loop_s": s["wall_s"], "spikes": s["spikes"],
+  "rate_hz": s["mean_rate_hz"], "synapses": s["synapses"], "peak_rss_mb": rss}))
+PY
+  rm -rf "$dir"
+}
+
+for net in brunel cuba; do
+  echo "== $net" >&2
+  synops "$net" 1
+  synops "$net" 2
+  "$py" benches/peers/brian2_net.py "$net" cpp_standalone 2>/dev/null | tail -1 >> "$out"
+  if [ "$quick" != "--quick" ]; then
+    "$py" benches/peers/brian2_net.py "$net" cython 2>/dev/null | tail -1 >> "$out"
+  fi
+  "$py" benches/peers/nest_net.py "$net" 1 2>/dev/null | tail -1 >> "$out"
+  "$py" benches/peers/nest_net.py "$net" 2 2>/dev/null | tail -1 >> "$out"
+done
+
+"$py" - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+json.dump(rows, open("target/peers.json", "w"), indent=1)
+for net in ("brunel", "cuba"):
+    rs = [r for r in rows if r["network"] == net]
+    base = next(r for r in rs if r["simulator"] == "synops" and r["target"].endswith("1 thread(s)"))
+    print(f"\n{net}: 1 s simulated; ratio = loop time / synops event engine 1 thread ({base['loop_s']:.3f} s)")
+    print(f"{'simulator':<10} {'target':<22} {'loop s':>8} {'ratio':>7} {'build s':>8} {'compile s':>9} "
+          f"{'events/s':>10} {'rate Hz':>8} {'B/synapse':>9}")
+    for r in rs:
+        events = r["spikes"] * (r["synapses"] / (12500 if net == "brunel" else 4000))
+        print(f"{r['simulator']:<10} {r['target']:<22} {r['loop_s']:>8.3f} {r['loop_s'] / base['loop_s']:>6.1f}x "
+              f"{r['build_s']:>8.2f} {r['compile_s']:>9.2f} {events / r['loop_s']:>10.3e} {r['rate_hz']:>8.2f} "
+              f"{r['peak_rss_mb'] * 1e6 / r['synapses']:>9.1f}")
+PY
