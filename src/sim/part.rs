@@ -304,6 +304,11 @@ impl Part {
     fn set_wake(&mut self, i: usize, t: u32, next: Option<u32>) {
         let next = next.unwrap_or(u32::MAX);
         let w = &mut self.wake[i];
+        // A check already pending at or before `next` still guards the neuron (a check where
+        // no crossing happens is harmless): keep it and save a queue insertion.
+        if *w > t && *w <= next {
+            return;
+        }
         if *w != next {
             *w = next;
             if next != u32::MAX {
