@@ -370,9 +370,13 @@ pub fn evaluate(
             r
         })
         .collect();
-    let ann_correct: usize = (0..n)
+    // One ANN forward pass per sample serves the accuracy and the diagnostics.
+    let activations: Vec<Vec<Vec<f32>>> = (0..n)
         .into_par_iter()
-        .filter(|&i| cn.ann.predict(data.image(i)) == data.labels[i] as usize)
+        .map(|i| cn.ann.activations(data.image(i)))
+        .collect();
+    let ann_correct = (0..n)
+        .filter(|&i| argmax(activations[i].last().expect("a layer")) == data.labels[i] as usize)
         .count();
     let nf = n as f64;
     let timesteps = ts
@@ -414,10 +418,6 @@ pub fn evaluate(
         .collect();
     // Diagnostics at the longest T: SNN rate vs normalized ANN activation.
     let max_t = f64::from(*ts.last().expect("a time step"));
-    let activations: Vec<Vec<Vec<f32>>> = (0..n)
-        .into_par_iter()
-        .map(|i| cn.ann.activations(data.image(i)))
-        .collect();
     let layers = cn
         .layers
         .iter()

@@ -260,6 +260,24 @@ fn weight_input<'t>(
     Ok((name, w))
 }
 
+/// The bias vector `name` of a layer with `n_out` outputs (Gemm's third input, Add's second).
+fn bias_input<'t>(
+    name: &str,
+    constants: &'t Tensors,
+    n_out: usize,
+) -> std::result::Result<&'t Tensor, String> {
+    let b = constants
+        .get(name)
+        .ok_or_else(|| format!("bias `{name}` is not an initializer"))?;
+    if b.data.len() != n_out {
+        return Err(format!(
+            "bias `{name}` has {} values for {n_out} outputs",
+            b.data.len()
+        ));
+    }
+    Ok(b)
+}
+
 /// Read the initializers and the dense layers of an ONNX model, in graph order.
 pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
@@ -338,19 +356,8 @@ pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
                 };
                 layer.weight.iter_mut().for_each(|x| *x *= alpha);
                 if let Some(b_name) = node.inputs.get(2).filter(|n| !n.is_empty()) {
-                    let b = constants.get(b_name).ok_or_else(|| {
-                        op_error(node, &format!("bias `{b_name}` is not an initializer"))
-                    })?;
-                    if b.data.len() != layer.n_out {
-                        return Err(op_error(
-                            node,
-                            &format!(
-                                "bias `{b_name}` has {} values for {} outputs",
-                                b.data.len(),
-                                layer.n_out
-                            ),
-                        ));
-                    }
+                    let b = bias_input(b_name, &constants, layer.n_out)
+                        .map_err(|m| op_error(node, &m))?;
                     layer.bias = b.data.iter().map(|x| x * beta).collect();
                 }
                 layers.push(layer);
@@ -369,19 +376,8 @@ pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
                     .inputs
                     .get(1)
                     .ok_or_else(|| op_error(node, "no second input"))?;
-                let b = constants
-                    .get(b_name)
-                    .ok_or_else(|| op_error(node, &format!("`{b_name}` is not an initializer")))?;
-                if b.data.len() != layer.n_out {
-                    return Err(op_error(
-                        node,
-                        &format!(
-                            "bias `{b_name}` has {} values for {} outputs",
-                            b.data.len(),
-                            layer.n_out
-                        ),
-                    ));
-                }
+                let b =
+                    bias_input(b_name, &constants, layer.n_out).map_err(|m| op_error(node, &m))?;
                 for (x, &y) in layer.bias.iter_mut().zip(&b.data) {
                     *x += y;
                 }
