@@ -130,6 +130,210 @@ pub struct Dynamics {
     kappa_inh: f64,
     /// `2 tau_m / dt`.
     two_tau_m_steps: f64,
+    /// `lif_exp`: the windows of [`Self::crossing_after`].
+    windows: Option<Box<CrossingWindows>>,
+}
+
+/// First steps of the windows of the `lif_exp` crossing bound: window `j` covers
+/// `[WINDOW_STARTS[j], WINDOW_STARTS[j + 1]]`, the last one is unbounded.
+const WINDOW_STARTS: [u32; WINDOW_LEVELS + 1] = [1, 4, 16, 64, 256, 1024, 4096];
+
+/// The last (unbounded) window.
+const WINDOW_LEVELS: usize = 6;
+
+/// Lanes of the window arrays (the windows, padded to a multiple of the vector width).
+const WINDOW_LANES: usize = (WINDOW_LEVELS + 2) / 2 * 2;
+
+/// Relative safety factor applied to precomputed propagator bounds (covers the rounding of
+/// `exp` here and of the tables used by [`Dynamics::evaluate`]).
+const BOUND_SLACK: f64 = 1e-12;
+
+/// The windows of the `lif_exp` crossing bound, one lane per window.
+///
+/// Between inputs, `v(s) - v_inf = dv e^(-s/tau_m) + i_exc K_exc(s) + i_inh K_inh(s)`, where
+/// `dv = v - v_inf` and `K(s) >= 0` is the PSP of a unit synaptic current: zero at `s = 0`,
+/// rising to one peak, then decaying. Over a window `[s0, s1]` the leak term is largest at
+/// `s1` if `dv < 0` (else at `s0`); a PSP term with positive current is at most the kernel's
+/// maximum over the window (its peak if the peak lies inside, else an end), and with negative
+/// current at most current x the kernel's minimum (at an end, since `K` is unimodal). Each
+/// window's bound is three products; all windows are evaluated at once, without branches, and
+/// the first whose bound reaches threshold starts at a lower bound of the crossing time.
+#[derive(Debug, Clone)]
+#[repr(C, align(64))]
+struct CrossingWindows {
+    /// `e^(-s/tau_m)` at each window's start (rounded up) and end (rounded down; 0 for the
+    /// tail).
+    leak_start: [f64; WINDOW_LANES],
+    leak_end: [f64; WINDOW_LANES],
+    /// Maximum and minimum of `K_exc` and `K_inh` over each window (rounded outwards).
+    exc_max: [f64; WINDOW_LANES],
+    exc_min: [f64; WINDOW_LANES],
+    inh_max: [f64; WINDOW_LANES],
+    inh_min: [f64; WINDOW_LANES],
+}
+
+/// Bit `j` set where `dv leak[j] + i_exc exc[j] + i_inh inh[j] >= c`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn reach_mask(
+    c: f64,
+    dv: f64,
+    i_exc: f64,
+    i_inh: f64,
+    leak: &[f64; WINDOW_LANES],
+    exc: &[f64; WINDOW_LANES],
+    inh: &[f64; WINDOW_LANES],
+) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of every x86-64 target; no memory is accessed through pointers.
+    unsafe {
+        let (c, dv, i_exc, i_inh) = (
+            _mm_set1_pd(c),
+            _mm_set1_pd(dv),
+            _mm_set1_pd(i_exc),
+            _mm_set1_pd(i_inh),
+        );
+        let mut mask = 0u32;
+        for k in 0..WINDOW_LANES / 2 {
+            let j = 2 * k;
+            let l = _mm_set_pd(leak[j + 1], leak[j]);
+            let e = _mm_set_pd(exc[j + 1], exc[j]);
+            let i = _mm_set_pd(inh[j + 1], inh[j]);
+            let bound = _mm_add_pd(
+                _mm_add_pd(_mm_mul_pd(dv, l), _mm_mul_pd(i_exc, e)),
+                _mm_mul_pd(i_inh, i),
+            );
+            mask |= (_mm_movemask_pd(_mm_cmpge_pd(bound, c)) as u32) << j;
+        }
+        mask
+    }
+}
+
+/// Bit `j` set where `dv leak[j] + i_exc exc[j] + i_inh inh[j] >= c`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn reach_mask(
+    c: f64,
+    dv: f64,
+    i_exc: f64,
+    i_inh: f64,
+    leak: &[f64; WINDOW_LANES],
+    exc: &[f64; WINDOW_LANES],
+    inh: &[f64; WINDOW_LANES],
+) -> u32 {
+    let mut mask = 0u32;
+    for j in 0..WINDOW_LANES {
+        let bound = dv * leak[j] + i_exc * exc[j] + i_inh * inh[j];
+        mask |= u32::from(bound >= c) << j;
+    }
+    mask
+}
+
+/// A unit current's PSP `K(s)` in mV per mV of current, `s` in ms, and the time of its peak.
+#[derive(Debug, Clone, Copy)]
+struct PspKernel {
+    tau_syn: f64,
+    tau_m: f64,
+    kappa: f64,
+}
+
+impl PspKernel {
+    fn new(tau_syn: f64, tau_m: f64) -> Self {
+        PspKernel {
+            tau_syn,
+            tau_m,
+            kappa: kappa(tau_syn, tau_m),
+        }
+    }
+
+    fn at(&self, s: f64) -> f64 {
+        if self.kappa.is_nan() {
+            s / self.tau_m * (-s / self.tau_m).exp()
+        } else {
+            self.kappa * ((-s / self.tau_syn).exp() - (-s / self.tau_m).exp())
+        }
+    }
+
+    fn peak_time(&self) -> f64 {
+        if self.kappa.is_nan() {
+            self.tau_m
+        } else {
+            (self.tau_m / self.tau_syn).ln() * self.tau_syn * self.tau_m
+                / (self.tau_m - self.tau_syn)
+        }
+    }
+
+    /// Maximum and minimum over `[s0, s1]` (`s1` infinite for a tail).
+    fn extremes(&self, s0: f64, s1: f64) -> (f64, f64) {
+        let peak = self.peak_time();
+        let k0 = self.at(s0);
+        let k1 = if s1.is_finite() { self.at(s1) } else { 0.0 };
+        let max = if (s0..=s1).contains(&peak) {
+            self.at(peak)
+        } else {
+            k0.max(k1)
+        };
+        let min = k0.min(k1);
+        (max * (1.0 + BOUND_SLACK), min * (1.0 - BOUND_SLACK))
+    }
+}
+
+impl CrossingWindows {
+    fn new(p: &NeuronParams, dt: f64) -> Self {
+        let exc = PspKernel::new(p.tau_exc_ms, p.tau_m_ms);
+        let inh = PspKernel::new(p.tau_inh_ms, p.tau_m_ms);
+        let mut w = CrossingWindows {
+            leak_start: [0.0; WINDOW_LANES],
+            leak_end: [0.0; WINDOW_LANES],
+            exc_max: [0.0; WINDOW_LANES],
+            exc_min: [0.0; WINDOW_LANES],
+            inh_max: [0.0; WINDOW_LANES],
+            inh_min: [0.0; WINDOW_LANES],
+        };
+        for j in 0..=WINDOW_LEVELS {
+            let s0 = Self::start(j) as f64 * dt;
+            let s1 = if j < WINDOW_LEVELS {
+                Self::start(j + 1) as f64 * dt
+            } else {
+                f64::INFINITY
+            };
+            w.leak_start[j] = (-s0 / p.tau_m_ms).exp() * (1.0 + BOUND_SLACK);
+            w.leak_end[j] = (-s1 / p.tau_m_ms).exp() * (1.0 - BOUND_SLACK);
+            (w.exc_max[j], w.exc_min[j]) = exc.extremes(s0, s1);
+            (w.inh_max[j], w.inh_min[j]) = inh.extremes(s0, s1);
+        }
+        w
+    }
+
+    /// First step of window `j`.
+    #[inline(always)]
+    fn start(j: usize) -> u32 {
+        WINDOW_STARTS[j]
+    }
+
+    /// The first step (counted from the state's step) of the first window in which the
+    /// potential could reach `c` (relative to `v_inf`), or `None` if it never can.
+    #[inline]
+    fn first_possible(&self, c: f64, dv: f64, i_exc: f64, i_inh: f64) -> Option<u32> {
+        let leak = if dv < 0.0 {
+            &self.leak_end
+        } else {
+            &self.leak_start
+        };
+        let exc = if i_exc > 0.0 {
+            &self.exc_max
+        } else {
+            &self.exc_min
+        };
+        let inh = if i_inh > 0.0 {
+            &self.inh_max
+        } else {
+            &self.inh_min
+        };
+        let reach = reach_mask(c, dv, i_exc, i_inh, leak, exc, inh);
+        let first = (reach & ((1 << (WINDOW_LEVELS + 1)) - 1)).trailing_zeros() as usize;
+        (first <= WINDOW_LEVELS).then(|| Self::start(first))
+    }
 }
 
 fn table(tau: f64, dt: f64) -> Vec<f64> {
@@ -168,6 +372,8 @@ impl Dynamics {
             kappa_exc: kappa(params.tau_exc_ms, params.tau_m_ms),
             kappa_inh: kappa(params.tau_inh_ms, params.tau_m_ms),
             two_tau_m_steps: 2.0 * params.tau_m_ms / dt_ms,
+            windows: (params.model == Model::LifExp)
+                .then(|| Box::new(CrossingWindows::new(&params, dt_ms))),
         }
     }
 
@@ -298,6 +504,17 @@ impl Dynamics {
         spiked
     }
 
+    /// Whether inputs `in_exc`, `in_inh` summed in one step can only lower the potential at
+    /// every later time (then a lower bound of the next crossing stays valid).
+    #[inline]
+    pub fn only_lowers(&self, in_exc: f64, in_inh: f64) -> bool {
+        match self.params.model {
+            // A negative current's PSP is negative at all times.
+            Model::LifExp => in_exc <= 0.0 && in_inh <= 0.0,
+            Model::If | Model::LifDelta => in_exc + in_inh <= 0.0,
+        }
+    }
+
     /// Check the threshold at step `t` of a neuron that received no input at `t`.
     ///
     /// The anchor moves only if the neuron spikes. Returns true if it spikes.
@@ -340,10 +557,13 @@ impl Dynamics {
     /// input, or `None` if it cannot.
     ///
     /// The neuron's state at `t` must already be final (updated). The prediction is a rigorous
-    /// lower bound: the potential is bounded above by `A e^(-s/tau_m) + P` (each synaptic
-    /// current term bounded by a leak-shaped term or a constant), whose crossing time has a
-    /// closed form. The event engine checks the neuron at that step and, if it has not crossed,
-    /// predicts again from there, so the true crossing step is never skipped.
+    /// lower bound: for `if` and `lif_delta` the crossing time of the free trajectory in closed
+    /// form (for `lif_delta` through a lower bound of the logarithm); for `lif_exp` the start of
+    /// the first time window over which an upper bound of the potential reaches threshold (see
+    /// `CrossingWindows`: leak, excitatory and inhibitory terms bounded separately, so that
+    /// inhibition and the slow rise of a PSP count). The event engine checks the neuron at that
+    /// step and, if it has not crossed, predicts again from there, so the true crossing step is
+    /// never skipped.
     pub fn next_possible_crossing(&self, a: &Anchor, t: u32) -> Option<u32> {
         if !self.params.spiking {
             return None;
@@ -379,46 +599,26 @@ impl Dynamics {
                 }
                 ((c - v) / (bias * self.dt_ms)).max(0.0)
             }
-            Model::LifDelta | Model::LifExp => {
+            Model::LifExp => {
+                let windows = self.windows.as_deref().expect("lif_exp has windows");
+                let v_inf = p.v_rest_mv + bias;
+                let steps = windows.first_possible(c - v_inf, v - v_inf, i_exc, i_inh)?;
+                return from.checked_add(steps).filter(|&s| s != u32::MAX);
+            }
+            Model::LifDelta => {
                 let v_inf = p.v_rest_mv + bias;
                 let c = c - v_inf;
-                let mut amp = v - v_inf; // coefficient of e^(-s/tau_m)
-                let mut constant = 0.0; // constant upper bound of the remaining terms
-                if p.model == Model::LifExp {
-                    for (i, kappa, tau) in [
-                        (i_exc, self.kappa_exc, p.tau_exc_ms),
-                        (i_inh, self.kappa_inh, p.tau_inh_ms),
-                    ] {
-                        if kappa.is_nan() {
-                            // i (s/tau) e^(-s/tau) <= i/e for i > 0, <= 0 otherwise.
-                            if i > 0.0 {
-                                constant += i / std::f64::consts::E;
-                            }
-                            continue;
-                        }
-                        // The current adds beta (e^(-s/tau) - e^(-s/tau_m)). Where
-                        // beta e^(-s/tau) <= beta e^(-s/tau_m) the two terms cancel in the
-                        // bound; otherwise beta e^(-s/tau) is bounded by max(beta, 0).
-                        let beta = i * kappa;
-                        let cancels =
-                            (beta > 0.0 && tau <= p.tau_m_ms) || (beta < 0.0 && tau >= p.tau_m_ms);
-                        if !cancels {
-                            amp -= beta;
-                            constant += beta.max(0.0);
-                        }
-                    }
-                }
-                if amp + constant >= c {
+                let amp = v - v_inf; // coefficient of e^(-s/tau_m)
+                if amp >= c {
                     0.0
-                } else if amp >= 0.0 || constant <= c {
+                } else if amp >= 0.0 || c >= 0.0 {
                     return None;
                 } else {
-                    // Crossing of amp e^(-s/tau_m) + constant = c at s = tau_m ln(y), y = amp / d,
-                    // d = c - constant, y > 1. ln(y) is bounded below by the Pade form
-                    // 2 (y - 1) / (y + 1) = 2 (amp - d) / (amp + d): one division, no
-                    // logarithm, and tight near y = 1, where crossings are imminent.
-                    let d = c - constant;
-                    self.two_tau_m_steps * (amp - d) / (amp + d)
+                    // Crossing of amp e^(-s/tau_m) = c at s = tau_m ln(y), y = amp / c > 1.
+                    // ln(y) is bounded below by the Pade form 2 (y - 1) / (y + 1)
+                    // = 2 (amp - c) / (amp + c): one division, no logarithm, and tight near
+                    // y = 1, where crossings are imminent.
+                    self.two_tau_m_steps * (amp - c) / (amp + c)
                 }
             }
         };

@@ -157,6 +157,26 @@ impl PoissonField {
         }
     }
 
+    /// Whether every neuron draws a count every step (the dense method).
+    pub fn is_dense(&self) -> bool {
+        matches!(self.method, Method::Dense { .. })
+    }
+
+    /// Dense method: call `emit(position, count)` for every neuron of the list at the next
+    /// step, zero counts included, without branches on the count. The counts are those of
+    /// [`Self::step`].
+    #[inline]
+    pub fn step_dense(&mut self, mut emit: impl FnMut(usize, u32)) {
+        let Method::Dense { table } = &self.method else {
+            panic!("step_dense needs the dense method")
+        };
+        for b in &mut self.blocks {
+            for k in b.first..b.first + b.len {
+                emit(k, table.count(b.rng.next_u32()));
+            }
+        }
+    }
+
     /// Call `emit(neuron, count)` for every neuron with a non-zero count at `step` (>= 1),
     /// in ascending order of position in the neuron list.
     #[inline]

@@ -363,6 +363,7 @@ impl<'a> Simulation<'a> {
                     k as u64,
                     u64::from(part.lo) / BLOCK_SIZE as u64,
                 );
+                part.all_touched |= field.is_dense();
                 part.drives.push(PartDrive {
                     drive: k,
                     receptor,

@@ -67,6 +67,11 @@ pub(super) struct Part {
     pub wake: Vec<u32>,
     /// Threshold checks by step (local indices).
     pub wakes: WakeQueue,
+    /// Scratch: crossings predicted in this step, `(local index, step)`.
+    predicted: Vec<(u32, u32)>,
+    /// Every neuron gets input every step (a dense Poisson drive covers the part): delivery
+    /// then marks nothing and the update visits every neuron.
+    pub all_touched: bool,
     /// False when no neuron of the population can ever reach threshold without input: the
     /// event engine then never predicts crossings for it.
     pub can_self_cross: bool,
@@ -107,7 +112,9 @@ impl Part {
                 v
             },
             wakes: WakeQueue::new(),
+            predicted: Vec::new(),
             can_self_cross: false,
+            all_touched: false,
             drives: Vec::new(),
             spikes: Vec::new(),
             updates: 0,
@@ -145,10 +152,19 @@ impl Part {
         for d in &mut drives {
             let mut events = 0u64;
             let (lo, r, w) = (self.lo, d.receptor, d.weight);
-            d.field.step(t, |n, c| {
-                events += u64::from(c);
-                self.add_input((n - lo) as usize, r, w * f64::from(c));
-            });
+            if d.field.is_dense() {
+                // Every neuron of the part, zero counts included (no branch on the count).
+                let slots = &mut self.slots;
+                d.field.step_dense(|k, c| {
+                    events += u64::from(c);
+                    slots[k].input[r] += w * f64::from(c);
+                });
+            } else {
+                d.field.step(t, |n, c| {
+                    events += u64::from(c);
+                    self.add_input((n - lo) as usize, r, w * f64::from(c));
+                });
+            }
             self.external.push((d.drive, events));
         }
         self.drives = drives;
@@ -206,32 +222,41 @@ impl Part {
                 (lower_bound(all, lo, size), lower_bound(all, hi, size))
             };
             let targets = &all[a..z];
-            match &pr.weights {
-                Weights::Constant(w) => accumulate(
-                    &mut self.slots,
-                    r,
-                    &mut self.touched,
-                    targets,
-                    lo,
-                    std::iter::repeat(*w),
-                ),
-                Weights::PerSynapse(ws) => accumulate(
-                    &mut self.slots,
-                    r,
-                    &mut self.touched,
-                    targets,
-                    lo,
-                    ws[first + a..first + z].iter().map(|&w| f64::from(w)),
-                ),
-                Weights::DenseRows(_) => unreachable!("handled above"),
+            let (slots, touched) = (&mut self.slots, &mut self.touched);
+            match (&pr.weights, self.all_touched) {
+                (Weights::Constant(w), false) => {
+                    accumulate::<true>(slots, r, touched, targets, lo, std::iter::repeat(*w))
+                }
+                (Weights::Constant(w), true) => {
+                    accumulate::<false>(slots, r, touched, targets, lo, std::iter::repeat(*w))
+                }
+                (Weights::PerSynapse(ws), all) => {
+                    let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
+                    if all {
+                        accumulate::<false>(slots, r, touched, targets, lo, weights)
+                    } else {
+                        accumulate::<true>(slots, r, touched, targets, lo, weights)
+                    }
+                }
+                (Weights::DenseRows(_), _) => unreachable!("handled above"),
             }
         }
     }
 
     fn update_event(&mut self, dynamics: &Dynamics, t: u32) {
         let mut updates = 0u64;
+        // Two passes: first update the neurons with input and predict their crossings, then
+        // queue the checks. The branches of queueing then do not wait for the arithmetic of
+        // the updates, and updates of different neurons overlap.
+        let mut predicted = std::mem::take(&mut self.predicted);
+        let predict = self.can_self_cross;
+        let n = self.slots.len();
         for word in 0..self.touched.len() {
-            let mut bits = std::mem::take(&mut self.touched[word]);
+            let mut bits = if self.all_touched {
+                u64::MAX >> (64 * (word + 1)).saturating_sub(n)
+            } else {
+                std::mem::take(&mut self.touched[word])
+            };
             while bits != 0 {
                 let i = word * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -240,10 +265,22 @@ impl Part {
                 updates += 1;
                 if dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh) {
                     self.spikes.push(self.lo + i as u32);
+                } else if self.wake[i] > t && dynamics.only_lowers(in_exc, in_inh) {
+                    // The input lowers the whole future trajectory: the pending check (or
+                    // the absence of one) still bounds the crossing from below.
+                    continue;
                 }
-                self.schedule(dynamics, i, t);
+                if predict {
+                    let next = dynamics.next_possible_crossing(&slot.anchor, t);
+                    predicted.push((i as u32, next.unwrap_or(u32::MAX)));
+                }
             }
         }
+        for &(i, next) in &predicted {
+            self.set_wake(i as usize, t, (next != u32::MAX).then_some(next));
+        }
+        predicted.clear();
+        self.predicted = predicted;
         self.updates += updates;
         // Threshold checks of neurons whose predicted crossing falls on this step.
         let mut due = self.wakes.take(t);
@@ -275,7 +312,7 @@ impl Part {
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
-            let spiked = if self.touched[i >> 6] & (1 << (i & 63)) == 0 {
+            let spiked = if !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) == 0 {
                 dynamics.check_without_input(&mut slot.anchor, t)
             } else {
                 let [in_exc, in_inh] = std::mem::take(&mut slot.input);
@@ -358,7 +395,7 @@ fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
 /// The delivery inner loop: add each weight to its target's accumulator (targets are
 /// population indices, `lo` the part's first) and mark the target as touched.
 #[inline(always)]
-fn accumulate(
+fn accumulate<const MARK: bool>(
     slots: &mut [Slot],
     receptor: usize,
     touched: &mut [u64],
@@ -369,7 +406,9 @@ fn accumulate(
     for (&n, w) in targets.iter().zip(weights) {
         let i = (n - lo) as usize;
         slots[i].input[receptor] += w;
-        touched[i >> 6] |= 1 << (i & 63);
+        if MARK {
+            touched[i >> 6] |= 1 << (i & 63);
+        }
     }
 }
 
