@@ -191,6 +191,28 @@ impl Part {
     ) {
         let whole = self.lo == 0 && self.hi() == net.populations[self.pop].size;
         let (lo, hi) = (self.lo, self.hi());
+        // The rows of a step's spikes lie anywhere in memory, and a part reads only its own
+        // stretch of each: short streams whose first lines wait for memory one after the other.
+        // Asking for the first lines of all of them up front overlaps those waits.
+        for b in bundles {
+            let pr = &net.projections[b.projection as usize];
+            if pr.target != self.pop || matches!(pr.weights, Weights::DenseRows(_)) {
+                continue;
+            }
+            let splits = &row_splits[b.projection as usize];
+            let start = if whole {
+                b.lo as usize
+            } else if b.whole_row && !splits.is_empty() {
+                let per_row = splits.len() / (pr.csr.row_ptr.len() - 1);
+                splits[b.source as usize * per_row + rank] as usize
+            } else {
+                continue;
+            };
+            let end = (b.hi as usize).min(start + PREFETCH_TARGETS);
+            for k in (start..end).step_by(16) {
+                prefetch(&pr.csr.targets[k]);
+            }
+        }
         for b in bundles {
             let pr = &net.projections[b.projection as usize];
             if pr.target != self.pop {
@@ -353,6 +375,24 @@ impl Part {
             }
         }
     }
+}
+
+/// Targets of each row whose cache lines are requested before delivery starts.
+const PREFETCH_TARGETS: usize = 256;
+
+/// Ask the memory system to bring the cache line holding `x` closer (a hint; no effect on
+/// results).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and does not change memory; the address is valid.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (x as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// First index of ascending `targets` (drawn from `0..size`) whose value is `>= bound`.
