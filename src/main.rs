@@ -145,10 +145,9 @@ enum Command {
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Threads. Results do not depend on it. Default 1: the parallel engine is correct but
-        /// not yet faster on two cores.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
+        /// Threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
         /// Output folder. Default: results/<network name>/.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -417,6 +416,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
             let mut sim = Simulation::with_threads(&net, engine, threads);
             let start = Instant::now();
             let mut per_step: Vec<Vec<u64>> = Vec::new();
@@ -428,21 +430,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     v
                 };
                 let mut previous = totals(&sim.counts);
-                while sim.current_step() < net.steps {
-                    sim.advance();
+                sim.run_observed(|sim| {
                     let now = totals(&sim.counts);
                     per_step.push(now.iter().zip(&previous).map(|(a, b)| a - b).collect());
                     previous = now;
                     if sim.current_step().is_multiple_of(100) {
                         bar.set_position(u64::from(sim.current_step()));
                     }
-                }
+                });
             } else {
                 sim.run(|step| bar.set_position(u64::from(step)));
             }
             let wall_s = start.elapsed().as_secs_f64();
             bar.finish_and_clear();
-            let summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
+            let mut summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
+            summary.threads = threads;
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&net.name));
             let mut written = write_results(&dir, &net, &summary, &sim.recorded)?;
             if counts_per_step {

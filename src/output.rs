@@ -78,6 +78,9 @@ pub struct Summary {
     pub build_s: f64,
     /// Simulation loop time [s].
     pub wall_s: f64,
+    /// Threads of the simulation loop.
+    #[serde(default = "one_thread")]
+    pub threads: usize,
     /// Synaptic events per second of loop time.
     pub events_per_s: f64,
     /// Mean rate of the simulated (non-source) neurons [Hz].
@@ -103,6 +106,10 @@ pub fn peak_rss_mb() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn one_thread() -> usize {
+    1
 }
 
 impl Summary {
@@ -172,6 +179,7 @@ impl Summary {
                 0.0
             },
             peak_rss_mb: peak_rss_mb(),
+            threads: 1,
             populations,
             projections: net
                 .projections
@@ -225,19 +233,28 @@ impl Summary {
                 p.name, p.synapses, p.synaptic_events
             );
         }
+        let fewer = if self.neuron_updates == 0 {
+            "none".to_string()
+        } else {
+            format!(
+                "{:.1}x fewer than clock-driven",
+                self.clock_equivalent_updates as f64 / self.neuron_updates as f64
+            )
+        };
         let _ = writeln!(
             s,
-            "mean rate {:.3} Hz | {} synaptic events, {} external | {} neuron updates ({:.1}x fewer than clock-driven)",
-            self.mean_rate_hz,
-            self.synaptic_events,
-            self.external_events,
-            self.neuron_updates,
-            self.clock_equivalent_updates as f64 / (self.neuron_updates.max(1)) as f64
+            "mean rate {:.3} Hz | {} synaptic events, {} external | {} neuron updates ({fewer})",
+            self.mean_rate_hz, self.synaptic_events, self.external_events, self.neuron_updates,
         );
         let _ = writeln!(
             s,
-            "build {:.3} s | loop {:.3} s | {:.3e} synaptic events/s | peak RSS {:.0} MB",
-            self.build_s, self.wall_s, self.events_per_s, self.peak_rss_mb
+            "build {:.3} s | loop {:.3} s on {} thread{} | {:.3e} synaptic events/s | peak RSS {:.0} MB",
+            self.build_s,
+            self.wall_s,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            self.events_per_s,
+            self.peak_rss_mb
         );
         s
     }

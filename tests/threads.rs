@@ -128,3 +128,53 @@ every_steps = 5
     let net = common::compile_text(text, Path::new("mixed.toml")).unwrap();
     assert_thread_independent(&net, Engine::Event);
 }
+
+/// A converted MLP (dense weight rows, analog and Poisson-encoded input, IF neurons with reset
+/// by subtraction) gives the same spikes, counts and read-out potentials on 1 to 4 threads.
+#[test]
+fn converted_mlp_is_identical_on_1_to_4_threads() {
+    use synops::convert::{self, ConvertOptions, InputEncoding, LoadOptions};
+    use synops::data::{Split, load_mnist};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ann = convert::load_model(
+        &root.join("models/mlp_small/model.safetensors"),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let train = load_mnist(&root.join("data/mnist"), Split::Train)
+        .unwrap()
+        .truncate(500);
+    let dir = tempfile::tempdir().unwrap();
+    for encoding in [InputEncoding::Analog, InputEncoding::Poisson] {
+        let options = ConvertOptions {
+            encoding,
+            timesteps: 50,
+            ..Default::default()
+        };
+        let converted = convert::convert(&ann, &train, "mlp_small", &options).unwrap();
+        let (path, _) = converted.write(&dir.path().join("mlp_small_snn")).unwrap();
+        let net = compile_file(&path, &CompileOptions::default()).unwrap();
+        for engine in [Engine::Event, Engine::Clock] {
+            let (spikes, counts, traces) = spikes_and_counts(&net, engine, 1);
+            assert!(
+                counts.spikes.iter().skip(1).sum::<u64>() > 0,
+                "{encoding:?}: no spikes"
+            );
+            for threads in [2, 3, 4] {
+                let other = spikes_and_counts(&net, engine, threads);
+                assert_eq!(
+                    spikes, other.0,
+                    "{encoding:?} {engine:?}: spikes, {threads} threads"
+                );
+                assert_eq!(
+                    counts, other.1,
+                    "{encoding:?} {engine:?}: counts, {threads} threads"
+                );
+                assert_eq!(
+                    traces, other.2,
+                    "{encoding:?} {engine:?}: traces, {threads} threads"
+                );
+            }
+        }
+    }
+}

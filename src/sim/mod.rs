@@ -30,6 +30,7 @@
 mod input;
 mod part;
 mod ring;
+mod team;
 
 pub use input::PoissonField;
 
@@ -214,15 +215,12 @@ pub struct Simulation<'a> {
     pub recorded: Recorded,
 }
 
-/// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: two
-/// parts per thread where the population is large enough, so that work stealing can balance.
+/// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: one
+/// part per thread where the population is large enough. (More parts would balance better but
+/// cut every row a spike delivers into more, shorter stretches, which cost more to read.)
 fn part_bounds(size: u32, threads: usize) -> Vec<u32> {
     let blocks = (size as usize).div_ceil(BLOCK_SIZE).max(1);
-    let parts = if threads <= 1 {
-        1
-    } else {
-        (2 * threads).min(blocks)
-    };
+    let parts = if threads <= 1 { 1 } else { threads.min(blocks) };
     (0..=parts)
         .map(|k| ((k * blocks / parts) * BLOCK_SIZE).min(size as usize) as u32)
         .collect()
@@ -537,25 +535,57 @@ impl<'a> Simulation<'a> {
     }
 
     /// Run all remaining steps, calling `progress(step)` now and then.
-    pub fn run(&mut self, mut progress: impl FnMut(u32) + Send) {
+    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
         let every = (self.net.steps / 200).max(1);
-        let mut all = |sim: &mut Self| {
-            while sim.step < sim.net.steps {
-                sim.step_once();
-                if sim.step.is_multiple_of(every) {
-                    progress(sim.step);
-                }
+        self.run_observed(|sim| {
+            if sim.step.is_multiple_of(every) {
+                progress(sim.step);
             }
-        };
-        // With threads, the whole loop runs inside the pool: the sequential part of a step
-        // then occupies one of the pool's threads instead of competing with them.
-        match self.pool.take() {
-            Some(pool) => {
-                pool.install(|| all(self));
-                self.pool = Some(pool);
+        });
+    }
+
+    /// Run all remaining steps, calling `observe(self)` after each.
+    ///
+    /// With several threads the steps run on a team of threads kept for the whole run (see
+    /// [`team`]); `observe` runs on the calling thread between steps.
+    pub fn run_observed(&mut self, mut observe: impl FnMut(&Self)) {
+        if self.threads <= 1 || self.step >= self.net.steps {
+            while self.step < self.net.steps {
+                self.step_once();
+                observe(self);
             }
-            None => all(self),
+            return;
         }
+        // The team reads these during the parallel phases while the sequential phases
+        // mutate the rest of the simulation.
+        let into_inh = std::mem::take(&mut self.into_inh);
+        let row_splits = std::mem::take(&mut self.row_splits);
+        let sizes: Vec<usize> = self.parts.iter().map(|p| p.slots.len()).collect();
+        let team = team::Team::new(
+            self.threads,
+            self.net,
+            &into_inh,
+            &row_splits,
+            self.engine == Engine::Event,
+            &sizes,
+        );
+        std::thread::scope(|scope| {
+            for worker in 1..self.threads {
+                let team = &team;
+                scope.spawn(move || team.serve(worker));
+            }
+            while self.step < self.net.steps {
+                let t = self.begin_step();
+                let mut bundles = self.ring.take(t);
+                self.count_deliveries(&bundles);
+                team.step(t, &mut self.parts, &mut bundles);
+                self.end_step(t, bundles);
+                observe(self);
+            }
+            team.finish();
+        });
+        self.into_inh = into_inh;
+        self.row_splits = row_splits;
     }
 
     /// Simulate one step.
@@ -571,13 +601,9 @@ impl<'a> Simulation<'a> {
 
     /// One step; inside the pool when there is one.
     fn step_once(&mut self) {
-        self.step += 1;
-        let t = self.step;
-        self.external_input(t);
-        let mut bundles = self.ring.take(t);
-        for b in &bundles {
-            self.counts.synaptic_events[b.projection as usize] += u64::from(b.hi - b.lo);
-        }
+        let t = self.begin_step();
+        let bundles = self.ring.take(t);
+        self.count_deliveries(&bundles);
         let input = StepInput {
             t,
             net: self.net,
@@ -592,6 +618,26 @@ impl<'a> Simulation<'a> {
         } else {
             self.parts.iter_mut().for_each(work);
         }
+        self.end_step(t, bundles);
+    }
+
+    /// The sequential start of a step: advance the clock and generate external input.
+    fn begin_step(&mut self) -> u32 {
+        self.step += 1;
+        let t = self.step;
+        self.external_input(t);
+        t
+    }
+
+    fn count_deliveries(&mut self, bundles: &[Bundle]) {
+        for b in bundles {
+            self.counts.synaptic_events[b.projection as usize] += u64::from(b.hi - b.lo);
+        }
+    }
+
+    /// The sequential end of a step, after the parts were advanced: collect their spikes and
+    /// counts, switch currents, record, and emit the spikes.
+    fn end_step(&mut self, t: u32, mut bundles: Vec<Bundle>) {
         bundles.clear();
         self.ring.give_back(t, bundles);
         for part in &mut self.parts {
