@@ -124,12 +124,15 @@ pub struct Dynamics {
     pub params: NeuronParams,
     dt_ms: f64,
     decay_m: Vec<f64>,
-    decay_exc: Vec<f64>,
-    decay_inh: Vec<f64>,
+    /// `lif_exp`: all propagators of `k` steps in one cache line.
+    lif_exp: Vec<LifExpPropagators>,
     kappa_exc: f64,
     kappa_inh: f64,
     /// `2 tau_m / dt`.
     two_tau_m_steps: f64,
+    /// `lif_exp`: the largest PSP of a unit excitatory / inhibitory current (rounded up).
+    psp_peak_exc: f64,
+    psp_peak_inh: f64,
     /// `lif_exp`: the windows of [`Self::crossing_after`].
     windows: Option<Box<CrossingWindows>>,
 }
@@ -172,63 +175,6 @@ struct CrossingWindows {
     inh_min: [f64; WINDOW_LANES],
 }
 
-/// Bit `j` set where `dv leak[j] + i_exc exc[j] + i_inh inh[j] >= c`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn reach_mask(
-    c: f64,
-    dv: f64,
-    i_exc: f64,
-    i_inh: f64,
-    leak: &[f64; WINDOW_LANES],
-    exc: &[f64; WINDOW_LANES],
-    inh: &[f64; WINDOW_LANES],
-) -> u32 {
-    use std::arch::x86_64::*;
-    // SAFETY: SSE2 is part of every x86-64 target; no memory is accessed through pointers.
-    unsafe {
-        let (c, dv, i_exc, i_inh) = (
-            _mm_set1_pd(c),
-            _mm_set1_pd(dv),
-            _mm_set1_pd(i_exc),
-            _mm_set1_pd(i_inh),
-        );
-        let mut mask = 0u32;
-        for k in 0..WINDOW_LANES / 2 {
-            let j = 2 * k;
-            let l = _mm_set_pd(leak[j + 1], leak[j]);
-            let e = _mm_set_pd(exc[j + 1], exc[j]);
-            let i = _mm_set_pd(inh[j + 1], inh[j]);
-            let bound = _mm_add_pd(
-                _mm_add_pd(_mm_mul_pd(dv, l), _mm_mul_pd(i_exc, e)),
-                _mm_mul_pd(i_inh, i),
-            );
-            mask |= (_mm_movemask_pd(_mm_cmpge_pd(bound, c)) as u32) << j;
-        }
-        mask
-    }
-}
-
-/// Bit `j` set where `dv leak[j] + i_exc exc[j] + i_inh inh[j] >= c`.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn reach_mask(
-    c: f64,
-    dv: f64,
-    i_exc: f64,
-    i_inh: f64,
-    leak: &[f64; WINDOW_LANES],
-    exc: &[f64; WINDOW_LANES],
-    inh: &[f64; WINDOW_LANES],
-) -> u32 {
-    let mut mask = 0u32;
-    for j in 0..WINDOW_LANES {
-        let bound = dv * leak[j] + i_exc * exc[j] + i_inh * inh[j];
-        mask |= u32::from(bound >= c) << j;
-    }
-    mask
-}
-
 /// A unit current's PSP `K(s)` in mV per mV of current, `s` in ms, and the time of its peak.
 #[derive(Debug, Clone, Copy)]
 struct PspKernel {
@@ -261,6 +207,11 @@ impl PspKernel {
             (self.tau_m / self.tau_syn).ln() * self.tau_syn * self.tau_m
                 / (self.tau_m - self.tau_syn)
         }
+    }
+
+    /// The maximum over all times (rounded up).
+    fn peak(&self) -> f64 {
+        self.at(self.peak_time()) * (1.0 + BOUND_SLACK)
     }
 
     /// Maximum and minimum over `[s0, s1]` (`s1` infinite for a tail).
@@ -312,9 +263,11 @@ impl CrossingWindows {
     }
 
     /// The first step (counted from the state's step) of the first window in which the
-    /// potential could reach `c` (relative to `v_inf`), or `None` if it never can.
+    /// potential could reach `c` (relative to `v_inf`), or `None` if it never can; and the
+    /// headroom: how far below `c` the potential stays before that window (0 if the first
+    /// window can reach `c`).
     #[inline]
-    fn first_possible(&self, c: f64, dv: f64, i_exc: f64, i_inh: f64) -> Option<u32> {
+    fn first_possible(&self, c: f64, dv: f64, i_exc: f64, i_inh: f64) -> (Option<u32>, f64) {
         let leak = if dv < 0.0 {
             &self.leak_end
         } else {
@@ -330,10 +283,41 @@ impl CrossingWindows {
         } else {
             &self.inh_min
         };
-        let reach = reach_mask(c, dv, i_exc, i_inh, leak, exc, inh);
+        // Straight-line code over all windows (vectorized by the compiler), no early exit.
+        let mut bound = [0.0; WINDOW_LANES];
+        for j in 0..WINDOW_LANES {
+            bound[j] = dv * leak[j] + i_exc * exc[j] + i_inh * inh[j];
+        }
+        let mut reach = 0u32;
+        for (j, &b) in bound.iter().enumerate() {
+            reach |= u32::from(b >= c) << j;
+        }
         let first = (reach & ((1 << (WINDOW_LEVELS + 1)) - 1)).trailing_zeros() as usize;
-        (first <= WINDOW_LEVELS).then(|| Self::start(first))
+        let mut highest = f64::NEG_INFINITY;
+        for (j, &b) in bound.iter().enumerate().take(WINDOW_LEVELS + 1) {
+            // (Not `f64::max`, whose NaN rules cost a few instructions; no bound is NaN.)
+            if j < first && b > highest {
+                highest = b;
+            }
+        }
+        let headroom = if first == 0 { 0.0 } else { c - highest };
+        (
+            (first <= WINDOW_LEVELS).then(|| Self::start(first)),
+            headroom,
+        )
     }
+}
+
+/// The `lif_exp` propagators over some number of steps `k`: the decays of the potential and of
+/// both currents, and the contribution of a unit current to the potential (`kernel`).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct LifExpPropagators {
+    m: f64,
+    exc: f64,
+    inh: f64,
+    kernel_exc: f64,
+    kernel_inh: f64,
 }
 
 fn table(tau: f64, dt: f64) -> Vec<f64> {
@@ -354,26 +338,61 @@ fn kappa(tau_syn: f64, tau_m: f64) -> f64 {
 impl Dynamics {
     /// Precompute the propagators of `params` for time step `dt_ms`.
     pub fn new(params: NeuronParams, dt_ms: f64) -> Self {
-        let (decay_m, decay_exc, decay_inh) = match params.model {
-            Model::If => (Vec::new(), Vec::new(), Vec::new()),
-            Model::LifDelta => (table(params.tau_m_ms, dt_ms), Vec::new(), Vec::new()),
-            Model::LifExp => (
-                table(params.tau_m_ms, dt_ms),
-                table(params.tau_exc_ms, dt_ms),
-                table(params.tau_inh_ms, dt_ms),
-            ),
+        let decay_m = match params.model {
+            Model::If => Vec::new(),
+            Model::LifDelta | Model::LifExp => table(params.tau_m_ms, dt_ms),
         };
-        Dynamics {
+        let mut dynamics = Dynamics {
             params,
             dt_ms,
             decay_m,
-            decay_exc,
-            decay_inh,
+            lif_exp: Vec::new(),
             kappa_exc: kappa(params.tau_exc_ms, params.tau_m_ms),
             kappa_inh: kappa(params.tau_inh_ms, params.tau_m_ms),
             two_tau_m_steps: 2.0 * params.tau_m_ms / dt_ms,
+            psp_peak_exc: if params.model == Model::LifExp {
+                PspKernel::new(params.tau_exc_ms, params.tau_m_ms).peak()
+            } else {
+                0.0
+            },
+            psp_peak_inh: if params.model == Model::LifExp {
+                PspKernel::new(params.tau_inh_ms, params.tau_m_ms).peak()
+            } else {
+                0.0
+            },
             windows: (params.model == Model::LifExp)
                 .then(|| Box::new(CrossingWindows::new(&params, dt_ms))),
+        };
+        if params.model == Model::LifExp {
+            dynamics.lif_exp = (0..TABLE_LEN as u32)
+                .map(|k| dynamics.lif_exp_propagators(k))
+                .collect();
+        }
+        dynamics
+    }
+
+    /// The `lif_exp` propagators over `k` steps, computed (the table holds these values).
+    fn lif_exp_propagators(&self, k: u32) -> LifExpPropagators {
+        let p = &self.params;
+        let dt = self.dt_ms;
+        let m = Self::decay(&self.decay_m, p.tau_m_ms, dt, k);
+        let exc = (-(k as f64) * dt / p.tau_exc_ms).exp();
+        let inh = (-(k as f64) * dt / p.tau_inh_ms).exp();
+        LifExpPropagators {
+            m,
+            exc,
+            inh,
+            kernel_exc: self.kernel(self.kappa_exc, exc, m, k),
+            kernel_inh: self.kernel(self.kappa_inh, inh, m, k),
+        }
+    }
+
+    /// The `lif_exp` propagators over `k` steps (from the table when `k` is in it).
+    #[inline(always)]
+    fn lif_exp_at(&self, k: u32) -> LifExpPropagators {
+        match self.lif_exp.get(k as usize) {
+            Some(&p) => p,
+            None => self.lif_exp_propagators(k),
         }
     }
 
@@ -435,36 +454,26 @@ impl Dynamics {
             }
             Model::LifExp => {
                 if t <= a.ref_end {
-                    let k = t - a.step;
+                    let q = self.lif_exp_at(t - a.step);
                     return Evaluated {
                         v: a.v,
-                        i_exc: a.i_exc * Self::decay(&self.decay_exc, p.tau_exc_ms, dt, k),
-                        i_inh: a.i_inh * Self::decay(&self.decay_inh, p.tau_inh_ms, dt, k),
+                        i_exc: a.i_exc * q.exc,
+                        i_inh: a.i_inh * q.inh,
                     };
                 }
                 let (i_exc, i_inh, from) = if a.ref_end > a.step {
-                    let j = a.ref_end - a.step;
-                    (
-                        a.i_exc * Self::decay(&self.decay_exc, p.tau_exc_ms, dt, j),
-                        a.i_inh * Self::decay(&self.decay_inh, p.tau_inh_ms, dt, j),
-                        a.ref_end,
-                    )
+                    let q = self.lif_exp_at(a.ref_end - a.step);
+                    (a.i_exc * q.exc, a.i_inh * q.inh, a.ref_end)
                 } else {
                     (a.i_exc, a.i_inh, a.step)
                 };
-                let k = t - from;
-                let pm = Self::decay(&self.decay_m, p.tau_m_ms, dt, k);
-                let pe = Self::decay(&self.decay_exc, p.tau_exc_ms, dt, k);
-                let pi = Self::decay(&self.decay_inh, p.tau_inh_ms, dt, k);
+                let q = self.lif_exp_at(t - from);
                 let v_inf = p.v_rest_mv + a.bias;
-                let v = v_inf
-                    + (a.v - v_inf) * pm
-                    + i_exc * self.kernel(self.kappa_exc, pe, pm, k)
-                    + i_inh * self.kernel(self.kappa_inh, pi, pm, k);
+                let v = v_inf + (a.v - v_inf) * q.m + i_exc * q.kernel_exc + i_inh * q.kernel_inh;
                 Evaluated {
                     v,
-                    i_exc: i_exc * pe,
-                    i_inh: i_inh * pi,
+                    i_exc: i_exc * q.exc,
+                    i_inh: i_inh * q.inh,
                 }
             }
         }
@@ -565,15 +574,21 @@ impl Dynamics {
     /// step and, if it has not crossed, predicts again from there, so the true crossing step is
     /// never skipped.
     pub fn next_possible_crossing(&self, a: &Anchor, t: u32) -> Option<u32> {
+        self.predict(a, t).next
+    }
+
+    /// [`Self::next_possible_crossing`] with the headroom of the prediction.
+    #[inline]
+    pub fn predict(&self, a: &Anchor, t: u32) -> Prediction {
         if !self.params.spiking {
-            return None;
+            return Prediction::NEVER;
         }
         let from = t.max(a.ref_end);
         if from == a.step {
-            self.crossing_after(a.v, a.i_exc, a.i_inh, a.bias, from)
+            self.predict_after(a.v, a.i_exc, a.i_inh, a.bias, from)
         } else {
             let e = self.evaluate(a, from);
-            self.crossing_after(e.v, e.i_exc, e.i_inh, a.bias, from)
+            self.predict_after(e.v, e.i_exc, e.i_inh, a.bias, from)
         }
     }
 
@@ -589,21 +604,59 @@ impl Dynamics {
         bias: f64,
         from: u32,
     ) -> Option<u32> {
+        self.predict_after(v, i_exc, i_inh, bias, from).next
+    }
+
+    /// An upper bound of how much inputs `in_exc`, `in_inh` summed in one step can raise the
+    /// potential at any later time (0 if they can only lower it). Compared with the headroom
+    /// of a [`Prediction`], it tells whether the prediction still holds after the input.
+    #[inline]
+    pub fn max_rise(&self, in_exc: f64, in_inh: f64) -> f64 {
+        match self.params.model {
+            Model::LifExp => {
+                in_exc.max(0.0) * self.psp_peak_exc + in_inh.max(0.0) * self.psp_peak_inh
+            }
+            Model::If | Model::LifDelta => (in_exc + in_inh).max(0.0),
+        }
+    }
+
+    /// [`Self::crossing_after`] with the headroom of the prediction.
+    #[inline]
+    pub fn predict_after(
+        &self,
+        v: f64,
+        i_exc: f64,
+        i_inh: f64,
+        bias: f64,
+        from: u32,
+    ) -> Prediction {
         let p = &self.params;
         let c = p.v_th_mv - THRESHOLD_MARGIN_MV;
         // The bound's crossing time in steps (a lower bound of the true crossing time).
         let steps_lb = match p.model {
             Model::If => {
                 if bias <= 0.0 {
-                    return None;
+                    return Prediction::NEVER;
                 }
                 ((c - v) / (bias * self.dt_ms)).max(0.0)
             }
             Model::LifExp => {
                 let windows = self.windows.as_deref().expect("lif_exp has windows");
                 let v_inf = p.v_rest_mv + bias;
-                let steps = windows.first_possible(c - v_inf, v - v_inf, i_exc, i_inh)?;
-                return from.checked_add(steps).filter(|&s| s != u32::MAX);
+                let (steps, headroom) = windows.first_possible(c - v_inf, v - v_inf, i_exc, i_inh);
+                return match steps {
+                    None => Prediction {
+                        next: None,
+                        headroom,
+                    },
+                    Some(steps) => match from.checked_add(steps).filter(|&s| s != u32::MAX) {
+                        Some(next) => Prediction {
+                            next: Some(next),
+                            headroom,
+                        },
+                        None => Prediction::NEVER,
+                    },
+                };
             }
             Model::LifDelta => {
                 let v_inf = p.v_rest_mv + bias;
@@ -612,7 +665,7 @@ impl Dynamics {
                 if amp >= c {
                     0.0
                 } else if amp >= 0.0 || c >= 0.0 {
-                    return None;
+                    return Prediction::NEVER;
                 } else {
                     // Crossing of amp e^(-s/tau_m) = c at s = tau_m ln(y), y = amp / c > 1.
                     // ln(y) is bounded below by the Pade form 2 (y - 1) / (y + 1)
@@ -625,10 +678,34 @@ impl Dynamics {
         // Whole steps to wait, rounded up (by hand: `f64::ceil` is a libm call on baseline x86-64).
         let x = steps_lb - 1e-6;
         if x >= f64::from(u32::MAX) {
-            return None;
+            return Prediction::NEVER;
         }
         let truncated = x as u32; // x >= -1e-6: truncation toward zero is the floor, or 0
         let steps = (truncated + u32::from(f64::from(truncated) < x)).max(1);
-        from.checked_add(steps).filter(|&s| s != u32::MAX)
+        Prediction {
+            next: from.checked_add(steps).filter(|&s| s != u32::MAX),
+            headroom: 0.0,
+        }
     }
+}
+
+/// A prediction of the event engine: when to check a neuron next, and by how much its
+/// potential stays below threshold until then.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    /// The earliest step at which the neuron could reach threshold without input (`None`:
+    /// never).
+    pub next: Option<u32>,
+    /// Until `next`, the potential stays at least this far [mV] below threshold (a lower
+    /// bound; 0 when unknown). Inputs that can raise the potential by no more than this
+    /// ([`Dynamics::max_rise`]) leave the prediction valid.
+    pub headroom: f64,
+}
+
+impl Prediction {
+    /// No crossing and no headroom known.
+    pub const NEVER: Prediction = Prediction {
+        next: None,
+        headroom: 0.0,
+    };
 }

@@ -18,6 +18,10 @@ use crate::neuron::{Anchor, Dynamics};
 pub(super) struct Slot {
     pub anchor: Anchor,
     pub input: [f64; 2],
+    /// Event engine: how far below threshold the potential stays until the pending check
+    /// (see [`crate::neuron::Prediction`]); inputs that cannot raise it by more leave the
+    /// check where it is.
+    pub headroom: f64,
 }
 
 /// Spare 64-bit words kept after a part's per-neuron arrays (two cache lines).
@@ -97,6 +101,7 @@ impl Part {
                 .map(|&anchor| Slot {
                     anchor,
                     input: [0.0; 2],
+                    headroom: 0.0,
                 })
                 .collect(),
             // Padded by a cache line or two so that the arrays of parts advanced by different
@@ -287,14 +292,19 @@ impl Part {
                 updates += 1;
                 if dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh) {
                     self.spikes.push(self.lo + i as u32);
-                } else if self.wake[i] > t && dynamics.only_lowers(in_exc, in_inh) {
-                    // The input lowers the whole future trajectory: the pending check (or
-                    // the absence of one) still bounds the crossing from below.
-                    continue;
+                } else if self.wake[i] > t {
+                    // Until the pending check the potential stays `headroom` below threshold;
+                    // if this input cannot raise it by more, the check still comes in time.
+                    let rise = dynamics.max_rise(in_exc, in_inh);
+                    if rise <= slot.headroom {
+                        slot.headroom -= rise;
+                        continue;
+                    }
                 }
                 if predict {
-                    let next = dynamics.next_possible_crossing(&slot.anchor, t);
-                    predicted.push((i as u32, next.unwrap_or(u32::MAX)));
+                    let prediction = dynamics.predict(&slot.anchor, t);
+                    slot.headroom = prediction.headroom;
+                    predicted.push((i as u32, prediction.next.unwrap_or(u32::MAX)));
                 }
             }
         }
@@ -319,9 +329,10 @@ impl Part {
                     self.schedule(dynamics, i, t);
                 }
                 (false, Some(state)) => {
-                    let next =
-                        dynamics.crossing_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
-                    self.set_wake(i, t, next);
+                    let prediction =
+                        dynamics.predict_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
+                    self.slots[i].headroom = prediction.headroom;
+                    self.set_wake(i, t, prediction.next);
                 }
                 (false, None) => self.schedule(dynamics, i, t),
             }
@@ -354,8 +365,9 @@ impl Part {
         if !self.can_self_cross {
             return;
         }
-        let next = dynamics.next_possible_crossing(&self.slots[i].anchor, t);
-        self.set_wake(i, t, next);
+        let prediction = dynamics.predict(&self.slots[i].anchor, t);
+        self.slots[i].headroom = prediction.headroom;
+        self.set_wake(i, t, prediction.next);
     }
 
     /// Record and queue local neuron `i`'s next threshold check (none for `None`).
