@@ -336,3 +336,64 @@ fn lif_exp_crossing_prediction_never_skips_a_crossing() {
         "{tight} of {crossing} within a factor of 4"
     );
 }
+
+/// The headroom of a prediction is sound: an input whose largest possible rise fits in the
+/// headroom cannot make the neuron cross before the predicted check.
+#[test]
+fn inputs_within_the_headroom_cannot_cross_before_the_predicted_check() {
+    use synops::network::spec::ResetSpec;
+    use synops::neuron::{Anchor, Dynamics, Model, NeuronParams};
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = move |lo: f64, hi: f64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lo + (hi - lo) * ((x >> 11) as f64 / (1u64 << 53) as f64)
+    };
+    let mut used = 0;
+    for (tau_m, tau_exc, tau_inh, v_rest) in [
+        (20.0, 5.0, 10.0, -49.0),
+        (20.0, 5.0, 10.0, -60.0),
+        (10.0, 30.0, 2.0, -55.0),
+        (10.0, 10.0, 10.0, -52.0),
+    ] {
+        let params = NeuronParams {
+            model: Model::LifExp,
+            tau_m_ms: tau_m,
+            tau_exc_ms: tau_exc,
+            tau_inh_ms: tau_inh,
+            v_rest_mv: v_rest,
+            v_th_mv: -50.0,
+            v_reset_mv: -60.0,
+            ref_steps: 0,
+            reset: ResetSpec::Value,
+            spiking: true,
+        };
+        let dynamics = Dynamics::new(params, 0.1);
+        let unit_rise = dynamics.max_rise(1.0, 0.0);
+        for _ in 0..1500 {
+            let anchor = Anchor {
+                v: uniform(-70.0, -50.5),
+                i_exc: uniform(0.0, 10.0),
+                i_inh: uniform(-20.0, 0.0),
+                step: 0,
+                ref_end: 0,
+                bias: 0.0,
+            };
+            let prediction = dynamics.predict(&anchor, 0);
+            if prediction.headroom <= 0.0 {
+                continue;
+            }
+            // The largest excitatory input the headroom admits, arriving at step 0.
+            let bumped = Anchor {
+                i_exc: anchor.i_exc + prediction.headroom / unit_rise,
+                ..anchor
+            };
+            let until = prediction.next.unwrap_or(6000).min(6000);
+            let first = (1..until).find(|&k| dynamics.evaluate(&bumped, k).v >= -50.0);
+            assert_eq!(first, None, "{params:?} {anchor:?} {prediction:?}");
+            used += 1;
+        }
+    }
+    assert!(used > 1000, "{used} states with headroom");
+}
