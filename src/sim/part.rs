@@ -290,9 +290,14 @@ impl Part {
                 let slot = &mut self.slots[i];
                 let [in_exc, in_inh] = std::mem::take(&mut slot.input);
                 updates += 1;
-                if dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh) {
+                let spiked = dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh);
+                if spiked {
                     self.spikes.push(self.lo + i as u32);
-                } else if self.wake[i] > t {
+                }
+                if !predict {
+                    continue;
+                }
+                if !spiked && self.wake[i] > t {
                     // Until the pending check the potential stays `headroom` below threshold;
                     // if this input cannot raise it by more, the check still comes in time.
                     let rise = dynamics.max_rise(in_exc, in_inh);
@@ -301,11 +306,9 @@ impl Part {
                         continue;
                     }
                 }
-                if predict {
-                    let prediction = dynamics.predict(&slot.anchor, t);
-                    slot.headroom = prediction.headroom;
-                    predicted.push((i as u32, prediction.next.unwrap_or(u32::MAX)));
-                }
+                let prediction = dynamics.predict(&slot.anchor, t);
+                slot.headroom = prediction.headroom;
+                predicted.push((i as u32, prediction.next.unwrap_or(u32::MAX)));
             }
         }
         for &(i, next) in &predicted {
