@@ -161,6 +161,10 @@ enum Command {
         /// neuron updates, step by step.
         #[arg(long)]
         counts_per_step: bool,
+        /// Time the phases of each step (drives, delivery, updates, checks, sequential part)
+        /// and report them (a few percent slower).
+        #[arg(long)]
+        profile: bool,
         /// Append an energy report for these devices (and write energy.json).
         #[arg(long, value_delimiter = ',')]
         energy: Option<Vec<String>>,
@@ -383,6 +387,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             quiet,
             plots,
             counts_per_step,
+            profile,
             energy,
         } => {
             let options = CompileOptions {
@@ -420,6 +425,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             });
             let mut sim = Simulation::with_threads(&net, engine, threads);
+            if profile {
+                sim.enable_profile();
+            }
             let start = Instant::now();
             let mut per_step: Vec<Vec<u64>> = Vec::new();
             if counts_per_step {
@@ -445,6 +453,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish_and_clear();
             let mut summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
             summary.threads = threads;
+            summary.profile = sim.profile().cloned();
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&net.name));
             let mut written = write_results(&dir, &net, &summary, &sim.recorded)?;
             if counts_per_step {

@@ -81,6 +81,9 @@ pub struct Summary {
     /// Threads of the simulation loop.
     #[serde(default = "one_thread")]
     pub threads: usize,
+    /// Where the loop time went (`run --profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::sim::Profile>,
     /// Synaptic events per second of loop time.
     pub events_per_s: f64,
     /// Mean rate of the simulated (non-source) neurons [Hz].
@@ -180,6 +183,7 @@ impl Summary {
             },
             peak_rss_mb: peak_rss_mb(),
             threads: 1,
+            profile: None,
             populations,
             projections: net
                 .projections
@@ -256,6 +260,13 @@ impl Summary {
             self.events_per_s,
             self.peak_rss_mb
         );
+        if let Some(p) = &self.profile {
+            let _ = writeln!(
+                s,
+                "profile (thread time): drives {:.3} s | delivery {:.3} s | updates {:.3} s | checks {:.3} s | sequential {:.3} s",
+                p.drives_s, p.delivery_s, p.updates_s, p.checks_s, p.sequential_s
+            );
+        }
         s
     }
 }

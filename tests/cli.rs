@@ -143,3 +143,49 @@ fn validate_and_graph() {
     assert!(dot.starts_with("digraph \"cuba\""));
     assert_eq!(dot.matches(" -> ").count(), 4);
 }
+
+#[test]
+fn profile_and_threads_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cuba = networks().join("cuba.toml");
+    let out = synops(
+        &[
+            "run",
+            cuba.to_str().unwrap(),
+            "--duration-ms",
+            "100",
+            "--threads",
+            "2",
+            "--profile",
+            "--out",
+            "o",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("profile (thread time)"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["threads"], 2);
+    let profile = &summary["profile"];
+    let phase = |k: &str| profile[k].as_f64().unwrap_or(-1.0);
+    for key in [
+        "drives_s",
+        "delivery_s",
+        "updates_s",
+        "checks_s",
+        "sequential_s",
+    ] {
+        assert!(phase(key) >= 0.0, "{key}: {profile}");
+    }
+    // CUBA has no Poisson drive; its neurons receive spikes and are checked.
+    assert!(
+        phase("updates_s") > 0.0 && phase("delivery_s") > 0.0,
+        "{profile}"
+    );
+}

@@ -79,6 +79,23 @@ pub struct Counts {
     pub current_macs: Vec<u64>,
 }
 
+/// Where the loop time went, when profiling ([`Simulation::enable_profile`]). Part phases are
+/// summed over parts, so with several threads they add up to more than the loop time.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    /// Poisson drives [s].
+    pub drives_s: f64,
+    /// Delivery of spikes over synapses [s].
+    pub delivery_s: f64,
+    /// Updates of neurons with input, with their crossing predictions [s].
+    pub updates_s: f64,
+    /// Threshold checks without input (event engine) [s].
+    pub checks_s: f64,
+    /// The sequential part of each step: source populations, subset drives, collecting
+    /// spikes, recording, and queueing spikes by delay [s].
+    pub sequential_s: f64,
+}
+
 /// One sample of a state trace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TraceSample {
@@ -209,6 +226,8 @@ pub struct Simulation<'a> {
     step: u32,
     pool: Option<rayon::ThreadPool>,
     threads: usize,
+    /// Phase times so far, when profiling.
+    profile: Option<Profile>,
     /// Counts so far.
     pub counts: Counts,
     /// Recordings so far.
@@ -417,6 +436,7 @@ impl<'a> Simulation<'a> {
             step: 0,
             pool,
             threads,
+            profile: None,
             counts: Counts {
                 spikes: vec![0; np],
                 synaptic_events: vec![0; net.projections.len()],
@@ -517,6 +537,16 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// Time the phases of every step from now on (a few percent slower).
+    pub fn enable_profile(&mut self) {
+        self.profile.get_or_insert_with(Profile::default);
+    }
+
+    /// The phase times so far, if profiling.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+
     /// The current step (0 before the first step).
     pub fn current_step(&self) -> u32 {
         self.step
@@ -566,7 +596,7 @@ impl<'a> Simulation<'a> {
             self.net,
             &into_inh,
             &row_splits,
-            self.engine == Engine::Event,
+            (self.engine == Engine::Event, self.profile.is_some()),
             &sizes,
         );
         std::thread::scope(|scope| {
@@ -575,11 +605,15 @@ impl<'a> Simulation<'a> {
                 scope.spawn(move || team.serve(worker));
             }
             while self.step < self.net.steps {
+                let start = self.profile.is_some().then(std::time::Instant::now);
                 let t = self.begin_step();
                 let mut bundles = self.ring.take(t);
                 self.count_deliveries(&bundles);
+                let sequential = start.map(|s| s.elapsed());
                 team.step(t, &mut self.parts, &mut bundles);
+                let start = self.profile.is_some().then(std::time::Instant::now);
                 self.end_step(t, bundles);
+                self.add_sequential(sequential, start);
                 observe(self);
             }
             team.finish();
@@ -601,9 +635,11 @@ impl<'a> Simulation<'a> {
 
     /// One step; inside the pool when there is one.
     fn step_once(&mut self) {
+        let start = self.profile.is_some().then(std::time::Instant::now);
         let t = self.begin_step();
         let bundles = self.ring.take(t);
         self.count_deliveries(&bundles);
+        let sequential = start.map(|s| s.elapsed());
         let input = StepInput {
             t,
             net: self.net,
@@ -611,6 +647,7 @@ impl<'a> Simulation<'a> {
             into_inh: &self.into_inh,
             row_splits: &self.row_splits,
             event: self.engine == Engine::Event,
+            profile: self.profile.is_some(),
         };
         let work = |part: &mut Part| part.step(&input);
         if self.threads > 1 {
@@ -618,7 +655,21 @@ impl<'a> Simulation<'a> {
         } else {
             self.parts.iter_mut().for_each(work);
         }
+        let start = self.profile.is_some().then(std::time::Instant::now);
         self.end_step(t, bundles);
+        self.add_sequential(sequential, start);
+    }
+
+    /// Profiling: add the sequential start of a step (`before`) and the time since `end`
+    /// started.
+    fn add_sequential(
+        &mut self,
+        before: Option<std::time::Duration>,
+        end: Option<std::time::Instant>,
+    ) {
+        if let (Some(profile), Some(before), Some(end)) = (&mut self.profile, before, end) {
+            profile.sequential_s += (before + end.elapsed()).as_secs_f64();
+        }
     }
 
     /// The sequential start of a step: advance the clock and generate external input.
@@ -646,6 +697,14 @@ impl<'a> Simulation<'a> {
             self.counts.threshold_checks[part.pop] += part.checks;
             part.updates = 0;
             part.checks = 0;
+            if let Some(profile) = &mut self.profile {
+                let [drives, delivery, updates, checks] =
+                    std::mem::take(&mut part.phase_ns).map(|ns| ns as f64 * 1e-9);
+                profile.drives_s += drives;
+                profile.delivery_s += delivery;
+                profile.updates_s += updates;
+                profile.checks_s += checks;
+            }
             for &(k, e) in &part.external {
                 self.counts.external_events[k] += e;
             }

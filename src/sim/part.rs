@@ -27,6 +27,41 @@ pub(super) struct Slot {
 /// Spare 64-bit words kept after a part's per-neuron arrays (two cache lines).
 const TAIL_PAD_WORDS: usize = 16;
 
+/// The phases of a part's step, timed when profiling.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Phase {
+    /// Poisson drives.
+    Drives,
+    /// Delivery of the arriving spike bundles.
+    Delivery,
+    /// Updates of neurons with input (and their crossing predictions).
+    Updates,
+    /// Threshold checks without input (event engine).
+    Checks,
+}
+
+/// Number of [`Phase`]s.
+pub(super) const PHASES: usize = 4;
+
+/// Wall-clock laps between phases; does nothing unless profiling.
+struct Lap(Option<std::time::Instant>);
+
+impl Lap {
+    fn new(on: bool) -> Self {
+        Lap(on.then(std::time::Instant::now))
+    }
+
+    /// Add the time since the previous lap to `total`.
+    #[inline]
+    fn record(&mut self, total: &mut u64) {
+        if let Some(last) = &mut self.0 {
+            let now = std::time::Instant::now();
+            *total += (now - *last).as_nanos() as u64;
+            *last = now;
+        }
+    }
+}
+
 /// What every part reads in a step.
 #[derive(Clone, Copy)]
 pub(super) struct StepInput<'s> {
@@ -42,6 +77,8 @@ pub(super) struct StepInput<'s> {
     pub row_splits: &'s [Vec<u32>],
     /// Event engine (else clock).
     pub event: bool,
+    /// Time the phases of the step into [`Part::phase_ns`].
+    pub profile: bool,
 }
 
 /// A whole-population Poisson drive, restricted to a part.
@@ -83,6 +120,8 @@ pub(super) struct Part {
     pub drives: Vec<PartDrive>,
     /// Spikes of this step (population indices, ascending after the update).
     pub spikes: Vec<u32>,
+    /// Nanoseconds spent in each [`Phase`] (when profiling), collected after the step.
+    pub phase_ns: [u64; PHASES],
     /// Counts of this step, collected after the step.
     pub updates: u64,
     pub checks: u64,
@@ -122,6 +161,7 @@ impl Part {
             all_touched: false,
             drives: Vec::new(),
             spikes: Vec::new(),
+            phase_ns: [0; PHASES],
             updates: 0,
             checks: 0,
             external: Vec::new(),
@@ -150,8 +190,10 @@ impl Part {
             into_inh,
             row_splits,
             event,
+            profile,
         } = *input;
         let rank = self.rank;
+        let mut lap = Lap::new(profile);
         self.external.clear();
         let mut drives = std::mem::take(&mut self.drives);
         for d in &mut drives {
@@ -173,17 +215,24 @@ impl Part {
             self.external.push((d.drive, events));
         }
         self.drives = drives;
+        lap.record(&mut self.phase_ns[Phase::Drives as usize]);
         self.deliver(net, bundles, into_inh, row_splits, rank);
+        lap.record(&mut self.phase_ns[Phase::Delivery as usize]);
         let crate::network::compiled::PopulationKind::Neurons { dynamics, .. } =
             &net.populations[self.pop].kind
         else {
             unreachable!("parts hold neurons")
         };
         if event {
-            self.update_event(dynamics, t);
+            self.update_touched(dynamics, t);
+            lap.record(&mut self.phase_ns[Phase::Updates as usize]);
+            self.run_checks(dynamics, t);
+            lap.record(&mut self.phase_ns[Phase::Checks as usize]);
         } else {
             self.update_clock(dynamics, t);
+            lap.record(&mut self.phase_ns[Phase::Updates as usize]);
         }
+        self.spikes.sort_unstable();
     }
 
     fn deliver(
@@ -270,7 +319,8 @@ impl Part {
         }
     }
 
-    fn update_event(&mut self, dynamics: &Dynamics, t: u32) {
+    /// Event engine: update the neurons that received input and predict their crossings.
+    fn update_touched(&mut self, dynamics: &Dynamics, t: u32) {
         let mut updates = 0u64;
         // Two passes: first update the neurons with input and predict their crossings, then
         // queue the checks. The branches of queueing then do not wait for the arithmetic of
@@ -317,7 +367,10 @@ impl Part {
         predicted.clear();
         self.predicted = predicted;
         self.updates += updates;
-        // Threshold checks of neurons whose predicted crossing falls on this step.
+    }
+
+    /// Event engine: threshold checks of neurons whose predicted crossing falls on this step.
+    fn run_checks(&mut self, dynamics: &Dynamics, t: u32) {
         let mut due = self.wakes.take(t);
         for &i in &due {
             let i = i as usize;
@@ -342,7 +395,6 @@ impl Part {
         }
         due.clear();
         self.wakes.give_back(t, due);
-        self.spikes.sort_unstable();
     }
 
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {

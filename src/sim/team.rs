@@ -76,6 +76,7 @@ pub(super) struct Team<'s> {
     into_inh: &'s [bool],
     row_splits: &'s [Vec<u32>],
     event: bool,
+    profile: bool,
     barrier: SpinBarrier,
     parts: Vec<Mutex<Option<Part>>>,
     /// The parts each thread advances (thread 0 is the caller).
@@ -86,13 +87,14 @@ pub(super) struct Team<'s> {
 }
 
 impl<'s> Team<'s> {
-    /// A team of `threads` threads (the caller included) for parts of the given sizes.
+    /// A team of `threads` threads (the caller included) for parts of the given sizes, running
+    /// the event engine or not, profiling or not.
     pub fn new(
         threads: usize,
         net: &'s CompiledNetwork,
         into_inh: &'s [bool],
         row_splits: &'s [Vec<u32>],
-        event: bool,
+        (event, profile): (bool, bool),
         part_sizes: &[usize],
     ) -> Self {
         let mut order: Vec<usize> = (0..part_sizes.len()).collect();
@@ -109,6 +111,7 @@ impl<'s> Team<'s> {
             into_inh,
             row_splits,
             event,
+            profile,
             barrier: SpinBarrier::new(threads),
             parts: part_sizes.iter().map(|_| Mutex::new(None)).collect(),
             assigned,
@@ -174,6 +177,7 @@ impl<'s> Team<'s> {
             into_inh: self.into_inh,
             row_splits: self.row_splits,
             event: self.event,
+            profile: self.profile,
         };
         for &part in &self.assigned[worker] {
             self.parts[part]
