@@ -145,7 +145,8 @@ enum Command {
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Threads (default: all cores). Results do not depend on it.
+        /// Threads (default: all cores, at most one per 4096 simulated neurons). Results do
+        /// not depend on it.
         #[arg(long)]
         threads: Option<usize>,
         /// Output folder. Default: results/<network name>/.
@@ -375,6 +376,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Simulated neurons per thread below which more threads do not pay: a step of a smaller
+/// network takes a few microseconds, about what two barriers between threads cost.
+const NEURONS_PER_THREAD: u64 = 4096;
+
+/// All cores, but at most one thread per [`NEURONS_PER_THREAD`] simulated neurons.
+fn default_threads(net: &synops::CompiledNetwork) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let neurons: u64 = net
+        .populations
+        .iter()
+        .filter(|p| matches!(p.kind, synops::network::compiled::PopulationKind::Neurons { .. }))
+        .map(|p| u64::from(p.size))
+        .sum();
+    cores.min((neurons / NEURONS_PER_THREAD).max(1) as usize)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run {
@@ -421,9 +438,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
-            let threads = threads.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            });
+            let threads = threads.unwrap_or_else(|| default_threads(&net));
             let mut sim = Simulation::with_threads(&net, engine, threads);
             if profile {
                 sim.enable_profile();
