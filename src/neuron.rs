@@ -53,6 +53,23 @@ const TABLE_LEN: usize = 4096;
 /// can come within this distance of the threshold, which covers rounding in [`Dynamics::evaluate`].
 const THRESHOLD_MARGIN_MV: f64 = 1e-9;
 
+/// [`Model::If`] as a const generic code (see [`Dynamics::evaluate_as`]).
+pub(crate) const MODEL_IF: u8 = 0;
+/// [`Model::LifDelta`] as a const generic code.
+pub(crate) const MODEL_LIF_DELTA: u8 = 1;
+/// [`Model::LifExp`] as a const generic code.
+pub(crate) const MODEL_LIF_EXP: u8 = 2;
+
+/// The model of a const generic code.
+#[inline(always)]
+const fn model_of<const M: u8>() -> Model {
+    match M {
+        MODEL_IF => Model::If,
+        MODEL_LIF_DELTA => Model::LifDelta,
+        _ => Model::LifExp,
+    }
+}
+
 /// Neuron model of a simulated population.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
@@ -422,9 +439,20 @@ impl Dynamics {
     /// The state at step `t >= anchor.step`, in closed form from the anchor.
     #[inline]
     pub fn evaluate(&self, a: &Anchor, t: u32) -> Evaluated {
+        match self.params.model {
+            Model::If => self.evaluate_as::<MODEL_IF>(a, t),
+            Model::LifDelta => self.evaluate_as::<MODEL_LIF_DELTA>(a, t),
+            Model::LifExp => self.evaluate_as::<MODEL_LIF_EXP>(a, t),
+        }
+    }
+
+    /// [`Self::evaluate`] for the model coded `M` (which must be this model's): the model
+    /// is known at compile time, so loops over many neurons carry no per-neuron dispatch.
+    #[inline(always)]
+    pub(crate) fn evaluate_as<const M: u8>(&self, a: &Anchor, t: u32) -> Evaluated {
         let p = &self.params;
         let dt = self.dt_ms;
-        match p.model {
+        match model_of::<M>() {
             Model::If => {
                 let free_from = a.step.max(a.ref_end);
                 let v = if t <= a.ref_end {
@@ -494,9 +522,25 @@ impl Dynamics {
     /// Returns true if the neuron spikes at `t`.
     #[inline]
     pub fn update_with_input(&self, a: &mut Anchor, t: u32, in_exc: f64, in_inh: f64) -> bool {
-        let e = self.evaluate(a, t);
+        match self.params.model {
+            Model::If => self.update_with_input_as::<MODEL_IF>(a, t, in_exc, in_inh),
+            Model::LifDelta => self.update_with_input_as::<MODEL_LIF_DELTA>(a, t, in_exc, in_inh),
+            Model::LifExp => self.update_with_input_as::<MODEL_LIF_EXP>(a, t, in_exc, in_inh),
+        }
+    }
+
+    /// [`Self::update_with_input`] for the model coded `M` (see [`Self::evaluate_as`]).
+    #[inline(always)]
+    pub(crate) fn update_with_input_as<const M: u8>(
+        &self,
+        a: &mut Anchor,
+        t: u32,
+        in_exc: f64,
+        in_inh: f64,
+    ) -> bool {
+        let e = self.evaluate_as::<M>(a, t);
         let refractory = t <= a.ref_end;
-        let (mut v, i_exc, i_inh) = match self.params.model {
+        let (mut v, i_exc, i_inh) = match model_of::<M>() {
             Model::LifExp => (e.v, e.i_exc + in_exc, e.i_inh + in_inh),
             Model::If | Model::LifDelta if refractory => (e.v, 0.0, 0.0),
             Model::If | Model::LifDelta => (e.v + (in_exc + in_inh), 0.0, 0.0),

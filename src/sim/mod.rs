@@ -380,7 +380,9 @@ impl<'a> Simulation<'a> {
                     k as u64,
                     u64::from(part.lo) / BLOCK_SIZE as u64,
                 );
-                part.all_touched |= field.is_dense();
+                if field.is_dense() && !part.all_touched {
+                    part.set_all_touched();
+                }
                 part.drives.push(PartDrive {
                     drive: k,
                     receptor,

@@ -8,7 +8,7 @@
 use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
 use crate::network::compiled::{CompiledNetwork, Weights};
-use crate::neuron::{Anchor, Dynamics};
+use crate::neuron::{Anchor, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model};
 
 /// One neuron's runtime record: its anchor and the inputs summed in the current step
 /// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
@@ -111,8 +111,13 @@ pub(super) struct Part {
     /// Scratch: crossings predicted in this step, `(local index, step)`.
     predicted: Vec<(u32, u32)>,
     /// Every neuron gets input every step (a dense Poisson drive covers the part): delivery
-    /// then marks nothing and the update visits every neuron.
+    /// then marks nothing, sums into `dense_inputs` instead of the records, and the update
+    /// visits every neuron.
     pub all_touched: bool,
+    /// With `all_touched`: the inputs of the step, 16 bytes per neuron. Every neuron is
+    /// visited in order anyway, so a dense array (4 neurons per cache line) serves delivery's
+    /// random accesses better than the 64-byte records.
+    pub dense_inputs: Vec<[f64; 2]>,
     /// False when no neuron of the population can ever reach threshold without input: the
     /// event engine then never predicts crossings for it.
     pub can_self_cross: bool,
@@ -159,6 +164,7 @@ impl Part {
             predicted: Vec::new(),
             can_self_cross: false,
             all_touched: false,
+            dense_inputs: Vec::new(),
             drives: Vec::new(),
             spikes: Vec::new(),
             phase_ns: [0; PHASES],
@@ -173,9 +179,19 @@ impl Part {
         self.lo + self.slots.len() as u32
     }
 
+    /// Sum inputs densely (see `dense_inputs`): every neuron is touched every step.
+    pub fn set_all_touched(&mut self) {
+        self.all_touched = true;
+        self.dense_inputs = vec![[0.0; 2]; self.slots.len()];
+    }
+
     /// Add `weight` to local neuron `i`'s input.
     #[inline]
     pub fn add_input(&mut self, i: usize, receptor: usize, weight: f64) {
+        if self.all_touched {
+            self.dense_inputs[i][receptor] += weight;
+            return;
+        }
         self.slots[i].input[receptor] += weight;
         self.touched[i >> 6] |= 1 << (i & 63);
     }
@@ -201,10 +217,10 @@ impl Part {
             let (lo, r, w) = (self.lo, d.receptor, d.weight);
             if d.field.is_dense() {
                 // Every neuron of the part, zero counts included (no branch on the count).
-                let slots = &mut self.slots;
+                let inputs = &mut self.dense_inputs;
                 d.field.step_dense(|k, c| {
                     events += u64::from(c);
-                    slots[k].input[r] += w * f64::from(c);
+                    inputs[k][r] += w * f64::from(c);
                 });
             } else {
                 d.field.step(t, |n, c| {
@@ -275,13 +291,17 @@ impl Part {
             let r = usize::from(into_inh[b.projection as usize]);
             let (first, last) = (b.lo as usize, b.hi as usize);
             if let Weights::DenseRows(w) = &pr.weights {
-                let row = &w[first..last];
-                accumulate_row(
-                    &mut self.slots,
-                    r,
-                    &mut self.touched,
-                    &row[lo as usize..hi as usize],
-                );
+                let row = &w[first..last][lo as usize..hi as usize];
+                if self.all_touched {
+                    accumulate_row::<false, _>(
+                        &mut self.dense_inputs[..],
+                        r,
+                        &mut self.touched,
+                        row,
+                    );
+                } else {
+                    accumulate_row::<true, _>(&mut self.slots[..], r, &mut self.touched, row);
+                }
                 continue;
             }
             let all = &pr.csr.targets[first..last];
@@ -298,20 +318,21 @@ impl Part {
                 (lower_bound(all, lo, size), lower_bound(all, hi, size))
             };
             let targets = &all[a..z];
-            let (slots, touched) = (&mut self.slots, &mut self.touched);
+            let touched = &mut self.touched;
+            let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs[..]);
             match (&pr.weights, self.all_touched) {
                 (Weights::Constant(w), false) => {
-                    accumulate::<true>(slots, r, touched, targets, lo, std::iter::repeat(*w))
+                    accumulate::<true, _>(slots, r, touched, targets, lo, std::iter::repeat(*w))
                 }
                 (Weights::Constant(w), true) => {
-                    accumulate::<false>(slots, r, touched, targets, lo, std::iter::repeat(*w))
+                    accumulate::<false, _>(dense, r, touched, targets, lo, std::iter::repeat(*w))
                 }
                 (Weights::PerSynapse(ws), all) => {
                     let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
                     if all {
-                        accumulate::<false>(slots, r, touched, targets, lo, weights)
+                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
                     } else {
-                        accumulate::<true>(slots, r, touched, targets, lo, weights)
+                        accumulate::<true, _>(slots, r, touched, targets, lo, weights)
                     }
                 }
                 (Weights::DenseRows(_), _) => unreachable!("handled above"),
@@ -321,12 +342,25 @@ impl Part {
 
     /// Event engine: update the neurons that received input and predict their crossings.
     fn update_touched(&mut self, dynamics: &Dynamics, t: u32) {
+        match dynamics.params.model {
+            Model::If => self.update_touched_as::<MODEL_IF>(dynamics, t),
+            Model::LifDelta => self.update_touched_as::<MODEL_LIF_DELTA>(dynamics, t),
+            Model::LifExp => self.update_touched_as::<MODEL_LIF_EXP>(dynamics, t),
+        }
+    }
+
+    /// [`Self::update_touched`] for the model coded `M`.
+    fn update_touched_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
         let mut updates = 0u64;
         // Two passes: first update the neurons with input and predict their crossings, then
         // queue the checks. The branches of queueing then do not wait for the arithmetic of
         // the updates, and updates of different neurons overlap.
         let mut predicted = std::mem::take(&mut self.predicted);
         let predict = self.can_self_cross;
+        if self.all_touched && !predict {
+            self.update_all::<M>(dynamics, t);
+            return;
+        }
         let n = self.slots.len();
         for word in 0..self.touched.len() {
             let mut bits = if self.all_touched {
@@ -338,9 +372,14 @@ impl Part {
                 let i = word * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let slot = &mut self.slots[i];
-                let [in_exc, in_inh] = std::mem::take(&mut slot.input);
+                let [in_exc, in_inh] = if self.all_touched {
+                    std::mem::take(&mut self.dense_inputs[i])
+                } else {
+                    std::mem::take(&mut slot.input)
+                };
                 updates += 1;
-                let spiked = dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh);
+                let spiked =
+                    dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh);
                 if spiked {
                     self.spikes.push(self.lo + i as u32);
                 }
@@ -367,6 +406,24 @@ impl Part {
         predicted.clear();
         self.predicted = predicted;
         self.updates += updates;
+    }
+
+    /// Every neuron, in order, with nothing to predict (all touched): a plain loop over both
+    /// arrays, for the model coded `M`.
+    fn update_all<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
+        let lo = self.lo;
+        for (i, (slot, input)) in self
+            .slots
+            .iter_mut()
+            .zip(&mut self.dense_inputs)
+            .enumerate()
+        {
+            let [in_exc, in_inh] = std::mem::take(input);
+            if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
+                self.spikes.push(lo + i as u32);
+            }
+        }
+        self.updates += self.slots.len() as u64;
     }
 
     /// Event engine: threshold checks of neurons whose predicted crossing falls on this step.
@@ -403,7 +460,11 @@ impl Part {
             let spiked = if !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) == 0 {
                 dynamics.check_without_input(&mut slot.anchor, t)
             } else {
-                let [in_exc, in_inh] = std::mem::take(&mut slot.input);
+                let [in_exc, in_inh] = if self.all_touched {
+                    std::mem::take(&mut self.dense_inputs[i])
+                } else {
+                    std::mem::take(&mut slot.input)
+                };
                 dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
             };
             if spiked {
@@ -499,11 +560,31 @@ fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
     lo + targets[lo..hi].partition_point(|&t| t < bound)
 }
 
+/// Per-neuron input accumulators: the records (sparse activity) or a dense array.
+trait Accumulators {
+    /// Add `w` to neuron `i`'s input for `receptor`.
+    fn add(&mut self, i: usize, receptor: usize, w: f64);
+}
+
+impl Accumulators for [Slot] {
+    #[inline(always)]
+    fn add(&mut self, i: usize, receptor: usize, w: f64) {
+        self[i].input[receptor] += w;
+    }
+}
+
+impl Accumulators for [[f64; 2]] {
+    #[inline(always)]
+    fn add(&mut self, i: usize, receptor: usize, w: f64) {
+        self[i][receptor] += w;
+    }
+}
+
 /// The delivery inner loop: add each weight to its target's accumulator (targets are
-/// population indices, `lo` the part's first) and mark the target as touched.
+/// population indices, `lo` the part's first) and, if `MARK`, mark the target as touched.
 #[inline(always)]
-fn accumulate<const MARK: bool>(
-    slots: &mut [Slot],
+fn accumulate<const MARK: bool, A: Accumulators + ?Sized>(
+    acc: &mut A,
     receptor: usize,
     touched: &mut [u64],
     targets: &[u32],
@@ -512,7 +593,7 @@ fn accumulate<const MARK: bool>(
 ) {
     for (&n, w) in targets.iter().zip(weights) {
         let i = (n - lo) as usize;
-        slots[i].input[receptor] += w;
+        acc.add(i, receptor, w);
         if MARK {
             touched[i >> 6] |= 1 << (i & 63);
         }
@@ -521,10 +602,17 @@ fn accumulate<const MARK: bool>(
 
 /// The delivery loop of a dense projection: one row of weights onto the part's neurons.
 #[inline(always)]
-fn accumulate_row(slots: &mut [Slot], receptor: usize, touched: &mut [u64], row: &[f32]) {
-    for (i, (slot, &w)) in slots.iter_mut().zip(row).enumerate() {
-        slot.input[receptor] += f64::from(w);
-        touched[i >> 6] |= 1 << (i & 63);
+fn accumulate_row<const MARK: bool, A: Accumulators + ?Sized>(
+    acc: &mut A,
+    receptor: usize,
+    touched: &mut [u64],
+    row: &[f32],
+) {
+    for (i, &w) in row.iter().enumerate() {
+        acc.add(i, receptor, f64::from(w));
+        if MARK {
+            touched[i >> 6] |= 1 << (i & 63);
+        }
     }
 }
 
