@@ -114,10 +114,10 @@ pub(super) struct Part {
     /// then marks nothing, sums into `dense_inputs` instead of the records, and the update
     /// visits every neuron.
     pub all_touched: bool,
-    /// With `all_touched`: the inputs of the step, 16 bytes per neuron. Every neuron is
-    /// visited in order anyway, so a dense array (4 neurons per cache line) serves delivery's
-    /// random accesses better than the 64-byte records.
-    pub dense_inputs: Vec<[f64; 2]>,
+    /// With `all_touched`: the inputs of the step in two dense arrays, 8 bytes per neuron and
+    /// receptor. Every neuron is visited in order anyway, so dense arrays (8 neurons per cache
+    /// line) serve delivery's random accesses better than the 64-byte records.
+    pub dense_inputs: DenseInputs,
     /// False when no neuron of the population can ever reach threshold without input: the
     /// event engine then never predicts crossings for it.
     pub can_self_cross: bool,
@@ -164,7 +164,7 @@ impl Part {
             predicted: Vec::new(),
             can_self_cross: false,
             all_touched: false,
-            dense_inputs: Vec::new(),
+            dense_inputs: DenseInputs::default(),
             drives: Vec::new(),
             spikes: Vec::new(),
             phase_ns: [0; PHASES],
@@ -182,14 +182,17 @@ impl Part {
     /// Sum inputs densely (see `dense_inputs`): every neuron is touched every step.
     pub fn set_all_touched(&mut self) {
         self.all_touched = true;
-        self.dense_inputs = vec![[0.0; 2]; self.slots.len()];
+        self.dense_inputs = DenseInputs {
+            exc: vec![0.0; self.slots.len()],
+            inh: vec![0.0; self.slots.len()],
+        };
     }
 
     /// Add `weight` to local neuron `i`'s input.
     #[inline]
     pub fn add_input(&mut self, i: usize, receptor: usize, weight: f64) {
         if self.all_touched {
-            self.dense_inputs[i][receptor] += weight;
+            self.dense_inputs.add(i, receptor, weight);
             return;
         }
         self.slots[i].input[receptor] += weight;
@@ -220,7 +223,7 @@ impl Part {
                 let inputs = &mut self.dense_inputs;
                 d.field.step_dense(|k, c| {
                     events += u64::from(c);
-                    inputs[k][r] += w * f64::from(c);
+                    inputs.add(k, r, w * f64::from(c));
                 });
             } else {
                 d.field.step(t, |n, c| {
@@ -293,12 +296,7 @@ impl Part {
             if let Weights::DenseRows(w) = &pr.weights {
                 let row = &w[first..last][lo as usize..hi as usize];
                 if self.all_touched {
-                    accumulate_row::<false, _>(
-                        &mut self.dense_inputs[..],
-                        r,
-                        &mut self.touched,
-                        row,
-                    );
+                    accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
                 } else {
                     accumulate_row::<true, _>(&mut self.slots[..], r, &mut self.touched, row);
                 }
@@ -319,7 +317,7 @@ impl Part {
             };
             let targets = &all[a..z];
             let touched = &mut self.touched;
-            let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs[..]);
+            let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs);
             match (&pr.weights, self.all_touched) {
                 (Weights::Constant(w), false) => {
                     accumulate::<true, _>(slots, r, touched, targets, lo, std::iter::repeat(*w))
@@ -373,7 +371,7 @@ impl Part {
                 bits &= bits - 1;
                 let slot = &mut self.slots[i];
                 let [in_exc, in_inh] = if self.all_touched {
-                    std::mem::take(&mut self.dense_inputs[i])
+                    self.dense_inputs.take(i)
                 } else {
                     std::mem::take(&mut slot.input)
                 };
@@ -412,13 +410,9 @@ impl Part {
     /// arrays, for the model coded `M`.
     fn update_all<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
         let lo = self.lo;
-        for (i, (slot, input)) in self
-            .slots
-            .iter_mut()
-            .zip(&mut self.dense_inputs)
-            .enumerate()
-        {
-            let [in_exc, in_inh] = std::mem::take(input);
+        let DenseInputs { exc, inh } = &mut self.dense_inputs;
+        for (i, ((slot, exc), inh)) in self.slots.iter_mut().zip(exc).zip(inh).enumerate() {
+            let (in_exc, in_inh) = (std::mem::take(exc), std::mem::take(inh));
             if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
                 self.spikes.push(lo + i as u32);
             }
@@ -461,7 +455,7 @@ impl Part {
                 dynamics.check_without_input(&mut slot.anchor, t)
             } else {
                 let [in_exc, in_inh] = if self.all_touched {
-                    std::mem::take(&mut self.dense_inputs[i])
+                    self.dense_inputs.take(i)
                 } else {
                     std::mem::take(&mut slot.input)
                 };
@@ -573,10 +567,32 @@ impl Accumulators for [Slot] {
     }
 }
 
-impl Accumulators for [[f64; 2]] {
+/// Dense input accumulators of a part (see [`Part::dense_inputs`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct DenseInputs {
+    exc: Vec<f64>,
+    inh: Vec<f64>,
+}
+
+impl DenseInputs {
+    /// Neuron `i`'s inputs, leaving zeros.
+    #[inline(always)]
+    fn take(&mut self, i: usize) -> [f64; 2] {
+        [
+            std::mem::take(&mut self.exc[i]),
+            std::mem::take(&mut self.inh[i]),
+        ]
+    }
+}
+
+impl Accumulators for DenseInputs {
     #[inline(always)]
     fn add(&mut self, i: usize, receptor: usize, w: f64) {
-        self[i][receptor] += w;
+        if receptor == 0 {
+            self.exc[i] += w;
+        } else {
+            self.inh[i] += w;
+        }
     }
 }
 
