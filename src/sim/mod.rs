@@ -6,11 +6,13 @@
 //! 1. external input: Poisson drives add to the input accumulators, source populations spike;
 //! 2. delivery: the spike bundles arriving at this step (a ring buffer indexed by arrival step)
 //!    are expanded over their CSR rows into the accumulators, and each target's bit is set in
-//!    its population's `touched` bitmap;
+//!    its part's `touched` bitmap (parts under a dense Poisson drive touch every neuron every
+//!    step and skip the bits);
 //! 3. update: neurons with input (a set bit, even if their inputs summed to zero) are advanced,
-//!    get their input and are checked against threshold. The clock engine then checks every other neuron too; the event engine only
-//!    those whose predicted threshold crossing ([`crate::neuron::Dynamics::next_possible_crossing`])
-//!    falls on this step;
+//!    get their input and are checked against threshold. The clock engine then checks every
+//!    other neuron too; the event engine only those whose predicted threshold crossing
+//!    ([`crate::neuron::Dynamics::predict`]) falls on this step. A prediction also gives a
+//!    headroom: later inputs that cannot raise the potential by more leave it standing;
 //! 4. current switches of this step, state traces;
 //! 5. emission: this step's spikes are sorted, recorded, and one bundle per (spike, projection,
 //!    delay) is pushed into the ring at its arrival step.
@@ -18,14 +20,17 @@
 //! Steps 1, 2, 4 and 5 are shared by both engines. Accumulation order is fixed (bundles in
 //! emission order, neurons ascending), so both engines compute bit-identical potentials.
 //!
-//! Parallel runs: each population's neurons are split into parts ([`part`]), each advanced by
-//! one thread in steps 1 to 3; results are bit-identical for any number of threads.
+//! Parallel runs: each population's neurons are split into block-aligned parts ([`part`]), one
+//! per thread, advanced in steps 2 and 3 by a team of threads kept for the whole run
+//! ([`team`]); steps 1 (sources), 4 and 5 run on the calling thread between two barriers.
+//! Results are bit-identical for any number of threads.
 //!
-//! Memory layout: per part, one array of cache-line records (anchor + this step's summed
-//! input) and one bitmap of touched neurons. Delivery adds into a neuron's record and the update
-//! then reads it while it is still in cache: one cache line per active neuron per step, which is
-//! what bounds a sparse network whose state does not fit in L2. (Separate arrays per field
-//! cost one line per field per active neuron.)
+//! Memory layout: per part, one array of cache-line records (anchor, this step's summed input,
+//! headroom) and one bitmap of touched neurons. Delivery adds into a neuron's record and the
+//! update then reads it while it is still in cache: one cache line per active neuron per step,
+//! which is what bounds a sparse network whose state does not fit in L2. Parts whose neurons
+//! all get input every step sum inputs into dense arrays instead (8 bytes per neuron), which
+//! the update then streams through in order.
 
 mod input;
 mod part;
