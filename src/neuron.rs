@@ -156,10 +156,10 @@ pub struct Dynamics {
 
 /// First steps of the windows of the `lif_exp` crossing bound: window `j` covers
 /// `[WINDOW_STARTS[j], WINDOW_STARTS[j + 1]]`, the last one is unbounded.
-const WINDOW_STARTS: [u32; WINDOW_LEVELS + 1] = [1, 4, 16, 64, 256, 1024, 4096];
+const WINDOW_STARTS: [u32; WINDOW_LEVELS + 1] = [1, 3, 9, 27, 81, 243, 729, 2187];
 
 /// The last (unbounded) window.
-const WINDOW_LEVELS: usize = 6;
+const WINDOW_LEVELS: usize = 7;
 
 /// Lanes of the window arrays (the windows, padded to a multiple of the vector width).
 const WINDOW_LANES: usize = (WINDOW_LEVELS + 2) / 2 * 2;

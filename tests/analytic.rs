@@ -329,7 +329,7 @@ fn lif_exp_crossing_prediction_never_skips_a_crossing() {
         }
     }
     // The bound is useful, not only safe: most predictions are within a factor of 4 of the
-    // crossing (the windows grow by a factor of 4).
+    // crossing (the windows grow by a factor of 3).
     assert!(cases > 5_000 && crossing > 1_500, "{cases} {crossing}");
     assert!(
         2 * tight > crossing,
