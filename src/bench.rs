@@ -16,7 +16,7 @@ use std::time::Instant;
 pub struct EngineRun {
     /// `event` or `clock`.
     pub engine: String,
-    /// Loop time [s].
+    /// Loop time \[s\].
     pub wall_s: f64,
     /// Spikes.
     pub spikes: u64,
@@ -26,7 +26,7 @@ pub struct EngineRun {
     pub neuron_updates: u64,
     /// Synaptic events per second of loop time.
     pub events_per_s: f64,
-    /// Loop time per synaptic event [ns].
+    /// Loop time per synaptic event \[ns\].
     pub ns_per_event: f64,
 }
 
@@ -39,9 +39,9 @@ pub struct NetworkBench {
     pub neurons: u64,
     /// Synapses.
     pub synapses: u64,
-    /// Simulated time [ms].
+    /// Simulated time \[ms\].
     pub duration_ms: f64,
-    /// Build time [s].
+    /// Build time \[s\].
     pub build_s: f64,
     /// Bytes of synapse tables per synapse.
     pub synapse_bytes_per_synapse: f64,
@@ -64,7 +64,7 @@ pub struct BenchReport {
     pub networks: Vec<NetworkBench>,
     /// Scaling series.
     pub scaling: Vec<NetworkBench>,
-    /// Peak resident memory of the benchmark process [MB].
+    /// Peak resident memory of the benchmark process \[MB\].
     pub peak_rss_mb: f64,
 }
 

@@ -99,7 +99,7 @@ pub struct EvalReport {
     pub readout: String,
     /// Per-layer diagnostics at the longest T.
     pub layers: Vec<LayerDiagnostics>,
-    /// Wall time of the evaluation [s].
+    /// Wall time of the evaluation \[s\].
     pub wall_s: f64,
     /// Version of synops.
     pub synops_version: String,

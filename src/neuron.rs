@@ -5,7 +5,7 @@
 //! All potentials are in mV and times in ms. Currents are written in voltage units (the potential
 //! they would add at steady state), as in Brian2's CUBA example.
 //!
-//! * `if`: `dv/dt = b`, with `b` the bias current [mV/ms]; input spikes add their weight to `v`.
+//! * `if`: `dv/dt = b`, with `b` the bias current \[mV/ms\]; input spikes add their weight to `v`.
 //! * `lif_delta`: `tau_m dv/dt = -(v - v_rest) + b`; input spikes add their weight to `v`.
 //! * `lif_exp`: `tau_m dv/dt = -(v - v_rest) + b + i_exc + i_inh`,
 //!   `tau_exc di_exc/dt = -i_exc`, `tau_inh di_inh/dt = -i_inh`; input spikes add their weight
@@ -49,7 +49,7 @@ use crate::network::spec::ResetSpec;
 /// Length of the precomputed propagator tables (steps); longer gaps call `exp` directly.
 const TABLE_LEN: usize = 4096;
 
-/// Safety margin [mV] of the threshold-crossing prediction: a neuron is checked if its potential
+/// Safety margin \[mV\] of the threshold-crossing prediction: a neuron is checked if its potential
 /// can come within this distance of the threshold, which covers rounding in [`Dynamics::evaluate`].
 const THRESHOLD_MARGIN_MV: f64 = 1e-9;
 
@@ -86,17 +86,17 @@ pub enum Model {
 pub struct NeuronParams {
     /// The model.
     pub model: Model,
-    /// Membrane time constant [ms] (unused by `if`).
+    /// Membrane time constant \[ms\] (unused by `if`).
     pub tau_m_ms: f64,
-    /// Excitatory current time constant [ms] (`lif_exp`).
+    /// Excitatory current time constant \[ms\] (`lif_exp`).
     pub tau_exc_ms: f64,
-    /// Inhibitory current time constant [ms] (`lif_exp`).
+    /// Inhibitory current time constant \[ms\] (`lif_exp`).
     pub tau_inh_ms: f64,
-    /// Resting potential [mV].
+    /// Resting potential \[mV\].
     pub v_rest_mv: f64,
-    /// Threshold [mV].
+    /// Threshold \[mV\].
     pub v_th_mv: f64,
-    /// Reset potential [mV].
+    /// Reset potential \[mV\].
     pub v_reset_mv: f64,
     /// Refractory period in steps.
     pub ref_steps: u32,
@@ -109,22 +109,22 @@ pub struct NeuronParams {
 /// The state of one neuron evaluated at some step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluated {
-    /// Membrane potential [mV].
+    /// Membrane potential \[mV\].
     pub v: f64,
-    /// Excitatory synaptic current [mV].
+    /// Excitatory synaptic current \[mV\].
     pub i_exc: f64,
-    /// Inhibitory synaptic current [mV].
+    /// Inhibitory synaptic current \[mV\].
     pub i_inh: f64,
 }
 
 /// The anchor of one neuron: its state right after its last input, spike or current switch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Anchor {
-    /// Membrane potential at the anchor [mV].
+    /// Membrane potential at the anchor \[mV\].
     pub v: f64,
-    /// Excitatory current at the anchor [mV].
+    /// Excitatory current at the anchor \[mV\].
     pub i_exc: f64,
-    /// Inhibitory current at the anchor [mV].
+    /// Inhibitory current at the anchor \[mV\].
     pub i_inh: f64,
     /// Step of the anchor.
     pub step: u32,
@@ -413,7 +413,7 @@ impl Dynamics {
         }
     }
 
-    /// The step length [ms].
+    /// The step length \[ms\].
     pub fn dt_ms(&self) -> f64 {
         self.dt_ms
     }
@@ -740,7 +740,7 @@ pub struct Prediction {
     /// The earliest step at which the neuron could reach threshold without input (`None`:
     /// never).
     pub next: Option<u32>,
-    /// Until `next`, the potential stays at least this far [mV] below threshold (a lower
+    /// Until `next`, the potential stays at least this far \[mV\] below threshold (a lower
     /// bound; 0 when unknown). Inputs that can raise the potential by no more than this
     /// ([`Dynamics::max_rise`]) leave the prediction valid.
     pub headroom: f64,

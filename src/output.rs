@@ -21,7 +21,7 @@ pub struct PopulationSummary {
     pub neurons: u64,
     /// Spikes emitted.
     pub spikes: u64,
-    /// Mean rate per neuron [Hz].
+    /// Mean rate per neuron \[Hz\].
     pub rate_hz: f64,
     /// State evaluations made by the engine (0 for spike sources).
     pub neuron_updates: u64,
@@ -29,7 +29,7 @@ pub struct PopulationSummary {
     /// read as all).
     #[serde(default)]
     pub recorded_neurons: Option<u64>,
-    /// Threshold [mV] (simulated neurons only; for plots).
+    /// Threshold \[mV\] (simulated neurons only; for plots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v_th_mv: Option<f64>,
 }
@@ -56,9 +56,9 @@ pub struct Summary {
     pub neurons: u64,
     /// Synapses.
     pub synapses: u64,
-    /// Time step [ms].
+    /// Time step \[ms\].
     pub dt_ms: f64,
-    /// Simulated time [ms].
+    /// Simulated time \[ms\].
     pub duration_ms: f64,
     /// Seed.
     pub seed: u64,
@@ -74,9 +74,9 @@ pub struct Summary {
     pub threshold_checks: u64,
     /// What a clock-driven engine evaluates: simulated neurons x steps.
     pub clock_equivalent_updates: u64,
-    /// Network construction time [s].
+    /// Network construction time \[s\].
     pub build_s: f64,
-    /// Simulation loop time [s].
+    /// Simulation loop time \[s\].
     pub wall_s: f64,
     /// Threads of the simulation loop.
     #[serde(default = "one_thread")]
@@ -86,9 +86,9 @@ pub struct Summary {
     pub profile: Option<crate::sim::Profile>,
     /// Synaptic events per second of loop time.
     pub events_per_s: f64,
-    /// Mean rate of the simulated (non-source) neurons [Hz].
+    /// Mean rate of the simulated (non-source) neurons \[Hz\].
     pub mean_rate_hz: f64,
-    /// Peak resident memory of the process [MB].
+    /// Peak resident memory of the process \[MB\].
     pub peak_rss_mb: f64,
     /// Per population.
     pub populations: Vec<PopulationSummary>,

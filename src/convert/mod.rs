@@ -146,7 +146,7 @@ pub struct ConvertOptions {
     pub encoding: InputEncoding,
     /// Output decoding. Default: potential.
     pub readout: Readout,
-    /// Rate of an input of value 1 under spike encodings [Hz] (one step = 1 ms). Default 1000.
+    /// Rate of an input of value 1 under spike encodings \[Hz\] (one step = 1 ms). Default 1000.
     pub max_rate_hz: f64,
     /// Time steps of the network file's default run. Default 100.
     pub timesteps: u32,

@@ -29,7 +29,7 @@ pub enum DeviceKind {
     Digital,
 }
 
-/// One device's energy per operation [pJ], with sources.
+/// One device's energy per operation \[pJ\], with sources.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
@@ -43,15 +43,15 @@ pub struct Profile {
     /// be added to it. Default false.
     #[serde(default)]
     pub all_in: bool,
-    /// Energy per synaptic operation [pJ].
+    /// Energy per synaptic operation \[pJ\].
     pub sop_pj: Option<f64>,
-    /// Energy per neuron update [pJ].
+    /// Energy per neuron update \[pJ\].
     pub neuron_update_pj: Option<f64>,
-    /// Energy per multiply-accumulate [pJ].
+    /// Energy per multiply-accumulate \[pJ\].
     pub mac_pj: Option<f64>,
-    /// Energy per addition [pJ].
+    /// Energy per addition \[pJ\].
     pub add_pj: Option<f64>,
-    /// Energy per weight fetch from memory [pJ] (charged only with `--memory`).
+    /// Energy per weight fetch from memory \[pJ\] (charged only with `--memory`).
     pub memory_access_pj: Option<f64>,
     /// Source of every value given, by field name.
     pub sources: BTreeMap<String, String>,
@@ -174,9 +174,9 @@ pub struct Item {
     pub operation: String,
     /// Operations (per inference or per simulated second; may be a mean).
     pub count: f64,
-    /// Energy per operation [pJ].
+    /// Energy per operation \[pJ\].
     pub pj_per_op: f64,
-    /// `count * pj_per_op` [J].
+    /// `count * pj_per_op` \[J\].
     pub energy_j: f64,
 }
 
@@ -189,7 +189,7 @@ pub struct DeviceEnergy {
     pub network: String,
     /// Every counted operation.
     pub items: Vec<Item>,
-    /// Sum [J] (per inference or per simulated second).
+    /// Sum \[J\] (per inference or per simulated second).
     pub total_j: f64,
 }
 
@@ -198,11 +198,11 @@ pub struct DeviceEnergy {
 pub struct Comparison {
     /// SNN device.
     pub snn_device: String,
-    /// SNN energy per inference [J].
+    /// SNN energy per inference \[J\].
     pub snn_j: f64,
     /// ANN device.
     pub ann_device: String,
-    /// ANN energy per inference [J].
+    /// ANN energy per inference \[J\].
     pub ann_j: f64,
     /// `ann_j / snn_j`: above 1 the SNN is cheaper.
     pub ann_over_snn: f64,
@@ -220,7 +220,7 @@ pub struct Assumption {
     pub device: String,
     /// Field, e.g. `sop_pj`.
     pub quantity: String,
-    /// Value [pJ].
+    /// Value \[pJ\].
     pub value_pj: f64,
     /// Citation.
     pub source: String,

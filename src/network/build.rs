@@ -84,7 +84,7 @@ fn with_suggestion(message: &str) -> String {
 /// Options of [`compile`].
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
-    /// Override the file's duration [ms].
+    /// Override the file's duration \[ms\].
     pub duration_ms: Option<f64>,
     /// Override the file's seed.
     pub seed: Option<u64>,

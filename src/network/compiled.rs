@@ -26,7 +26,7 @@ pub enum PopulationKind {
     /// Independent Poisson spike sources: each neuron spikes in a step with probability
     /// `1 - exp(-rate * dt)`.
     Poisson {
-        /// Rate of each source [Hz].
+        /// Rate of each source \[Hz\].
         rate_hz: f64,
     },
     /// Spike times replayed from a file: `(step, index)` sorted by step then index.
@@ -41,7 +41,7 @@ pub enum PopulationKind {
         values: Vec<f64>,
         /// How values reach the network.
         encoding: Encoding,
-        /// Rate of a unit with value 1 [Hz] (spike encodings).
+        /// Rate of a unit with value 1 \[Hz\] (spike encodings).
         max_rate_hz: f64,
     },
 }
@@ -96,10 +96,10 @@ pub enum Weights {
 /// Delays of a projection.
 #[derive(Debug, Clone)]
 pub enum Delays {
-    /// One delay [steps] for all synapses (stored once).
+    /// One delay \[steps\] for all synapses (stored once).
     Constant(u32),
     /// Per-synapse delays: each row is sorted by delay, split into runs of equal delay.
-    /// Row `s` has runs `run_ptr[s]..run_ptr[s+1]`, each `(delay_steps, end_index)`.
+    /// Row `s` has runs `run_ptr\[s\]..run_ptr[s+1]`, each `(delay_steps, end_index)`.
     Runs {
         /// Start of each row's runs.
         run_ptr: Vec<u32>,
@@ -111,7 +111,7 @@ pub enum Delays {
 /// Synapses of a projection in compressed sparse rows by source neuron.
 #[derive(Debug, Clone, Default)]
 pub struct Csr {
-    /// Row `s` holds synapses `row_ptr[s]..row_ptr[s+1]`.
+    /// Row `s` holds synapses `row_ptr\[s\]..row_ptr[s+1]`.
     pub row_ptr: Vec<u32>,
     /// Target neuron (index within the target population) of each synapse; empty for dense
     /// projections, whose row `s` targets every neuron in order.
@@ -154,9 +154,9 @@ pub struct Projection {
     pub receptor: Receptor,
     /// Connectivity.
     pub csr: Csr,
-    /// Weights [mV].
+    /// Weights \[mV\].
     pub weights: Weights,
-    /// Delays [steps].
+    /// Delays \[steps\].
     pub delays: Delays,
 }
 
@@ -175,9 +175,9 @@ impl Projection {
 pub struct PoissonDrive {
     /// Target population index.
     pub target: usize,
-    /// Rate per neuron [Hz].
+    /// Rate per neuron \[Hz\].
     pub rate_hz: f64,
-    /// Weight per input spike [mV].
+    /// Weight per input spike \[mV\].
     pub weight_mv: f64,
     /// Receptor at the target.
     pub receptor: Receptor,
@@ -227,7 +227,7 @@ pub struct CompiledNetwork {
     pub name: String,
     /// The file it came from.
     pub path: PathBuf,
-    /// Time step [ms].
+    /// Time step \[ms\].
     pub dt_ms: f64,
     /// Number of steps to simulate.
     pub steps: u32,

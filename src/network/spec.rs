@@ -46,9 +46,9 @@ pub struct NetworkSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimulationSpec {
-    /// Time step [ms].
+    /// Time step \[ms\].
     pub dt_ms: f64,
-    /// Simulated time [ms]; a whole number of steps.
+    /// Simulated time \[ms\]; a whole number of steps.
     pub duration_ms: f64,
     /// Seed of every random stream. Default 0.
     #[serde(default)]
@@ -111,29 +111,29 @@ pub struct PopulationSpec {
     pub size: u64,
     /// Neuron model.
     pub model: ModelName,
-    /// Membrane time constant [ms] (lif_delta, lif_exp).
+    /// Membrane time constant \[ms\] (lif_delta, lif_exp).
     pub tau_m_ms: Option<f64>,
-    /// Excitatory synaptic current time constant [ms] (lif_exp).
+    /// Excitatory synaptic current time constant \[ms\] (lif_exp).
     pub tau_syn_exc_ms: Option<f64>,
-    /// Inhibitory synaptic current time constant [ms] (lif_exp).
+    /// Inhibitory synaptic current time constant \[ms\] (lif_exp).
     pub tau_syn_inh_ms: Option<f64>,
-    /// Resting potential [mV] (lif_delta, lif_exp). Default 0.
+    /// Resting potential \[mV\] (lif_delta, lif_exp). Default 0.
     pub v_rest_mv: Option<f64>,
-    /// Threshold [mV].
+    /// Threshold \[mV\].
     pub v_th_mv: Option<f64>,
-    /// Reset potential [mV]. Default `v_rest_mv` (0 for `if`).
+    /// Reset potential \[mV\]. Default `v_rest_mv` (0 for `if`).
     pub v_reset_mv: Option<f64>,
-    /// Refractory period [ms], a whole number of steps. Default 0.
+    /// Refractory period \[ms\], a whole number of steps. Default 0.
     pub t_ref_ms: Option<f64>,
     /// Reset mode. Default `value`.
     pub reset: Option<ResetSpec>,
-    /// Constant input current of a LIF neuron, as the shift of its resting potential [mV].
+    /// Constant input current of a LIF neuron, as the shift of its resting potential \[mV\].
     pub bias_mv: Option<f64>,
-    /// Constant input current of an IF neuron, as the voltage slope it causes [mV/ms].
+    /// Constant input current of an IF neuron, as the voltage slope it causes \[mV/ms\].
     pub bias_mv_per_ms: Option<f64>,
-    /// Initial membrane potential [mV]: a number or a distribution. Default `v_rest_mv`.
+    /// Initial membrane potential \[mV\]: a number or a distribution. Default `v_rest_mv`.
     pub v_init_mv: Option<ValueSpec>,
-    /// Rate of each neuron of a `poisson` population [Hz].
+    /// Rate of each neuron of a `poisson` population \[Hz\].
     pub rate_hz: Option<f64>,
     /// CSV file (`time_ms,index`) of a `spike_source` population, relative to the network file.
     pub file: Option<String>,
@@ -145,7 +145,7 @@ pub struct PopulationSpec {
     pub values: Option<Vec<f64>>,
     /// How an `analog` population drives its targets. Default `current`.
     pub encoding: Option<EncodingSpec>,
-    /// Rate of an `analog` unit with value 1 under a spike encoding [Hz]. Default one spike per
+    /// Rate of an `analog` unit with value 1 under a spike encoding \[Hz\]. Default one spike per
     /// step (`1000 / dt_ms`).
     pub max_rate_hz: Option<f64>,
 }
@@ -333,11 +333,11 @@ pub struct ProjectionSpec {
     /// Allow several synapses between one pair. Default true.
     #[serde(default = "default_true")]
     pub allow_multapses: bool,
-    /// Synaptic weight [mV]: the jump of the membrane potential (if, lif_delta) or of the
+    /// Synaptic weight \[mV\]: the jump of the membrane potential (if, lif_delta) or of the
     /// synaptic current in voltage units (lif_exp). Required, except for `dense` projections,
     /// whose weights come from their tensor.
     pub weight_mv: Option<ValueSpec>,
-    /// Transmission delay [ms], at least one step and a whole number of steps. A distribution is
+    /// Transmission delay \[ms\], at least one step and a whole number of steps. A distribution is
     /// drawn as whole steps.
     pub delay_ms: ValueSpec,
     /// Receptor of a lif_exp target. Default: `exc` for non-negative weights, `inh` otherwise.
@@ -364,9 +364,9 @@ pub enum InputSpec {
     Poisson {
         /// Target population.
         target: String,
-        /// Rate per neuron [Hz].
+        /// Rate per neuron \[Hz\].
         rate_hz: f64,
-        /// Weight of each input spike [mV].
+        /// Weight of each input spike \[mV\].
         weight_mv: f64,
         /// Receptor of a lif_exp target. Default by the weight's sign.
         receptor: Option<ReceptorSpec>,
@@ -379,12 +379,12 @@ pub enum InputSpec {
         target: String,
         /// Amplitude for LIF targets [mV, as a shift of the resting potential].
         amplitude_mv: Option<f64>,
-        /// Amplitude for IF targets [mV/ms].
+        /// Amplitude for IF targets \[mV/ms\].
         amplitude_mv_per_ms: Option<f64>,
-        /// Switch-on time [ms]. Default 0.
+        /// Switch-on time \[ms\]. Default 0.
         #[serde(default)]
         start_ms: f64,
-        /// Switch-off time [ms]. Default: never.
+        /// Switch-off time \[ms\]. Default: never.
         stop_ms: Option<f64>,
         /// Selected neurons. Default all.
         indices: Option<Vec<u64>>,
@@ -439,6 +439,6 @@ fn default_one() -> u64 {
 pub struct RateRecordSpec {
     /// Population.
     pub population: String,
-    /// Bin width [ms], a whole number of steps.
+    /// Bin width \[ms\], a whole number of steps.
     pub bin_ms: f64,
 }

@@ -20,9 +20,9 @@
 //! Steps 1, 2, 4 and 5 are shared by both engines. Accumulation order is fixed (bundles in
 //! emission order, neurons ascending), so both engines compute bit-identical potentials.
 //!
-//! Parallel runs: each population's neurons are split into block-aligned parts ([`part`]), one
+//! Parallel runs: each population's neurons are split into block-aligned parts (module `part`), one
 //! per thread, advanced in steps 2 and 3 by a team of threads kept for the whole run
-//! ([`team`]); steps 1 (sources), 4 and 5 run on the calling thread between two barriers.
+//! (module `team`); steps 1 (sources), 4 and 5 run on the calling thread between two barriers.
 //! Results are bit-identical for any number of threads.
 //!
 //! Memory layout: per part, one array of cache-line records (anchor, this step's summed input,
@@ -88,16 +88,16 @@ pub struct Counts {
 /// summed over parts, so with several threads they add up to more than the loop time.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
-    /// Poisson drives [s].
+    /// Poisson drives \[s\].
     pub drives_s: f64,
-    /// Delivery of spikes over synapses [s].
+    /// Delivery of spikes over synapses \[s\].
     pub delivery_s: f64,
-    /// Updates of neurons with input, with their crossing predictions [s].
+    /// Updates of neurons with input, with their crossing predictions \[s\].
     pub updates_s: f64,
-    /// Threshold checks without input (event engine) [s].
+    /// Threshold checks without input (event engine) \[s\].
     pub checks_s: f64,
     /// The sequential part of each step: source populations, subset drives, collecting
-    /// spikes, recording, and queueing spikes by delay [s].
+    /// spikes, recording, and queueing spikes by delay \[s\].
     pub sequential_s: f64,
 }
 
@@ -110,11 +110,11 @@ pub struct TraceSample {
     pub population: u32,
     /// Neuron index.
     pub index: u32,
-    /// Membrane potential [mV].
+    /// Membrane potential \[mV\].
     pub v: f64,
-    /// Excitatory current [mV].
+    /// Excitatory current \[mV\].
     pub i_exc: f64,
-    /// Inhibitory current [mV].
+    /// Inhibitory current \[mV\].
     pub i_inh: f64,
 }
 
@@ -584,7 +584,7 @@ impl<'a> Simulation<'a> {
     /// Run all remaining steps, calling `observe(self)` after each.
     ///
     /// With several threads the steps run on a team of threads kept for the whole run (see
-    /// [`team`]); `observe` runs on the calling thread between steps.
+    /// module `team`); `observe` runs on the calling thread between steps.
     pub fn run_observed(&mut self, mut observe: impl FnMut(&Self)) {
         if self.threads <= 1 || self.step >= self.net.steps {
             while self.step < self.net.steps {
