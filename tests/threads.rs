@@ -178,3 +178,23 @@ fn converted_mlp_is_identical_on_1_to_4_threads() {
         }
     }
 }
+
+/// A panic on the calling thread during a parallel run (here in the observer) reaches the
+/// caller instead of leaving the team's threads waiting forever.
+#[test]
+fn a_panic_during_a_parallel_run_propagates() {
+    let options = CompileOptions {
+        duration_ms: Some(50.0),
+        ..Default::default()
+    };
+    let net = compile_file(&networks().join("cuba.toml"), &options).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut sim = Simulation::with_threads(&net, Engine::Event, 2);
+        sim.run_observed(|sim| {
+            if sim.current_step() == 100 {
+                panic!("observer fails");
+            }
+        });
+    }));
+    assert!(result.is_err());
+}

@@ -611,6 +611,7 @@ impl<'a> Simulation<'a> {
                 let team = &team;
                 scope.spawn(move || team.serve(worker));
             }
+            let _guard = team.owner_guard();
             while self.step < self.net.steps {
                 let start = self.profile.is_some().then(std::time::Instant::now);
                 let t = self.begin_step();

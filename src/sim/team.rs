@@ -28,6 +28,9 @@ struct SpinBarrier {
     spins_before_yield: u32,
     arrived: AtomicUsize,
     generation: AtomicUsize,
+    /// Set when a thread of the team panics: the others stop waiting and panic too, so the
+    /// panic reaches the caller instead of leaving threads waiting forever.
+    poisoned: AtomicBool,
 }
 
 impl SpinBarrier {
@@ -42,6 +45,7 @@ impl SpinBarrier {
             },
             arrived: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
         }
     }
 
@@ -58,6 +62,9 @@ impl SpinBarrier {
         } else {
             let mut spins = 0u32;
             while self.generation.load(Ordering::Acquire) == generation {
+                if self.poisoned.load(Ordering::Relaxed) {
+                    panic!("another thread of the simulation panicked");
+                }
                 if spins < self.spins_before_yield {
                     spins += 1;
                     std::hint::spin_loop();
@@ -65,6 +72,17 @@ impl SpinBarrier {
                     std::thread::yield_now();
                 }
             }
+        }
+    }
+}
+
+/// Poisons the barrier if the thread holding it unwinds from a panic.
+struct PoisonOnPanic<'b>(&'b SpinBarrier);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -124,6 +142,7 @@ impl<'s> Team<'s> {
     /// The loop of helper thread `worker` (`1..threads`): one parallel phase per step until
     /// [`Self::finish`].
     pub fn serve(&self, worker: usize) {
+        let _guard = PoisonOnPanic(&self.barrier);
         loop {
             self.barrier.wait();
             if self.stop.load(Ordering::Acquire) {
@@ -159,6 +178,12 @@ impl<'s> Team<'s> {
             &mut *self.bundles.write().expect("no thread panicked"),
             bundles,
         );
+    }
+
+    /// Held by the owner for the whole run: if the owner panics (in a step or between steps),
+    /// the helpers stop waiting for it.
+    pub fn owner_guard(&self) -> impl Drop + '_ {
+        PoisonOnPanic(&self.barrier)
     }
 
     /// Called by the owner after the last step: release the helpers.
