@@ -189,3 +189,39 @@ fn profile_and_threads_are_reported() {
         "{profile}"
     );
 }
+
+#[test]
+fn thread_counts_write_identical_spike_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let brunel = networks().join("brunel.toml");
+    for threads in ["1", "2", "3", "4"] {
+        let out = synops(
+            &[
+                "run",
+                brunel.to_str().unwrap(),
+                "--duration-ms",
+                "50",
+                "--threads",
+                threads,
+                "--out",
+                threads,
+                "--quiet",
+            ],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let read = |t: &str| std::fs::read(dir.path().join(t).join("spikes.csv")).unwrap();
+    let one = read("1");
+    assert!(one.len() > 1000, "spikes were written");
+    for threads in ["2", "3", "4"] {
+        assert!(
+            read(threads) == one,
+            "{threads} threads: different spikes.csv"
+        );
+    }
+}
