@@ -557,17 +557,6 @@ impl Dynamics {
         spiked
     }
 
-    /// Whether inputs `in_exc`, `in_inh` summed in one step can only lower the potential at
-    /// every later time (then a lower bound of the next crossing stays valid).
-    #[inline]
-    pub fn only_lowers(&self, in_exc: f64, in_inh: f64) -> bool {
-        match self.params.model {
-            // A negative current's PSP is negative at all times.
-            Model::LifExp => in_exc <= 0.0 && in_inh <= 0.0,
-            Model::If | Model::LifDelta => in_exc + in_inh <= 0.0,
-        }
-    }
-
     /// Check the threshold at step `t` of a neuron that received no input at `t`.
     ///
     /// The anchor moves only if the neuron spikes. Returns true if it spikes.

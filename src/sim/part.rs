@@ -272,13 +272,9 @@ impl Part {
             if pr.target != self.pop || matches!(pr.weights, Weights::DenseRows(_)) {
                 continue;
             }
-            let splits = &row_splits[b.projection as usize];
-            let start = if whole {
-                b.lo as usize
-            } else if b.whole_row && !splits.is_empty() {
-                let per_row = splits.len() / (pr.csr.row_ptr.len() - 1);
-                splits[b.source as usize * per_row + rank] as usize
-            } else {
+            let Some((start, _)) =
+                known_stretch(b, pr, &row_splits[b.projection as usize], whole, rank)
+            else {
                 continue;
             };
             let end = (b.hi as usize).min(start + PREFETCH_TARGETS);
@@ -304,16 +300,13 @@ impl Part {
             }
             let all = &pr.csr.targets[first..last];
             // A bundle's targets ascend, so this part's are one contiguous run.
-            let splits = &row_splits[b.projection as usize];
-            let (a, z) = if whole {
-                (0, all.len())
-            } else if b.whole_row && !splits.is_empty() {
-                let per_row = splits.len() / (pr.csr.row_ptr.len() - 1);
-                let at = b.source as usize * per_row + rank;
-                (splits[at] as usize - first, splits[at + 1] as usize - first)
-            } else {
-                let size = net.populations[self.pop].size;
-                (lower_bound(all, lo, size), lower_bound(all, hi, size))
+            let (a, z) = match known_stretch(b, pr, &row_splits[b.projection as usize], whole, rank)
+            {
+                Some((start, end)) => (start - first, end - first),
+                None => {
+                    let size = net.populations[self.pop].size;
+                    (lower_bound(all, lo, size), lower_bound(all, hi, size))
+                }
             };
             let targets = &all[a..z];
             let touched = &mut self.touched;
@@ -349,16 +342,16 @@ impl Part {
 
     /// [`Self::update_touched`] for the model coded `M`.
     fn update_touched_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
-        let mut updates = 0u64;
-        // Two passes: first update the neurons with input and predict their crossings, then
-        // queue the checks. The branches of queueing then do not wait for the arithmetic of
-        // the updates, and updates of different neurons overlap.
-        let mut predicted = std::mem::take(&mut self.predicted);
         let predict = self.can_self_cross;
         if self.all_touched && !predict {
             self.update_all::<M>(dynamics, t);
             return;
         }
+        let mut updates = 0u64;
+        // Two passes: first update the neurons with input and predict their crossings, then
+        // queue the checks. The branches of queueing then do not wait for the arithmetic of
+        // the updates, and updates of different neurons overlap.
+        let mut predicted = std::mem::take(&mut self.predicted);
         let n = self.slots.len();
         for word in 0..self.touched.len() {
             let mut bits = if self.all_touched {
@@ -370,11 +363,8 @@ impl Part {
                 let i = word * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let slot = &mut self.slots[i];
-                let [in_exc, in_inh] = if self.all_touched {
-                    self.dense_inputs.take(i)
-                } else {
-                    std::mem::take(&mut slot.input)
-                };
+                let [in_exc, in_inh] =
+                    take_input(self.all_touched, &mut self.dense_inputs, slot, i);
                 updates += 1;
                 let spiked =
                     dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh);
@@ -454,11 +444,8 @@ impl Part {
             let spiked = if !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) == 0 {
                 dynamics.check_without_input(&mut slot.anchor, t)
             } else {
-                let [in_exc, in_inh] = if self.all_touched {
-                    self.dense_inputs.take(i)
-                } else {
-                    std::mem::take(&mut slot.input)
-                };
+                let [in_exc, in_inh] =
+                    take_input(self.all_touched, &mut self.dense_inputs, slot, i);
                 dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
             };
             if spiked {
@@ -515,6 +502,28 @@ fn prefetch<T>(x: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = x;
+}
+
+/// The synapses `start..end` of bundle `b` whose targets lie in part `rank` of the target
+/// population, when known without reading the row: the whole bundle when the part is the whole
+/// population, or the precomputed `splits` of a whole row. `None`: search the row.
+#[inline(always)]
+fn known_stretch(
+    b: &Bundle,
+    pr: &crate::network::compiled::Projection,
+    splits: &[u32],
+    whole: bool,
+    rank: usize,
+) -> Option<(usize, usize)> {
+    if whole {
+        Some((b.lo as usize, b.hi as usize))
+    } else if b.whole_row && !splits.is_empty() {
+        let per_row = splits.len() / (pr.csr.row_ptr.len() - 1);
+        let at = b.source as usize * per_row + rank;
+        Some((splits[at] as usize, splits[at + 1] as usize))
+    } else {
+        None
+    }
 }
 
 /// First index of ascending `targets` (drawn from `0..size`) whose value is `>= bound`.
@@ -593,6 +602,17 @@ impl Accumulators for DenseInputs {
         } else {
             self.inh[i] += w;
         }
+    }
+}
+
+/// Neuron `i`'s summed input of the step, leaving zeros: from the dense arrays when the part
+/// uses them (`all_touched`), else from its record.
+#[inline(always)]
+fn take_input(all_touched: bool, dense: &mut DenseInputs, slot: &mut Slot, i: usize) -> [f64; 2] {
+    if all_touched {
+        dense.take(i)
+    } else {
+        std::mem::take(&mut slot.input)
     }
 }
 
