@@ -262,21 +262,46 @@ every_steps = 1
     );
 }
 
+/// Uniform numbers in `[lo, hi)` from a xorshift generator (test states, not simulation).
+fn uniform_sampler(seed: u64) -> impl FnMut(f64, f64) -> f64 {
+    let mut x = seed;
+    move |lo, hi| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lo + (hi - lo) * ((x >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+/// A spiking `lif_exp` neuron with threshold -50 mV, reset -60 mV, no refractory period.
+fn lif_exp_params(
+    tau_m: f64,
+    tau_exc: f64,
+    tau_inh: f64,
+    v_rest: f64,
+) -> synops::neuron::NeuronParams {
+    synops::neuron::NeuronParams {
+        model: synops::neuron::Model::LifExp,
+        tau_m_ms: tau_m,
+        tau_exc_ms: tau_exc,
+        tau_inh_ms: tau_inh,
+        v_rest_mv: v_rest,
+        v_th_mv: -50.0,
+        v_reset_mv: -60.0,
+        ref_steps: 0,
+        reset: synops::network::spec::ResetSpec::Value,
+        spiking: true,
+    }
+}
+
 /// The event engine's crossing prediction is a lower bound of the first step at which the
 /// closed-form potential reaches threshold, for every kind of `lif_exp` kernel (synaptic time
 /// constants below, above and equal to the membrane's) and state: checked against a step-by-step
 /// scan of the same closed form.
 #[test]
 fn lif_exp_crossing_prediction_never_skips_a_crossing() {
-    use synops::network::spec::ResetSpec;
-    use synops::neuron::{Anchor, Dynamics, Model, NeuronParams};
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut uniform = move |lo: f64, hi: f64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        lo + (hi - lo) * ((x >> 11) as f64 / (1u64 << 53) as f64)
-    };
+    use synops::neuron::{Anchor, Dynamics};
+    let mut uniform = uniform_sampler(0x9e37_79b9_7f4a_7c15);
     let (mut cases, mut crossing, mut tight) = (0usize, 0usize, 0usize);
     for (tau_m, tau_exc, tau_inh, v_rest) in [
         (20.0, 5.0, 10.0, -49.0),
@@ -285,18 +310,7 @@ fn lif_exp_crossing_prediction_never_skips_a_crossing() {
         (10.0, 10.0, 10.0, -52.0),
         (5.0, 5.0, 40.0, -45.0),
     ] {
-        let params = NeuronParams {
-            model: Model::LifExp,
-            tau_m_ms: tau_m,
-            tau_exc_ms: tau_exc,
-            tau_inh_ms: tau_inh,
-            v_rest_mv: v_rest,
-            v_th_mv: -50.0,
-            v_reset_mv: -60.0,
-            ref_steps: 0,
-            reset: ResetSpec::Value,
-            spiking: true,
-        };
+        let params = lif_exp_params(tau_m, tau_exc, tau_inh, v_rest);
         let dynamics = Dynamics::new(params, 0.1);
         for _ in 0..1500 {
             let anchor = Anchor {
@@ -341,15 +355,8 @@ fn lif_exp_crossing_prediction_never_skips_a_crossing() {
 /// headroom cannot make the neuron cross before the predicted check.
 #[test]
 fn inputs_within_the_headroom_cannot_cross_before_the_predicted_check() {
-    use synops::network::spec::ResetSpec;
-    use synops::neuron::{Anchor, Dynamics, Model, NeuronParams};
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut uniform = move |lo: f64, hi: f64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        lo + (hi - lo) * ((x >> 11) as f64 / (1u64 << 53) as f64)
-    };
+    use synops::neuron::{Anchor, Dynamics};
+    let mut uniform = uniform_sampler(0x2545_f491_4f6c_dd1d);
     let mut used = 0;
     for (tau_m, tau_exc, tau_inh, v_rest) in [
         (20.0, 5.0, 10.0, -49.0),
@@ -357,18 +364,7 @@ fn inputs_within_the_headroom_cannot_cross_before_the_predicted_check() {
         (10.0, 30.0, 2.0, -55.0),
         (10.0, 10.0, 10.0, -52.0),
     ] {
-        let params = NeuronParams {
-            model: Model::LifExp,
-            tau_m_ms: tau_m,
-            tau_exc_ms: tau_exc,
-            tau_inh_ms: tau_inh,
-            v_rest_mv: v_rest,
-            v_th_mv: -50.0,
-            v_reset_mv: -60.0,
-            ref_steps: 0,
-            reset: ResetSpec::Value,
-            spiking: true,
-        };
+        let params = lif_exp_params(tau_m, tau_exc, tau_inh, v_rest);
         let dynamics = Dynamics::new(params, 0.1);
         let unit_rise = dynamics.max_rise(1.0, 0.0);
         for _ in 0..1500 {
