@@ -386,12 +386,7 @@ fn default_threads(net: &synops::CompiledNetwork) -> usize {
     let neurons: u64 = net
         .populations
         .iter()
-        .filter(|p| {
-            matches!(
-                p.kind,
-                synops::network::compiled::PopulationKind::Neurons { .. }
-            )
-        })
+        .filter(|p| p.is_neurons())
         .map(|p| u64::from(p.size))
         .sum();
     cores.min((neurons / NEURONS_PER_THREAD).max(1) as usize)
