@@ -192,6 +192,18 @@ struct CrossingWindows {
     inh_min: [f64; WINDOW_LANES],
 }
 
+/// The PSP of a unit synaptic current after time `s`, from the decays `p_syn = e^(-s/tau_syn)`
+/// and `p_m = e^(-s/tau_m)` and `s / tau_m`: `kappa (p_syn - p_m)`, or `(s/tau_m) p_m` for the
+/// degenerate kernel (`kappa` NaN, `tau_syn == tau_m`).
+#[inline(always)]
+fn psp(kappa: f64, p_syn: f64, p_m: f64, s_over_tau_m: f64) -> f64 {
+    if kappa.is_nan() {
+        s_over_tau_m * p_m
+    } else {
+        kappa * (p_syn - p_m)
+    }
+}
+
 /// A unit current's PSP `K(s)` in mV per mV of current, `s` in ms, and the time of its peak.
 #[derive(Debug, Clone, Copy)]
 struct PspKernel {
@@ -210,11 +222,12 @@ impl PspKernel {
     }
 
     fn at(&self, s: f64) -> f64 {
-        if self.kappa.is_nan() {
-            s / self.tau_m * (-s / self.tau_m).exp()
-        } else {
-            self.kappa * ((-s / self.tau_syn).exp() - (-s / self.tau_m).exp())
-        }
+        psp(
+            self.kappa,
+            (-s / self.tau_syn).exp(),
+            (-s / self.tau_m).exp(),
+            s / self.tau_m,
+        )
     }
 
     fn peak_time(&self) -> f64 {
@@ -429,11 +442,12 @@ impl Dynamics {
     /// Contribution of a unit synaptic current to `v - v_inf` after `k` steps.
     #[inline(always)]
     fn kernel(&self, kappa: f64, p_syn: f64, p_m: f64, k: u32) -> f64 {
-        if kappa.is_nan() {
-            (k as f64) * self.dt_ms / self.params.tau_m_ms * p_m
-        } else {
-            kappa * (p_syn - p_m)
-        }
+        psp(
+            kappa,
+            p_syn,
+            p_m,
+            (k as f64) * self.dt_ms / self.params.tau_m_ms,
+        )
     }
 
     /// The state at step `t >= anchor.step`, in closed form from the anchor.
