@@ -28,6 +28,18 @@
 //! switches, and these happen at the same steps in both engines, so both compute bit-identical
 //! potentials and the same spikes.
 //!
+//! # Folding inputs into the anchor (`lif_exp`)
+//!
+//! An input of weight `w` to a current at `k` steps after the anchor changes the later state by
+//! `w` times a PSP, which is itself a sum of the anchor's modes: adding `w e^(k dt/tau_syn)` to
+//! the anchor's current and `w kappa (e^(k dt/tau_syn) - e^(k dt/tau_m))` to its potential gives
+//! exactly the same trajectory (see [`Dynamics::fold_input`]). Both engines add `lif_exp` inputs
+//! this way, at delivery, without evaluating the neuron: the event engine then computes a
+//! neuron only when an input may have made a crossing possible sooner, or a predicted crossing
+//! is due. The factors grow with `k`, and with them the rounding of terms that cancel, so the
+//! anchor moves to the input's step (the state is evaluated there) once `k` reaches
+//! [`Dynamics::fold_reach`], chosen so that no term grows by more than [`FOLD_GROWTH_LIMIT`].
+//!
 //! # Time semantics (one step = `dt`)
 //!
 //! Time is an integer step count `t`; the state "at step t" is the state at time `t * dt`. In
@@ -50,8 +62,16 @@ use crate::network::spec::ResetSpec;
 const TABLE_LEN: usize = 4096;
 
 /// Safety margin \[mV\] of the threshold-crossing prediction: a neuron is checked if its potential
-/// can come within this distance of the threshold, which covers rounding in [`Dynamics::evaluate`].
+/// can come within this distance of the threshold, which covers rounding in [`Dynamics::evaluate`]
+/// and in folded inputs (at most about `FOLD_GROWTH_LIMIT x 1e-16` of the folded weights).
 const THRESHOLD_MARGIN_MV: f64 = 1e-9;
+
+/// Largest factor by which a folded input's terms may exceed the contribution they stand for
+/// (see [`Dynamics::fold_input`]); the rounding of folded inputs grows with it.
+pub const FOLD_GROWTH_LIMIT: f64 = 256.0;
+
+/// Largest factor of a folded input (far from overflow however many inputs are folded).
+const FOLD_FACTOR_MAX: f64 = 1e100;
 
 /// [`Model::If`] as a const generic code (see [`Dynamics::evaluate_as`]).
 pub(crate) const MODEL_IF: u8 = 0;
@@ -152,6 +172,21 @@ pub struct Dynamics {
     psp_peak_inh: f64,
     /// `lif_exp`: the windows of [`Self::crossing_after`].
     windows: Option<Box<CrossingWindows>>,
+    /// `lif_exp`: the factors of an input folded `k` steps after the anchor, for `k` below
+    /// [`Self::fold_reach`].
+    fold: Vec<FoldFactors>,
+}
+
+/// How an input `k` steps after the anchor enters it (`lif_exp`): its weight times `exc`
+/// (`inh`) is added to the anchor's excitatory (inhibitory) current, times `v_exc` (`v_inh`)
+/// to the anchor's potential.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct FoldFactors {
+    exc: f64,
+    inh: f64,
+    v_exc: f64,
+    v_inh: f64,
 }
 
 /// First steps of the windows of the `lif_exp` crossing bound: window `j` covers
@@ -392,13 +427,55 @@ impl Dynamics {
             },
             windows: (params.model == Model::LifExp)
                 .then(|| Box::new(CrossingWindows::new(&params, dt_ms))),
+            fold: Vec::new(),
         };
         if params.model == Model::LifExp {
             dynamics.lif_exp = (0..TABLE_LEN as u32)
                 .map(|k| dynamics.lif_exp_propagators(k))
                 .collect();
+            dynamics.fold = (0..TABLE_LEN as u32)
+                .map_while(|k| dynamics.fold_factors(k))
+                .collect();
         }
         dynamics
+    }
+
+    /// The factors of an input folded `k` steps after the anchor, or `None` if one of its
+    /// terms could grow by more than [`FOLD_GROWTH_LIMIT`].
+    fn fold_factors(&self, k: u32) -> Option<FoldFactors> {
+        let p = &self.params;
+        let s = f64::from(k) * self.dt_ms;
+        let grow_m = (s / p.tau_m_ms).exp();
+        let mut largest = 1.0f64;
+        let mut overflow = grow_m > FOLD_FACTOR_MAX;
+        let mut receptor = |tau_syn: f64, kappa: f64| {
+            let grow = (s / tau_syn).exp();
+            // The potential's term `kappa (grow - grow_m)` stands for a PSP that starts at 0:
+            // its two parts cancel, and the larger of their ratios bounds the growth of their
+            // rounding (for the degenerate kernel, `s / tau_m` grows instead).
+            let (v, growth) = if kappa.is_nan() {
+                (-grow * s / p.tau_m_ms, (s / p.tau_m_ms).max(1.0))
+            } else {
+                (kappa * (grow - grow_m), (grow / grow_m).max(grow_m / grow))
+            };
+            largest = largest.max(growth);
+            overflow |= grow > FOLD_FACTOR_MAX;
+            (grow, v)
+        };
+        let (exc, v_exc) = receptor(p.tau_exc_ms, self.kappa_exc);
+        let (inh, v_inh) = receptor(p.tau_inh_ms, self.kappa_inh);
+        (!overflow && largest <= FOLD_GROWTH_LIMIT || k == 0).then_some(FoldFactors {
+            exc,
+            inh,
+            v_exc,
+            v_inh,
+        })
+    }
+
+    /// `lif_exp`: inputs arriving fewer than this many steps after the anchor are folded into
+    /// it (see [`Self::fold_input`]); later ones first move the anchor to their step.
+    pub fn fold_reach(&self) -> u32 {
+        self.fold.len() as u32
     }
 
     /// The `lif_exp` propagators over `k` steps, computed (the table holds these values).
@@ -601,12 +678,73 @@ impl Dynamics {
 
     /// Switch the bias current at step `t` (after the step's update): the anchor moves to `t`.
     pub fn set_bias(&self, a: &mut Anchor, t: u32, bias: f64) {
+        self.move_anchor(a, t);
+        a.bias = bias;
+    }
+
+    /// Move the anchor to step `t >= a.step` (the state evaluated there); the trajectory is
+    /// unchanged, up to rounding.
+    #[inline]
+    pub fn move_anchor(&self, a: &mut Anchor, t: u32) {
         let e = self.evaluate(a, t);
         a.v = e.v;
         a.i_exc = e.i_exc;
         a.i_inh = e.i_inh;
         a.step = t;
-        a.bias = bias;
+    }
+
+    /// `lif_exp`: add an input of weight `w` arriving at step `t` to the current of `receptor`
+    /// (0 excitatory, 1 inhibitory) by changing the anchor, without evaluating the state:
+    /// the anchor's current gains `w e^(k dt/tau_syn)` and, if the neuron is free at `t`, its
+    /// potential `w kappa (e^(k dt/tau_syn) - e^(k dt/tau_m))`, where `k` counts steps since
+    /// the anchor. Every later evaluation then includes the input's PSP. During the refractory
+    /// period only the current changes (the potential is held, and restarts from the reset
+    /// value with the currents of the period's end).
+    ///
+    /// The anchor first moves to `t` if `k` is beyond [`Self::fold_reach`] or the refractory
+    /// period ended after the anchor (its potential would not start from the anchor's then);
+    /// returns true in that case. Both engines add inputs through this, so they keep
+    /// bit-identical anchors.
+    #[inline(always)]
+    pub fn fold_input<const RECEPTOR: usize>(&self, a: &mut Anchor, t: u32, w: f64) -> bool {
+        let (g, moved) = match self.fold.get((t - a.step) as usize) {
+            Some(g) if !(a.step < a.ref_end && a.ref_end < t) => (g, false),
+            _ => (self.move_anchor_for_fold(a, t), true),
+        };
+        let free = t > a.ref_end;
+        if RECEPTOR == 0 {
+            a.i_exc += w * g.exc;
+            if free {
+                a.v += w * g.v_exc;
+            }
+        } else {
+            a.i_inh += w * g.inh;
+            if free {
+                a.v += w * g.v_inh;
+            }
+        }
+        moved
+    }
+
+    /// [`Self::fold_input`]'s rare case, kept out of the delivery loop: move the anchor to `t`
+    /// and return the factors of an input there.
+    #[cold]
+    #[inline(never)]
+    fn move_anchor_for_fold(&self, a: &mut Anchor, t: u32) -> &FoldFactors {
+        self.move_anchor(a, t);
+        &self.fold[0]
+    }
+
+    /// The largest rise of the potential that an input of weight `w` to `receptor` can cause
+    /// (`lif_exp`): `max(w, 0)` times the peak of the receptor's PSP.
+    #[inline(always)]
+    pub fn max_rise_of<const RECEPTOR: usize>(&self, w: f64) -> f64 {
+        w.max(0.0)
+            * if RECEPTOR == 0 {
+                self.psp_peak_exc
+            } else {
+                self.psp_peak_inh
+            }
     }
 
     /// The earliest step after `t` at which the neuron could reach threshold without further

@@ -469,6 +469,7 @@ impl<'a> Simulation<'a> {
             };
             part.can_self_cross = can_self_cross(dynamics, part.slots.iter().map(|s| &s.anchor))
                 || net.currents.iter().any(|c| c.population == part.pop);
+            part.fold = dynamics.params.model == Model::LifExp && !part.all_touched;
         }
         // A population can self-cross if any of its parts can.
         for range in sim.pop_parts.clone() {
@@ -730,11 +731,14 @@ impl<'a> Simulation<'a> {
             let d = &net.drives[*k];
             let r =
                 usize::from(d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]));
+            let PopulationKind::Neurons { dynamics, .. } = &net.populations[d.target].kind else {
+                unreachable!("drives target neurons")
+            };
             let mut events = 0u64;
             field.step(t, |n, c| {
                 events += u64::from(c);
                 let (p, l) = self.locate(d.target, n);
-                self.parts[p].add_input(l, r, d.weight_mv * f64::from(c));
+                self.parts[p].add_input(dynamics, t, l, r, d.weight_mv * f64::from(c));
             });
             self.counts.external_events[*k] += events;
         }

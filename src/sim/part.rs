@@ -121,6 +121,11 @@ pub(super) struct Part {
     /// False when no neuron of the population can ever reach threshold without input: the
     /// event engine then never predicts crossings for it.
     pub can_self_cross: bool,
+    /// `lif_exp` without `all_touched`: inputs are folded into the anchors at delivery
+    /// ([`Dynamics::fold_input`]) instead of summed for an update. Delivery then marks as
+    /// touched only the neurons whose headroom an input used up; the event engine checks and
+    /// predicts those again.
+    pub fold: bool,
     /// Whole-population Poisson drives into this part.
     pub drives: Vec<PartDrive>,
     /// Spikes of this step (population indices, ascending after the update).
@@ -129,6 +134,8 @@ pub(super) struct Part {
     pub phase_ns: [u64; PHASES],
     /// Counts of this step, collected after the step.
     pub updates: u64,
+    /// Anchors moved by folded inputs (counted as updates by the event engine).
+    pub moves: u64,
     pub checks: u64,
     pub external: Vec<(usize, u64)>,
 }
@@ -163,12 +170,14 @@ impl Part {
             wakes: WakeQueue::new(),
             predicted: Vec::new(),
             can_self_cross: false,
+            fold: false,
             all_touched: false,
             dense_inputs: DenseInputs::default(),
             drives: Vec::new(),
             spikes: Vec::new(),
             phase_ns: [0; PHASES],
             updates: 0,
+            moves: 0,
             checks: 0,
             external: Vec::new(),
         }
@@ -188,15 +197,31 @@ impl Part {
         };
     }
 
-    /// Add `weight` to local neuron `i`'s input.
+    /// Add `weight`, arriving at step `t`, to local neuron `i`'s input (`dynamics`: the
+    /// population's).
     #[inline]
-    pub fn add_input(&mut self, i: usize, receptor: usize, weight: f64) {
-        if self.all_touched {
+    pub fn add_input(
+        &mut self,
+        dynamics: &Dynamics,
+        t: u32,
+        i: usize,
+        receptor: usize,
+        weight: f64,
+    ) {
+        if self.fold {
+            let mut folder = Folder::new(dynamics, t, &mut self.slots, &mut self.touched);
+            if receptor == 0 {
+                folder.fold::<0>(i, weight, dynamics.max_rise_of::<0>(weight));
+            } else {
+                folder.fold::<1>(i, weight, dynamics.max_rise_of::<1>(weight));
+            }
+            self.moves += folder.moves;
+        } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
-            return;
+        } else {
+            self.slots[i].input[receptor] += weight;
+            self.touched[i >> 6] |= 1 << (i & 63);
         }
-        self.slots[i].input[receptor] += weight;
-        self.touched[i >> 6] |= 1 << (i & 63);
     }
 
     /// Everything of a step that touches only this part: its Poisson drives, the delivery of
@@ -213,6 +238,11 @@ impl Part {
         } = *input;
         let rank = self.rank;
         let mut lap = Lap::new(profile);
+        let crate::network::compiled::PopulationKind::Neurons { dynamics, .. } =
+            &net.populations[self.pop].kind
+        else {
+            unreachable!("parts hold neurons")
+        };
         self.external.clear();
         let mut drives = std::mem::take(&mut self.drives);
         for d in &mut drives {
@@ -228,34 +258,38 @@ impl Part {
             } else {
                 d.field.step(t, |n, c| {
                     events += u64::from(c);
-                    self.add_input((n - lo) as usize, r, w * f64::from(c));
+                    self.add_input(dynamics, t, (n - lo) as usize, r, w * f64::from(c));
                 });
             }
             self.external.push((d.drive, events));
         }
         self.drives = drives;
         lap.record(&mut self.phase_ns[Phase::Drives as usize]);
-        self.deliver(net, bundles, into_inh, row_splits, rank);
+        self.deliver(dynamics, t, net, bundles, into_inh, row_splits, rank);
         lap.record(&mut self.phase_ns[Phase::Delivery as usize]);
-        let crate::network::compiled::PopulationKind::Neurons { dynamics, .. } =
-            &net.populations[self.pop].kind
-        else {
-            unreachable!("parts hold neurons")
-        };
         if event {
-            self.update_touched(dynamics, t);
+            self.updates += std::mem::take(&mut self.moves);
+            if self.fold {
+                self.check_marked(dynamics, t);
+            } else {
+                self.update_touched(dynamics, t);
+            }
             lap.record(&mut self.phase_ns[Phase::Updates as usize]);
             self.run_checks(dynamics, t);
             lap.record(&mut self.phase_ns[Phase::Checks as usize]);
         } else {
+            self.moves = 0;
             self.update_clock(dynamics, t);
             lap.record(&mut self.phase_ns[Phase::Updates as usize]);
         }
         self.spikes.sort_unstable();
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
+        dynamics: &Dynamics,
+        t: u32,
         net: &CompiledNetwork,
         bundles: &[Bundle],
         into_inh: &[bool],
@@ -291,7 +325,10 @@ impl Part {
             let (first, last) = (b.lo as usize, b.hi as usize);
             if let Weights::DenseRows(w) = &pr.weights {
                 let row = &w[first..last][lo as usize..hi as usize];
-                if self.all_touched {
+                if self.fold {
+                    let weights = row.iter().map(|&w| f64::from(w));
+                    self.fold_inputs(dynamics, t, r, 0.., weights);
+                } else if self.all_touched {
                     accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
                 } else {
                     accumulate_row::<true, _>(&mut self.slots[..], r, &mut self.touched, row);
@@ -309,6 +346,20 @@ impl Part {
                 }
             };
             let targets = &all[a..z];
+            if self.fold {
+                let local = targets.iter().map(|&n| (n - lo) as usize);
+                match &pr.weights {
+                    Weights::Constant(w) => {
+                        self.fold_inputs(dynamics, t, r, local, std::iter::repeat(*w))
+                    }
+                    Weights::PerSynapse(ws) => {
+                        let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
+                        self.fold_inputs(dynamics, t, r, local, weights)
+                    }
+                    Weights::DenseRows(_) => unreachable!("handled above"),
+                }
+                continue;
+            }
             let touched = &mut self.touched;
             let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs);
             match (&pr.weights, self.all_touched) {
@@ -327,6 +378,44 @@ impl Part {
                     }
                 }
                 (Weights::DenseRows(_), _) => unreachable!("handled above"),
+            }
+        }
+    }
+
+    /// Fold inputs `weights` into the receptor `receptor` of local neurons `targets` (see
+    /// [`Self::fold`]).
+    #[inline(always)]
+    fn fold_inputs(
+        &mut self,
+        dynamics: &Dynamics,
+        t: u32,
+        receptor: usize,
+        targets: impl Iterator<Item = usize>,
+        weights: impl Iterator<Item = f64>,
+    ) {
+        let mut folder = Folder::new(dynamics, t, &mut self.slots, &mut self.touched);
+        if receptor == 0 {
+            for (i, w) in targets.zip(weights) {
+                folder.fold::<0>(i, w, dynamics.max_rise_of::<0>(w));
+            }
+        } else {
+            for (i, w) in targets.zip(weights) {
+                folder.fold::<1>(i, w, dynamics.max_rise_of::<1>(w));
+            }
+        }
+        self.moves += folder.moves;
+    }
+
+    /// Event engine, folded inputs: check the neurons whose headroom inputs used up in this
+    /// step, and predict their crossings again.
+    fn check_marked(&mut self, dynamics: &Dynamics, t: u32) {
+        for word in 0..self.touched.len() {
+            let mut bits = std::mem::take(&mut self.touched[word]);
+            while bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.updates += 1;
+                self.check(dynamics, i, t);
             }
         }
     }
@@ -415,39 +504,49 @@ impl Part {
         let mut due = self.wakes.take(t);
         for &i in &due {
             let i = i as usize;
-            if self.wake[i] != t || self.slots[i].anchor.step == t {
-                continue; // stale, or updated by input this step
+            // Stale: checked again, or updated by input, earlier in this step (that moved the
+            // check), or queued for a check since replaced.
+            if self.wake[i] != t {
+                continue;
             }
             self.checks += 1;
-            let anchor = &mut self.slots[i].anchor;
-            match dynamics.check_and_evaluate(anchor, t) {
-                (true, _) => {
-                    self.spikes.push(self.lo + i as u32);
-                    self.schedule(dynamics, i, t);
-                }
-                (false, Some(state)) => {
-                    let prediction =
-                        dynamics.predict_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
-                    self.slots[i].headroom = prediction.headroom;
-                    self.set_wake(i, t, prediction.next);
-                }
-                (false, None) => self.schedule(dynamics, i, t),
-            }
+            self.check(dynamics, i, t);
         }
         due.clear();
         self.wakes.give_back(t, due);
     }
 
+    /// Check local neuron `i`'s threshold at step `t` (it spikes or not) and predict its next
+    /// possible crossing.
+    #[inline]
+    fn check(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
+        let anchor = &mut self.slots[i].anchor;
+        match dynamics.check_and_evaluate(anchor, t) {
+            (true, _) => {
+                self.spikes.push(self.lo + i as u32);
+                self.schedule(dynamics, i, t);
+            }
+            (false, Some(state)) => {
+                let prediction =
+                    dynamics.predict_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
+                self.slots[i].headroom = prediction.headroom;
+                self.set_wake(i, t, prediction.next);
+            }
+            (false, None) => self.schedule(dynamics, i, t),
+        }
+    }
+
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
-            let spiked = if !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) == 0 {
-                dynamics.check_without_input(&mut slot.anchor, t)
-            } else {
-                let [in_exc, in_inh] =
-                    take_input(self.all_touched, &mut self.dense_inputs, slot, i);
-                dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
-            };
+            let spiked =
+                if self.fold || !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) == 0 {
+                    dynamics.check_without_input(&mut slot.anchor, t)
+                } else {
+                    let [in_exc, in_inh] =
+                        take_input(self.all_touched, &mut self.dense_inputs, slot, i);
+                    dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
+                };
             if spiked {
                 self.spikes.push(self.lo + i as u32);
             }
@@ -561,6 +660,41 @@ fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
         }
     }
     lo + targets[lo..hi].partition_point(|&t| t < bound)
+}
+
+/// Delivery into a part with folded inputs (see [`Part::fold`]).
+struct Folder<'p> {
+    dynamics: &'p Dynamics,
+    t: u32,
+    slots: &'p mut [Slot],
+    touched: &'p mut [u64],
+    /// Anchors moved so far.
+    moves: u64,
+}
+
+impl<'p> Folder<'p> {
+    fn new(dynamics: &'p Dynamics, t: u32, slots: &'p mut [Slot], touched: &'p mut [u64]) -> Self {
+        Folder {
+            dynamics,
+            t,
+            slots,
+            touched,
+            moves: 0,
+        }
+    }
+
+    /// Fold weight `w` into local neuron `i`'s receptor `RECEPTOR`; `rise` is the most it can
+    /// raise the potential. If that uses up the neuron's headroom, mark it for a check.
+    #[inline(always)]
+    fn fold<const RECEPTOR: usize>(&mut self, i: usize, w: f64, rise: f64) {
+        let slot = &mut self.slots[i];
+        self.moves += u64::from(
+            self.dynamics
+                .fold_input::<RECEPTOR>(&mut slot.anchor, self.t, w),
+        );
+        slot.headroom -= rise;
+        self.touched[i >> 6] |= u64::from(slot.headroom < 0.0) << (i & 63);
+    }
 }
 
 /// Per-neuron input accumulators: the records (sparse activity) or a dense array.
