@@ -393,3 +393,70 @@ fn inputs_within_the_headroom_cannot_cross_before_the_predicted_check() {
     }
     assert!(used > 1000, "{used} states with headroom");
 }
+
+#[test]
+fn folded_inputs_give_the_trajectory_of_inputs_added_at_their_step() {
+    // Folding an input into the anchor (no evaluation) and adding it to the state evaluated at
+    // its step describe the same trajectory: compare both at later steps, for random states,
+    // both receptors, inputs during and after refractoriness, and gaps beyond the fold reach
+    // (where the anchor moves). The degenerate kernel (tau_syn == tau_m) is included.
+    use synops::neuron::{Anchor, Dynamics};
+    let mut uniform = uniform_sampler(11);
+    for (tau_m, tau_exc, tau_inh) in [(20.0, 5.0, 10.0), (10.0, 0.5, 30.0), (15.0, 15.0, 3.0)] {
+        let mut params = lif_exp_params(tau_m, tau_exc, tau_inh, -49.0);
+        params.ref_steps = 20;
+        let dynamics = Dynamics::new(params, 0.1);
+        let reach = dynamics.fold_reach();
+        assert!(
+            reach > 1,
+            "inputs can be folded at all ({tau_m}, {tau_exc})"
+        );
+        for _ in 0..2000 {
+            let start = Anchor {
+                v: uniform(-65.0, -45.0),
+                i_exc: uniform(0.0, 20.0),
+                i_inh: uniform(-20.0, 0.0),
+                step: 100,
+                ref_end: if uniform(0.0, 1.0) < 0.3 { 110 } else { 0 },
+                bias: uniform(-2.0, 2.0),
+            };
+            let (mut folded, mut added) = (start, start);
+            let mut t = start.step;
+            for _ in 0..4 {
+                t += uniform(0.0, 1.3 * f64::from(reach)) as u32;
+                let w = uniform(0.0, 5.0);
+                let receptor_inh = uniform(0.0, 1.0) < 0.5;
+                if receptor_inh {
+                    dynamics.fold_input::<1>(&mut folded, t, -w);
+                } else {
+                    dynamics.fold_input::<0>(&mut folded, t, w);
+                }
+                let e = dynamics.evaluate(&added, t);
+                let v = if t <= added.ref_end { added.v } else { e.v };
+                added = Anchor {
+                    v,
+                    i_exc: e.i_exc + if receptor_inh { 0.0 } else { w },
+                    i_inh: e.i_inh - if receptor_inh { w } else { 0.0 },
+                    step: t,
+                    ..added
+                };
+                for later in [t, t + 1, t + 7, t + 60, t + 400] {
+                    let (a, b) = (
+                        dynamics.evaluate(&folded, later),
+                        dynamics.evaluate(&added, later),
+                    );
+                    for (x, y, what) in [
+                        (a.v, b.v, "v"),
+                        (a.i_exc, b.i_exc, "i_exc"),
+                        (a.i_inh, b.i_inh, "i_inh"),
+                    ] {
+                        assert!(
+                            (x - y).abs() <= 1e-10 * (1.0 + y.abs()),
+                            "{what} at step {later}: folded {x}, added {y} ({tau_m}, {tau_exc}, {tau_inh})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
