@@ -798,9 +798,7 @@ impl Dynamics {
     #[inline]
     pub fn max_rise(&self, in_exc: f64, in_inh: f64) -> f64 {
         match self.params.model {
-            Model::LifExp => {
-                in_exc.max(0.0) * self.psp_peak_exc + in_inh.max(0.0) * self.psp_peak_inh
-            }
+            Model::LifExp => self.max_rise_of::<0>(in_exc) + self.max_rise_of::<1>(in_inh),
             Model::If | Model::LifDelta => (in_exc + in_inh).max(0.0),
         }
     }

@@ -209,13 +209,8 @@ impl Part {
         weight: f64,
     ) {
         if self.fold {
-            let mut folder = Folder::new(dynamics, t, &mut self.slots, &mut self.touched);
-            if receptor == 0 {
-                folder.fold::<0>(i, weight, dynamics.max_rise_of::<0>(weight));
-            } else {
-                folder.fold::<1>(i, weight, dynamics.max_rise_of::<1>(weight));
-            }
-            self.moves += folder.moves;
+            let (target, weight) = (std::iter::once(i), std::iter::once(weight));
+            self.fold_inputs(dynamics, t, receptor, target, weight);
         } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
         } else {
