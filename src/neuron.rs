@@ -358,13 +358,25 @@ impl CrossingWindows {
             reach |= u32::from(b >= c) << j;
         }
         let first = (reach & ((1 << (WINDOW_LEVELS + 1)) - 1)).trailing_zeros() as usize;
-        let mut highest = f64::NEG_INFINITY;
-        for (j, &b) in bound.iter().enumerate().take(WINDOW_LEVELS + 1) {
-            // (Not `f64::max`, whose NaN rules cost a few instructions; no bound is NaN.)
-            if j < first && b > highest {
-                highest = b;
-            }
+        // The highest bound before the first reaching window, without branches: lanes from
+        // `first` on are replaced by -inf (no bound is NaN, so plain comparisons suffice).
+        let mut highest = [f64::NEG_INFINITY; WINDOW_LANES];
+        for (j, &b) in bound.iter().enumerate() {
+            highest[j] = if j < first { b } else { f64::NEG_INFINITY };
         }
+        let pairs = highest
+            .chunks_exact(2)
+            .fold([f64::NEG_INFINITY; 2], |m, h| {
+                [
+                    if h[0] > m[0] { h[0] } else { m[0] },
+                    if h[1] > m[1] { h[1] } else { m[1] },
+                ]
+            });
+        let highest = if pairs[1] > pairs[0] {
+            pairs[1]
+        } else {
+            pairs[0]
+        };
         let headroom = if first == 0 { 0.0 } else { c - highest };
         (
             (first <= WINDOW_LEVELS).then(|| Self::start(first)),

@@ -110,6 +110,10 @@ pub(super) struct Part {
     pub wakes: WakeQueue,
     /// Scratch: crossings predicted in this step, `(local index, step)`.
     predicted: Vec<(u32, u32)>,
+    /// Scratch: neurons to check in this step (local indices).
+    batch: Vec<u32>,
+    /// Scratch: the outcomes of a batch of checks.
+    checked: Vec<Checked>,
     /// Every neuron gets input every step (a dense Poisson drive covers the part): delivery
     /// then marks nothing, sums into `dense_inputs` instead of the records, and the update
     /// visits every neuron.
@@ -169,6 +173,8 @@ impl Part {
             },
             wakes: WakeQueue::new(),
             predicted: Vec::new(),
+            batch: Vec::new(),
+            checked: Vec::new(),
             can_self_cross: false,
             fold: false,
             all_touched: false,
@@ -404,15 +410,18 @@ impl Part {
     /// Event engine, folded inputs: check the neurons whose headroom inputs used up in this
     /// step, and predict their crossings again.
     fn check_marked(&mut self, dynamics: &Dynamics, t: u32) {
+        let mut batch = std::mem::take(&mut self.batch);
         for word in 0..self.touched.len() {
             let mut bits = std::mem::take(&mut self.touched[word]);
             while bits != 0 {
-                let i = word * 64 + bits.trailing_zeros() as usize;
+                batch.push((word * 64) as u32 + bits.trailing_zeros());
                 bits &= bits - 1;
-                self.updates += 1;
-                self.check(dynamics, i, t);
             }
         }
+        self.updates += batch.len() as u64;
+        self.check_batch(dynamics, t, &batch);
+        batch.clear();
+        self.batch = batch;
     }
 
     /// Event engine: update the neurons that received input and predict their crossings.
@@ -497,38 +506,73 @@ impl Part {
     /// Event engine: threshold checks of neurons whose predicted crossing falls on this step.
     fn run_checks(&mut self, dynamics: &Dynamics, t: u32) {
         let mut due = self.wakes.take(t);
-        for &i in &due {
-            let i = i as usize;
-            // Stale: checked again, or updated by input, earlier in this step (that moved the
-            // check), or queued for a check since replaced.
-            if self.wake[i] != t {
-                continue;
-            }
-            self.checks += 1;
-            self.check(dynamics, i, t);
+        // Stale entries (checked again, or updated by input, earlier in this step, which moved
+        // the check; or queued for a check since replaced) are dropped without branches.
+        // A neuron queued twice for this step is kept once: its pending check is cleared as
+        // it is kept (the batch sets the next one).
+        let mut live = 0;
+        for k in 0..due.len() {
+            let i = due[k];
+            due[live] = i;
+            let wake = &mut self.wake[i as usize];
+            let keep = *wake == t;
+            *wake = if keep { u32::MAX } else { *wake };
+            live += usize::from(keep);
         }
+        due.truncate(live);
+        self.checks += live as u64;
+        self.check_batch(dynamics, t, &due);
         due.clear();
         self.wakes.give_back(t, due);
     }
 
-    /// Check local neuron `i`'s threshold at step `t` (it spikes or not) and predict its next
-    /// possible crossing.
-    #[inline]
-    fn check(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
-        let anchor = &mut self.slots[i].anchor;
-        match dynamics.check_and_evaluate(anchor, t) {
-            (true, _) => {
-                self.spikes.push(self.lo + i as u32);
-                self.schedule(dynamics, i, t);
-            }
-            (false, Some(state)) => {
-                let prediction =
-                    dynamics.predict_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
-                self.slots[i].headroom = prediction.headroom;
-                self.set_wake(i, t, prediction.next);
-            }
-            (false, None) => self.schedule(dynamics, i, t),
+    /// Check the threshold of local neurons `batch` at step `t` (each spikes or not) and
+    /// predict their next possible crossings. Two passes: first the arithmetic of all checks,
+    /// then the spikes and the queueing of the next checks, whose branches then do not wait
+    /// for the arithmetic, so checks of different neurons overlap.
+    fn check_batch(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
+        let mut checked = std::mem::take(&mut self.checked);
+        for &i in batch {
+            let anchor = &mut self.slots[i as usize].anchor;
+            checked.push(match dynamics.check_and_evaluate(anchor, t) {
+                (false, Some(state)) => {
+                    let prediction =
+                        dynamics.predict_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
+                    Checked {
+                        neuron: i,
+                        next: prediction.next.unwrap_or(u32::MAX),
+                        headroom: prediction.headroom,
+                        outcome: CheckOutcome::Predicted,
+                    }
+                }
+                (spiked, _) => Checked {
+                    neuron: i,
+                    next: u32::MAX,
+                    headroom: 0.0,
+                    outcome: if spiked {
+                        CheckOutcome::Spiked
+                    } else {
+                        CheckOutcome::Refractory
+                    },
+                },
+            });
         }
+        for c in &checked {
+            let i = c.neuron as usize;
+            match c.outcome {
+                CheckOutcome::Predicted => {
+                    self.slots[i].headroom = c.headroom;
+                    self.set_wake(i, t, (c.next != u32::MAX).then_some(c.next));
+                }
+                CheckOutcome::Spiked => {
+                    self.spikes.push(self.lo + c.neuron);
+                    self.schedule(dynamics, i, t);
+                }
+                CheckOutcome::Refractory => self.schedule(dynamics, i, t),
+            }
+        }
+        checked.clear();
+        self.checked = checked;
     }
 
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
@@ -578,6 +622,29 @@ impl Part {
             }
         }
     }
+}
+
+/// What a threshold check found (see [`Part::check_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckOutcome {
+    /// Below threshold: the next check is predicted.
+    Predicted,
+    /// The neuron spiked.
+    Spiked,
+    /// The neuron is refractory.
+    Refractory,
+}
+
+/// One neuron's threshold check, between the two passes of [`Part::check_batch`].
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    /// Local index.
+    neuron: u32,
+    /// The next check (`u32::MAX`: none), with `Predicted`.
+    next: u32,
+    /// The prediction's headroom, with `Predicted`.
+    headroom: f64,
+    outcome: CheckOutcome,
 }
 
 /// Targets of each row whose cache lines are requested before delivery starts.
