@@ -688,6 +688,28 @@ impl Dynamics {
         }
     }
 
+    /// The event engine's threshold check at step `t` of a neuron that received no input at
+    /// `t`, for the model coded `M` (see [`Self::evaluate_as`]): it spikes (the anchor moves
+    /// to `t`), is refractory, or stays below threshold, and then the next possible crossing
+    /// is predicted from its state at `t`.
+    #[inline(always)]
+    pub(crate) fn check_and_predict_as<const M: u8>(&self, a: &mut Anchor, t: u32) -> Checked {
+        if t <= a.ref_end {
+            return Checked::Refractory;
+        }
+        let e = self.evaluate_as::<M>(a, t);
+        if self.params.spiking && e.v >= self.params.v_th_mv {
+            a.v = self.reset_potential(e.v);
+            a.i_exc = e.i_exc;
+            a.i_inh = e.i_inh;
+            a.step = t;
+            a.ref_end = t + self.params.ref_steps;
+            Checked::Spiked
+        } else {
+            Checked::Below(self.predict_after_as::<M>(e.v, e.i_exc, e.i_inh, a.bias, t))
+        }
+    }
+
     /// Switch the bias current at step `t` (after the step's update): the anchor moves to `t`.
     pub fn set_bias(&self, a: &mut Anchor, t: u32, bias: f64) {
         self.move_anchor(a, t);
@@ -825,10 +847,27 @@ impl Dynamics {
         bias: f64,
         from: u32,
     ) -> Prediction {
+        match self.params.model {
+            Model::If => self.predict_after_as::<MODEL_IF>(v, i_exc, i_inh, bias, from),
+            Model::LifDelta => self.predict_after_as::<MODEL_LIF_DELTA>(v, i_exc, i_inh, bias, from),
+            Model::LifExp => self.predict_after_as::<MODEL_LIF_EXP>(v, i_exc, i_inh, bias, from),
+        }
+    }
+
+    /// [`Self::predict_after`] for the model coded `M` (see [`Self::evaluate_as`]).
+    #[inline(always)]
+    pub(crate) fn predict_after_as<const M: u8>(
+        &self,
+        v: f64,
+        i_exc: f64,
+        i_inh: f64,
+        bias: f64,
+        from: u32,
+    ) -> Prediction {
         let p = &self.params;
         let c = p.v_th_mv - THRESHOLD_MARGIN_MV;
         // The bound's crossing time in steps (a lower bound of the true crossing time).
-        let steps_lb = match p.model {
+        let steps_lb = match model_of::<M>() {
             Model::If => {
                 if bias <= 0.0 {
                     return Prediction::NEVER;
@@ -882,6 +921,17 @@ impl Dynamics {
             headroom: 0.0,
         }
     }
+}
+
+/// What a threshold check of the event engine found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Checked {
+    /// The neuron is refractory: nothing was evaluated.
+    Refractory,
+    /// The neuron spiked.
+    Spiked,
+    /// Below threshold, with the next possible crossing predicted.
+    Below(Prediction),
 }
 
 /// A prediction of the event engine: when to check a neuron next, and by how much its

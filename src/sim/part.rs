@@ -8,7 +8,7 @@
 use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
 use crate::network::compiled::{CompiledNetwork, Weights};
-use crate::neuron::{Anchor, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model};
+use crate::neuron::{Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model};
 
 /// One neuron's runtime record: its anchor and the inputs summed in the current step
 /// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
@@ -113,7 +113,7 @@ pub(super) struct Part {
     /// Scratch: neurons to check in this step (local indices).
     batch: Vec<u32>,
     /// Scratch: the outcomes of a batch of checks.
-    checked: Vec<Checked>,
+    checked: Vec<(u32, Checked)>,
     /// Every neuron gets input every step (a dense Poisson drive covers the part): delivery
     /// then marks nothing, sums into `dense_inputs` instead of the records, and the update
     /// visits every neuron.
@@ -531,44 +531,32 @@ impl Part {
     /// then the spikes and the queueing of the next checks, whose branches then do not wait
     /// for the arithmetic, so checks of different neurons overlap.
     fn check_batch(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
-        let mut checked = std::mem::take(&mut self.checked);
-        for &i in batch {
-            let anchor = &mut self.slots[i as usize].anchor;
-            checked.push(match dynamics.check_and_evaluate(anchor, t) {
-                (false, Some(state)) => {
-                    let prediction =
-                        dynamics.predict_after(state.v, state.i_exc, state.i_inh, anchor.bias, t);
-                    Checked {
-                        neuron: i,
-                        next: prediction.next.unwrap_or(u32::MAX),
-                        headroom: prediction.headroom,
-                        outcome: CheckOutcome::Predicted,
-                    }
-                }
-                (spiked, _) => Checked {
-                    neuron: i,
-                    next: u32::MAX,
-                    headroom: 0.0,
-                    outcome: if spiked {
-                        CheckOutcome::Spiked
-                    } else {
-                        CheckOutcome::Refractory
-                    },
-                },
-            });
+        match dynamics.params.model {
+            Model::If => self.check_batch_as::<MODEL_IF>(dynamics, t, batch),
+            Model::LifDelta => self.check_batch_as::<MODEL_LIF_DELTA>(dynamics, t, batch),
+            Model::LifExp => self.check_batch_as::<MODEL_LIF_EXP>(dynamics, t, batch),
         }
-        for c in &checked {
-            let i = c.neuron as usize;
-            match c.outcome {
-                CheckOutcome::Predicted => {
-                    self.slots[i].headroom = c.headroom;
-                    self.set_wake(i, t, (c.next != u32::MAX).then_some(c.next));
+    }
+
+    /// [`Self::check_batch`] for the model coded `M`.
+    fn check_batch_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
+        let mut checked = std::mem::take(&mut self.checked);
+        checked.extend(batch.iter().map(|&i| {
+            let anchor = &mut self.slots[i as usize].anchor;
+            (i, dynamics.check_and_predict_as::<M>(anchor, t))
+        }));
+        for &(i, outcome) in &checked {
+            let i = i as usize;
+            match outcome {
+                Checked::Below(prediction) => {
+                    self.slots[i].headroom = prediction.headroom;
+                    self.set_wake(i, t, prediction.next);
                 }
-                CheckOutcome::Spiked => {
-                    self.spikes.push(self.lo + c.neuron);
+                Checked::Spiked => {
+                    self.spikes.push(self.lo + i as u32);
                     self.schedule(dynamics, i, t);
                 }
-                CheckOutcome::Refractory => self.schedule(dynamics, i, t),
+                Checked::Refractory => self.schedule(dynamics, i, t),
             }
         }
         checked.clear();
@@ -622,29 +610,6 @@ impl Part {
             }
         }
     }
-}
-
-/// What a threshold check found (see [`Part::check_batch`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CheckOutcome {
-    /// Below threshold: the next check is predicted.
-    Predicted,
-    /// The neuron spiked.
-    Spiked,
-    /// The neuron is refractory.
-    Refractory,
-}
-
-/// One neuron's threshold check, between the two passes of [`Part::check_batch`].
-#[derive(Debug, Clone, Copy)]
-struct Checked {
-    /// Local index.
-    neuron: u32,
-    /// The next check (`u32::MAX`: none), with `Predicted`.
-    next: u32,
-    /// The prediction's headroom, with `Predicted`.
-    headroom: f64,
-    outcome: CheckOutcome,
 }
 
 /// Targets of each row whose cache lines are requested before delivery starts.
