@@ -515,6 +515,13 @@ impl Dynamics {
         }
     }
 
+    /// The `lif_exp` propagators that evaluating anchor `a` at step `t` reads (if tabulated),
+    /// for prefetching.
+    #[inline(always)]
+    pub(crate) fn propagators_of(&self, a: &Anchor, t: u32) -> Option<&impl Sized> {
+        self.lif_exp.get(t.wrapping_sub(a.step) as usize)
+    }
+
     /// The step length \[ms\].
     pub fn dt_ms(&self) -> f64 {
         self.dt_ms
@@ -849,7 +856,9 @@ impl Dynamics {
     ) -> Prediction {
         match self.params.model {
             Model::If => self.predict_after_as::<MODEL_IF>(v, i_exc, i_inh, bias, from),
-            Model::LifDelta => self.predict_after_as::<MODEL_LIF_DELTA>(v, i_exc, i_inh, bias, from),
+            Model::LifDelta => {
+                self.predict_after_as::<MODEL_LIF_DELTA>(v, i_exc, i_inh, bias, from)
+            }
             Model::LifExp => self.predict_after_as::<MODEL_LIF_EXP>(v, i_exc, i_inh, bias, from),
         }
     }

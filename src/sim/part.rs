@@ -541,6 +541,20 @@ impl Part {
     /// [`Self::check_batch`] for the model coded `M`.
     fn check_batch_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
         let mut checked = std::mem::take(&mut self.checked);
+        // The records of a step's checks lie anywhere in the part, and each check reads a
+        // propagator entry that depends on its record: ask for all records, then for all
+        // entries, before computing, so that their waits for memory overlap.
+        for &i in batch {
+            if let Some(slot) = self.slots.get(i as usize) {
+                prefetch(slot);
+            }
+        }
+        for &i in batch {
+            let slot = self.slots.get(i as usize);
+            if let Some(p) = slot.and_then(|s| dynamics.propagators_of(&s.anchor, t)) {
+                prefetch(p);
+            }
+        }
         checked.extend(batch.iter().map(|&i| {
             let anchor = &mut self.slots[i as usize].anchor;
             (i, dynamics.check_and_predict_as::<M>(anchor, t))
