@@ -469,7 +469,9 @@ impl<'a> Simulation<'a> {
             };
             part.can_self_cross = can_self_cross(dynamics, part.slots.iter().map(|s| &s.anchor))
                 || net.currents.iter().any(|c| c.population == part.pop);
-            part.fold = dynamics.params.model == Model::LifExp && !part.all_touched;
+            if dynamics.params.model == Model::LifExp && !part.all_touched {
+                part.set_fold();
+            }
         }
         // A population can self-cross if any of its parts can.
         for range in sim.pop_parts.clone() {

@@ -8,7 +8,9 @@
 use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
 use crate::network::compiled::{CompiledNetwork, Weights};
-use crate::neuron::{Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model};
+use crate::neuron::{
+    Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model, Prediction,
+};
 
 /// One neuron's runtime record: its anchor and the inputs summed in the current step
 /// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
@@ -110,8 +112,6 @@ pub(super) struct Part {
     pub wakes: WakeQueue,
     /// Scratch: crossings predicted in this step, `(local index, step)`.
     predicted: Vec<(u32, u32)>,
-    /// Scratch: neurons to check in this step (local indices).
-    batch: Vec<u32>,
     /// Scratch: the outcomes of a batch of checks.
     checked: Vec<(u32, Checked)>,
     /// Every neuron gets input every step (a dense Poisson drive covers the part): delivery
@@ -126,10 +126,13 @@ pub(super) struct Part {
     /// event engine then never predicts crossings for it.
     pub can_self_cross: bool,
     /// `lif_exp` without `all_touched`: inputs are folded into the anchors at delivery
-    /// ([`Dynamics::fold_input`]) instead of summed for an update. Delivery then marks as
-    /// touched only the neurons whose headroom an input used up; the event engine checks and
-    /// predicts those again.
+    /// ([`Dynamics::fold_input`]) instead of summed for an update (see [`Self::set_fold`]).
     pub fold: bool,
+    /// With `fold`: the neurons whose headroom inputs used up in this step, in order of
+    /// arrival (`marked[..n_marked]`; one entry per neuron and step, as headroom only
+    /// decreases until the neuron is checked). The event engine checks and predicts them again.
+    marked: Vec<u32>,
+    n_marked: usize,
     /// Whole-population Poisson drives into this part.
     pub drives: Vec<PartDrive>,
     /// Spikes of this step (population indices, ascending after the update).
@@ -173,10 +176,11 @@ impl Part {
             },
             wakes: WakeQueue::new(),
             predicted: Vec::new(),
-            batch: Vec::new(),
             checked: Vec::new(),
             can_self_cross: false,
             fold: false,
+            marked: Vec::new(),
+            n_marked: 0,
             all_touched: false,
             dense_inputs: DenseInputs::default(),
             drives: Vec::new(),
@@ -201,6 +205,13 @@ impl Part {
             exc: vec![0.0; self.slots.len()],
             inh: vec![0.0; self.slots.len()],
         };
+    }
+
+    /// Fold inputs into the anchors (see [`Self::fold`]).
+    pub fn set_fold(&mut self) {
+        self.fold = true;
+        // One entry per neuron, and one for the write past the last mark.
+        self.marked = vec![0; self.slots.len() + 1];
     }
 
     /// Add `weight`, arriving at step `t`, to local neuron `i`'s input (`dynamics`: the
@@ -394,7 +405,14 @@ impl Part {
         targets: impl Iterator<Item = usize>,
         weights: impl Iterator<Item = f64>,
     ) {
-        let mut folder = Folder::new(dynamics, t, &mut self.slots, &mut self.touched);
+        let mut folder = Folder {
+            dynamics,
+            t,
+            slots: &mut self.slots,
+            marked: &mut self.marked,
+            n_marked: self.n_marked,
+            moves: 0,
+        };
         if receptor == 0 {
             for (i, w) in targets.zip(weights) {
                 folder.fold::<0>(i, w, dynamics.max_rise_of::<0>(w));
@@ -404,24 +422,17 @@ impl Part {
                 folder.fold::<1>(i, w, dynamics.max_rise_of::<1>(w));
             }
         }
-        self.moves += folder.moves;
+        (self.moves, self.n_marked) = (self.moves + folder.moves, folder.n_marked);
     }
 
     /// Event engine, folded inputs: check the neurons whose headroom inputs used up in this
     /// step, and predict their crossings again.
     fn check_marked(&mut self, dynamics: &Dynamics, t: u32) {
-        let mut batch = std::mem::take(&mut self.batch);
-        for word in 0..self.touched.len() {
-            let mut bits = std::mem::take(&mut self.touched[word]);
-            while bits != 0 {
-                batch.push((word * 64) as u32 + bits.trailing_zeros());
-                bits &= bits - 1;
-            }
-        }
-        self.updates += batch.len() as u64;
-        self.check_batch(dynamics, t, &batch);
-        batch.clear();
-        self.batch = batch;
+        let marked = std::mem::take(&mut self.marked);
+        let n = std::mem::take(&mut self.n_marked);
+        self.updates += n as u64;
+        self.check_batch(dynamics, t, &marked[..n]);
+        self.marked = marked;
     }
 
     /// Event engine: update the neurons that received input and predict their crossings.
@@ -593,16 +604,18 @@ impl Part {
             }
         }
         self.touched.fill(0);
+        self.n_marked = 0;
         self.updates += self.slots.len() as u64;
     }
 
     /// Predict local neuron `i`'s next possible threshold crossing and queue a check there.
     #[inline]
     pub fn schedule(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
-        if !self.can_self_cross {
-            return;
-        }
-        let prediction = dynamics.predict(&self.slots[i].anchor, t);
+        let prediction = if self.can_self_cross {
+            dynamics.predict(&self.slots[i].anchor, t)
+        } else {
+            Prediction::NEVER
+        };
         self.slots[i].headroom = prediction.headroom;
         self.set_wake(i, t, prediction.next);
     }
@@ -708,22 +721,14 @@ struct Folder<'p> {
     dynamics: &'p Dynamics,
     t: u32,
     slots: &'p mut [Slot],
-    touched: &'p mut [u64],
+    /// See [`Part::marked`].
+    marked: &'p mut [u32],
+    n_marked: usize,
     /// Anchors moved so far.
     moves: u64,
 }
 
-impl<'p> Folder<'p> {
-    fn new(dynamics: &'p Dynamics, t: u32, slots: &'p mut [Slot], touched: &'p mut [u64]) -> Self {
-        Folder {
-            dynamics,
-            t,
-            slots,
-            touched,
-            moves: 0,
-        }
-    }
-
+impl Folder<'_> {
     /// Fold weight `w` into local neuron `i`'s receptor `RECEPTOR`; `rise` is the most it can
     /// raise the potential. If that uses up the neuron's headroom, mark it for a check.
     #[inline(always)]
@@ -733,8 +738,12 @@ impl<'p> Folder<'p> {
             self.dynamics
                 .fold_input::<RECEPTOR>(&mut slot.anchor, self.t, w),
         );
+        let had_headroom = slot.headroom >= 0.0;
         slot.headroom -= rise;
-        self.touched[i >> 6] |= u64::from(slot.headroom < 0.0) << (i & 63);
+        // Without a branch: the entry past the last mark is always written, and kept when
+        // this input used up the headroom.
+        self.marked[self.n_marked] = i as u32;
+        self.n_marked += usize::from(had_headroom & (slot.headroom < 0.0));
     }
 }
 
