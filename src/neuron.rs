@@ -170,6 +170,10 @@ pub struct Dynamics {
     /// `lif_exp`: the largest PSP of a unit excitatory / inhibitory current (rounded up).
     psp_peak_exc: f64,
     psp_peak_inh: f64,
+    /// `lif_exp`: entry `d` bounds the PSP of a unit current of each receptor over its first
+    /// `d` steps (the steps before a check `d` steps after the input); once a PSP has passed
+    /// its peak, its entries are the peak, and the last entry serves all later checks.
+    psp_rise: Vec<[f64; 2]>,
     /// `lif_exp`: the windows of [`Self::crossing_after`].
     windows: Option<Box<CrossingWindows>>,
     /// `lif_exp`: the factors of an input folded `k` steps after the anchor, for `k` below
@@ -437,6 +441,7 @@ impl Dynamics {
             } else {
                 0.0
             },
+            psp_rise: Vec::new(),
             windows: (params.model == Model::LifExp)
                 .then(|| Box::new(CrossingWindows::new(&params, dt_ms))),
             fold: Vec::new(),
@@ -447,6 +452,23 @@ impl Dynamics {
                 .collect();
             dynamics.fold = (0..TABLE_LEN as u32)
                 .map_while(|k| dynamics.fold_factors(k))
+                .collect();
+            let kernels = [params.tau_exc_ms, params.tau_inh_ms]
+                .map(|tau_syn| PspKernel::new(tau_syn, params.tau_m_ms));
+            // Steps at which a PSP still rises; over its first `d` steps (`0 .. d - 1`) it is
+            // then largest at step `d - 1`.
+            let rising = kernels
+                .map(|kernel| ((kernel.peak_time() / dt_ms).floor() as usize + 1).min(TABLE_LEN));
+            dynamics.psp_rise = (0..=rising[0].max(rising[1]) + 1)
+                .map(|d| {
+                    [0, 1].map(|r| match d {
+                        0 => 0.0,
+                        d if d - 1 < rising[r] => {
+                            kernels[r].at((d - 1) as f64 * dt_ms) * (1.0 + BOUND_SLACK)
+                        }
+                        _ => kernels[r].peak(),
+                    })
+                })
                 .collect();
         }
         dynamics
@@ -786,6 +808,15 @@ impl Dynamics {
             } else {
                 self.psp_peak_inh
             }
+    }
+
+    /// [`Self::max_rise_of`] before a check `steps` steps after the input (`lif_exp`): the
+    /// largest rise at the steps from the input's to the one before the check.
+    #[inline(always)]
+    pub fn max_rise_before<const RECEPTOR: usize>(&self, w: f64, steps: u32) -> f64 {
+        let table = &self.psp_rise;
+        // (A clamped index, not a branch: whether a check lies within the table is random.)
+        w.max(0.0) * table[(steps as usize).min(table.len() - 1)][RECEPTOR]
     }
 
     /// The earliest step after `t` at which the neuron could reach threshold without further

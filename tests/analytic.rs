@@ -394,6 +394,72 @@ fn inputs_within_the_headroom_cannot_cross_before_the_predicted_check() {
     assert!(used > 1000, "{used} states with headroom");
 }
 
+/// The rise an input can cause before the pending check ([`Dynamics::max_rise_before`]) is an
+/// upper bound: the largest input the headroom then admits, arriving at any step before the
+/// check, leaves the potential below threshold at every step before it. For both receptors and
+/// every kind of kernel; the admitted inputs are large when the check is near.
+///
+/// [`Dynamics::max_rise_before`]: synops::neuron::Dynamics::max_rise_before
+#[test]
+fn inputs_within_the_headroom_before_the_check_cannot_cross_before_it() {
+    use synops::neuron::{Anchor, Dynamics};
+    let mut uniform = uniform_sampler(0x9e37_79b9_7f4a_7c15);
+    let (mut used, mut near) = (0, 0);
+    for (tau_m, tau_exc, tau_inh, v_rest) in [
+        (20.0, 5.0, 10.0, -49.0),
+        (10.0, 30.0, 2.0, -55.0),
+        (10.0, 10.0, 10.0, -49.5),
+    ] {
+        let params = lif_exp_params(tau_m, tau_exc, tau_inh, v_rest);
+        let dynamics = Dynamics::new(params, 0.1);
+        for _ in 0..3000 {
+            let anchor = Anchor {
+                v: uniform(-60.0, -50.5),
+                i_exc: uniform(0.0, 6.0),
+                i_inh: uniform(-10.0, 0.0),
+                step: 0,
+                ref_end: 0,
+                bias: 0.0,
+            };
+            let prediction = dynamics.predict(&anchor, 0);
+            let Some(check) = prediction.next.filter(|_| prediction.headroom > 0.0) else {
+                continue;
+            };
+            let arrival = uniform(0.0, f64::from(check)) as u32;
+            let inh = uniform(0.0, 1.0) < 0.5;
+            let unit_rise = if inh {
+                dynamics.max_rise_before::<1>(1.0, check - arrival)
+            } else {
+                dynamics.max_rise_before::<0>(1.0, check - arrival)
+            };
+            assert!(unit_rise <= dynamics.max_rise(1.0, 0.0).max(dynamics.max_rise(0.0, 1.0)));
+            // No rise at all before the check (the check is at the next step): any input.
+            let w = if unit_rise > 0.0 {
+                prediction.headroom / unit_rise
+            } else {
+                1e3
+            };
+            near += usize::from(w > 10.0 * prediction.headroom / dynamics.max_rise(1.0, 1.0));
+            let mut bumped = anchor;
+            if inh {
+                dynamics.fold_input::<1>(&mut bumped, arrival, w);
+            } else {
+                dynamics.fold_input::<0>(&mut bumped, arrival, w);
+            }
+            let first = (arrival..check).find(|&k| dynamics.evaluate(&bumped, k).v >= -50.0);
+            assert_eq!(
+                first, None,
+                "{params:?} {anchor:?} {prediction:?}, input {w} at {arrival}"
+            );
+            used += 1;
+        }
+    }
+    assert!(
+        used > 2000 && near > 100,
+        "{used} states with headroom, {near} near checks"
+    );
+}
+
 #[test]
 fn folded_inputs_give_the_trajectory_of_inputs_added_at_their_step() {
     // Folding an input into the anchor (no evaluation) and adding it to the state evaluated at

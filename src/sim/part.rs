@@ -12,18 +12,23 @@ use crate::neuron::{
     Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model, Prediction,
 };
 
-/// One neuron's runtime record: its anchor and the inputs summed in the current step
-/// (`[excitatory, inhibitory]`; delta models use only the first). Aligned to a cache line, so
-/// delivering to a neuron and then updating it touches one line.
+/// One neuron's runtime record: its anchor, the input summed in the current step and its
+/// pending threshold check. Aligned to a cache line, so delivering to a neuron and then
+/// updating or checking it touches one line.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 pub(super) struct Slot {
     pub anchor: Anchor,
-    pub input: [f64; 2],
+    /// The input summed in this step, for the delta models (`if`, `lif_delta`). `lif_exp`
+    /// populations fold their inputs into the anchors or, under a dense drive, sum them in
+    /// [`Part::dense_inputs`].
+    pub input: f64,
     /// Event engine: how far below threshold the potential stays until the pending check
     /// (see [`crate::neuron::Prediction`]); inputs that cannot raise it by more leave the
     /// check where it is.
     pub headroom: f64,
+    /// Event engine: the step of the pending threshold check (`u32::MAX`: none).
+    pub wake: u32,
 }
 
 /// Spare 64-bit words kept after a part's per-neuron arrays (two cache lines).
@@ -106,8 +111,6 @@ pub(super) struct Part {
     pub slots: Vec<Slot>,
     /// One bit per neuron: received at least one input this step.
     pub touched: Vec<u64>,
-    /// Event engine: the step of each neuron's pending threshold check (`u32::MAX`: none).
-    pub wake: Vec<u32>,
     /// Threshold checks by step (local indices).
     pub wakes: WakeQueue,
     /// Scratch: crossings predicted in this step, `(local index, step)`.
@@ -158,8 +161,9 @@ impl Part {
                 .iter()
                 .map(|&anchor| Slot {
                     anchor,
-                    input: [0.0; 2],
+                    input: 0.0,
                     headroom: 0.0,
+                    wake: u32::MAX,
                 })
                 .collect(),
             // Padded by a cache line or two so that the arrays of parts advanced by different
@@ -167,11 +171,6 @@ impl Part {
             touched: {
                 let mut v = vec![0; n.div_ceil(64) + TAIL_PAD_WORDS];
                 v.truncate(n.div_ceil(64));
-                v
-            },
-            wake: {
-                let mut v = vec![u32::MAX; n + 2 * TAIL_PAD_WORDS];
-                v.truncate(n);
                 v
             },
             wakes: WakeQueue::new(),
@@ -231,7 +230,7 @@ impl Part {
         } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
         } else {
-            self.slots[i].input[receptor] += weight;
+            self.slots.add(i, receptor, weight);
             self.touched[i >> 6] |= 1 << (i & 63);
         }
     }
@@ -415,11 +414,11 @@ impl Part {
         };
         if receptor == 0 {
             for (i, w) in targets.zip(weights) {
-                folder.fold::<0>(i, w, dynamics.max_rise_of::<0>(w));
+                folder.fold::<0>(i, w);
             }
         } else {
             for (i, w) in targets.zip(weights) {
-                folder.fold::<1>(i, w, dynamics.max_rise_of::<1>(w));
+                folder.fold::<1>(i, w);
             }
         }
         (self.moves, self.n_marked) = (self.moves + folder.moves, folder.n_marked);
@@ -478,7 +477,7 @@ impl Part {
                 if !predict {
                     continue;
                 }
-                if !spiked && self.wake[i] > t {
+                if !spiked && slot.wake > t {
                     // Until the pending check the potential stays `headroom` below threshold;
                     // if this input cannot raise it by more, the check still comes in time.
                     let rise = dynamics.max_rise(in_exc, in_inh);
@@ -525,7 +524,7 @@ impl Part {
         for k in 0..due.len() {
             let i = due[k];
             due[live] = i;
-            let wake = &mut self.wake[i as usize];
+            let wake = &mut self.slots[i as usize].wake;
             let keep = *wake == t;
             *wake = if keep { u32::MAX } else { *wake };
             live += usize::from(keep);
@@ -624,7 +623,7 @@ impl Part {
     #[inline]
     fn set_wake(&mut self, i: usize, t: u32, next: Option<u32>) {
         let next = next.unwrap_or(u32::MAX);
-        let w = &mut self.wake[i];
+        let w = &mut self.slots[i].wake;
         // A check already pending at or before `next` still guards the neuron (a check where
         // no crossing happens is harmless): keep it and save a queue insertion.
         if *w > t && *w <= next {
@@ -729,11 +728,16 @@ struct Folder<'p> {
 }
 
 impl Folder<'_> {
-    /// Fold weight `w` into local neuron `i`'s receptor `RECEPTOR`; `rise` is the most it can
-    /// raise the potential. If that uses up the neuron's headroom, mark it for a check.
+    /// Fold weight `w` into local neuron `i`'s receptor `RECEPTOR`. If the most it can raise
+    /// the potential before the neuron's pending check uses up its headroom, mark the neuron
+    /// for a check.
     #[inline(always)]
-    fn fold<const RECEPTOR: usize>(&mut self, i: usize, w: f64, rise: f64) {
+    fn fold<const RECEPTOR: usize>(&mut self, i: usize, w: f64) {
         let slot = &mut self.slots[i];
+        // Pending checks lie at or after this step (`u32::MAX`, none, wraps to a rise up to
+        // the peak).
+        let until_check = slot.wake.wrapping_sub(self.t);
+        let rise = self.dynamics.max_rise_before::<RECEPTOR>(w, until_check);
         self.moves += u64::from(
             self.dynamics
                 .fold_input::<RECEPTOR>(&mut slot.anchor, self.t, w),
@@ -756,7 +760,8 @@ trait Accumulators {
 impl Accumulators for [Slot] {
     #[inline(always)]
     fn add(&mut self, i: usize, receptor: usize, w: f64) {
-        self[i].input[receptor] += w;
+        debug_assert_eq!(receptor, 0, "records sum the inputs of delta models only");
+        self[i].input += w;
     }
 }
 
@@ -796,7 +801,7 @@ fn take_input(all_touched: bool, dense: &mut DenseInputs, slot: &mut Slot, i: us
     if all_touched {
         dense.take(i)
     } else {
-        std::mem::take(&mut slot.input)
+        [std::mem::take(&mut slot.input), 0.0]
     }
 }
 
