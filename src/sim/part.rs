@@ -394,8 +394,9 @@ impl Part {
     }
 
     /// Fold inputs `weights` into the receptor `receptor` of local neurons `targets` (see
-    /// [`Self::fold`]).
-    #[inline(always)]
+    /// [`Self::fold`]). Not inlined into the step: in a function of its own, the loop keeps
+    /// its pointers and bounds in registers.
+    #[inline(never)]
     fn fold_inputs(
         &mut self,
         dynamics: &Dynamics,
@@ -404,24 +405,14 @@ impl Part {
         targets: impl Iterator<Item = usize>,
         weights: impl Iterator<Item = f64>,
     ) {
-        let mut folder = Folder {
-            dynamics,
-            t,
-            slots: &mut self.slots,
-            marked: &mut self.marked,
-            n_marked: self.n_marked,
-            moves: 0,
-        };
-        if receptor == 0 {
-            for (i, w) in targets.zip(weights) {
-                folder.fold::<0>(i, w);
-            }
+        let (slots, marked) = (&mut self.slots[..], &mut self.marked[..]);
+        let (n_marked, moves) = if receptor == 0 {
+            fold_each::<0>(dynamics, t, slots, marked, self.n_marked, targets, weights)
         } else {
-            for (i, w) in targets.zip(weights) {
-                folder.fold::<1>(i, w);
-            }
-        }
-        (self.moves, self.n_marked) = (self.moves + folder.moves, folder.n_marked);
+            fold_each::<1>(dynamics, t, slots, marked, self.n_marked, targets, weights)
+        };
+        self.n_marked = n_marked;
+        self.moves += moves;
     }
 
     /// Event engine, folded inputs: check the neurons whose headroom inputs used up in this
@@ -715,40 +706,37 @@ fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
     lo + targets[lo..hi].partition_point(|&t| t < bound)
 }
 
-/// Delivery into a part with folded inputs (see [`Part::fold`]).
-struct Folder<'p> {
-    dynamics: &'p Dynamics,
+/// Fold inputs `weights` into receptor `RECEPTOR` of local neurons `targets` (see
+/// [`Part::fold`]). If the most an input can raise the potential before the neuron's pending
+/// check uses up its headroom, the neuron is marked for a check: appended to
+/// `marked[..n_marked]`. Returns the new `n_marked` and the number of anchors moved. (All state
+/// in locals, so that the loop keeps it in registers.)
+#[inline(always)]
+fn fold_each<const RECEPTOR: usize>(
+    dynamics: &Dynamics,
     t: u32,
-    slots: &'p mut [Slot],
-    /// See [`Part::marked`].
-    marked: &'p mut [u32],
-    n_marked: usize,
-    /// Anchors moved so far.
-    moves: u64,
-}
-
-impl Folder<'_> {
-    /// Fold weight `w` into local neuron `i`'s receptor `RECEPTOR`. If the most it can raise
-    /// the potential before the neuron's pending check uses up its headroom, mark the neuron
-    /// for a check.
-    #[inline(always)]
-    fn fold<const RECEPTOR: usize>(&mut self, i: usize, w: f64) {
-        let slot = &mut self.slots[i];
+    slots: &mut [Slot],
+    marked: &mut [u32],
+    mut n_marked: usize,
+    targets: impl Iterator<Item = usize>,
+    weights: impl Iterator<Item = f64>,
+) -> (usize, u64) {
+    let mut moves = 0u64;
+    for (i, w) in targets.zip(weights) {
+        let slot = &mut slots[i];
         // Pending checks lie at or after this step (`u32::MAX`, none, wraps to a rise up to
         // the peak).
-        let until_check = slot.wake.wrapping_sub(self.t);
-        let rise = self.dynamics.max_rise_before::<RECEPTOR>(w, until_check);
-        self.moves += u64::from(
-            self.dynamics
-                .fold_input::<RECEPTOR>(&mut slot.anchor, self.t, w),
-        );
-        let had_headroom = slot.headroom >= 0.0;
-        slot.headroom -= rise;
+        let rise = dynamics.max_rise_before::<RECEPTOR>(w, slot.wake.wrapping_sub(t));
+        moves += u64::from(dynamics.fold_input::<RECEPTOR>(&mut slot.anchor, t, w));
+        let headroom = slot.headroom;
+        let left = headroom - rise;
+        slot.headroom = left;
         // Without a branch: the entry past the last mark is always written, and kept when
         // this input used up the headroom.
-        self.marked[self.n_marked] = i as u32;
-        self.n_marked += usize::from(had_headroom & (slot.headroom < 0.0));
+        marked[n_marked] = i as u32;
+        n_marked += usize::from((headroom >= 0.0) & (left < 0.0));
     }
+    (n_marked, moves)
 }
 
 /// Per-neuron input accumulators: the records (sparse activity) or a dense array.
