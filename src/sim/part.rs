@@ -226,7 +226,7 @@ impl Part {
     ) {
         if self.fold {
             let (target, weight) = (std::iter::once(i), std::iter::once(weight));
-            self.fold_inputs(dynamics, t, receptor, target, weight);
+            self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
         } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
         } else {
@@ -338,7 +338,7 @@ impl Part {
                 let row = &w[first..last][lo as usize..hi as usize];
                 if self.fold {
                     let weights = row.iter().map(|&w| f64::from(w));
-                    self.fold_inputs(dynamics, t, r, 0.., weights);
+                    self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
                 } else if self.all_touched {
                     accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
                 } else {
@@ -359,13 +359,18 @@ impl Part {
             let targets = &all[a..z];
             if self.fold {
                 let local = targets.iter().map(|&n| (n - lo) as usize);
+                // The records of the targets a few synapses ahead, asked for early.
+                let ahead = targets
+                    .iter()
+                    .skip(FOLD_PREFETCH_AHEAD)
+                    .map(|&n| (n - lo) as usize);
                 match &pr.weights {
                     Weights::Constant(w) => {
-                        self.fold_inputs(dynamics, t, r, local, std::iter::repeat(*w))
+                        self.fold_inputs(dynamics, t, r, local, ahead, std::iter::repeat(*w))
                     }
                     Weights::PerSynapse(ws) => {
                         let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
-                        self.fold_inputs(dynamics, t, r, local, weights)
+                        self.fold_inputs(dynamics, t, r, local, ahead, weights)
                     }
                     Weights::DenseRows(_) => unreachable!("handled above"),
                 }
@@ -403,13 +408,32 @@ impl Part {
         t: u32,
         receptor: usize,
         targets: impl Iterator<Item = usize>,
+        ahead: impl Iterator<Item = usize>,
         weights: impl Iterator<Item = f64>,
     ) {
         let (slots, marked) = (&mut self.slots[..], &mut self.marked[..]);
         let (n_marked, moves) = if receptor == 0 {
-            fold_each::<0>(dynamics, t, slots, marked, self.n_marked, targets, weights)
+            fold_each::<0>(
+                dynamics,
+                t,
+                slots,
+                marked,
+                self.n_marked,
+                targets,
+                ahead,
+                weights,
+            )
         } else {
-            fold_each::<1>(dynamics, t, slots, marked, self.n_marked, targets, weights)
+            fold_each::<1>(
+                dynamics,
+                t,
+                slots,
+                marked,
+                self.n_marked,
+                targets,
+                ahead,
+                weights,
+            )
         };
         self.n_marked = n_marked;
         self.moves += moves;
@@ -629,6 +653,10 @@ impl Part {
     }
 }
 
+/// Delivery with folded inputs asks for the record of the target this many synapses ahead: the
+/// records are read at random, and each fold waits for its record before it can compute.
+const FOLD_PREFETCH_AHEAD: usize = 8;
+
 /// Targets of each row whose cache lines are requested before delivery starts.
 const PREFETCH_TARGETS: usize = 256;
 
@@ -719,10 +747,14 @@ fn fold_each<const RECEPTOR: usize>(
     marked: &mut [u32],
     mut n_marked: usize,
     targets: impl Iterator<Item = usize>,
+    mut ahead: impl Iterator<Item = usize>,
     weights: impl Iterator<Item = f64>,
 ) -> (usize, u64) {
     let mut moves = 0u64;
     for (i, w) in targets.zip(weights) {
+        if let Some(slot) = ahead.next().and_then(|j| slots.get(j)) {
+            prefetch(slot);
+        }
         let slot = &mut slots[i];
         // Pending checks lie at or after this step (`u32::MAX`, none, wraps to a rise up to
         // the peak).
