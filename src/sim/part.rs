@@ -589,7 +589,7 @@ impl Part {
             match outcome {
                 Checked::Below(prediction) => {
                     self.slots[i].headroom = prediction.headroom;
-                    self.set_wake(i, t, prediction.next);
+                    self.replace_wake(i, t, prediction.next);
                 }
                 Checked::Spiked => {
                     self.spikes.push(self.lo + i as u32);
@@ -634,16 +634,26 @@ impl Part {
         self.set_wake(i, t, prediction.next);
     }
 
-    /// Record and queue local neuron `i`'s next threshold check (none for `None`).
+    /// Record and queue local neuron `i`'s next threshold check (none for `None`), unless a
+    /// check is already pending at or before it: that one still guards the neuron (a check
+    /// where no crossing happens is harmless), and keeping it saves a queue insertion. Suits
+    /// neurons updated often, whose predictions change at every update.
     #[inline]
     fn set_wake(&mut self, i: usize, t: u32, next: Option<u32>) {
-        let next = next.unwrap_or(u32::MAX);
-        let w = &mut self.slots[i].wake;
-        // A check already pending at or before `next` still guards the neuron (a check where
-        // no crossing happens is harmless): keep it and save a queue insertion.
-        if *w > t && *w <= next {
+        let w = self.slots[i].wake;
+        if w > t && w <= next.unwrap_or(u32::MAX) {
             return;
         }
+        self.replace_wake(i, t, next);
+    }
+
+    /// Record and queue local neuron `i`'s next threshold check (none for `None`), replacing
+    /// any pending one (its queue entry goes stale). Suits a check just done: an earlier
+    /// pending check would only repeat it, at more cost than a queue insertion.
+    #[inline]
+    fn replace_wake(&mut self, i: usize, t: u32, next: Option<u32>) {
+        let next = next.unwrap_or(u32::MAX);
+        let w = &mut self.slots[i].wake;
         if *w != next {
             *w = next;
             if next != u32::MAX {
