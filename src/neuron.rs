@@ -200,8 +200,8 @@ const WINDOW_STARTS: [u32; WINDOW_LEVELS + 1] = [1, 3, 9, 27, 81, 243, 729, 2187
 /// The last (unbounded) window.
 const WINDOW_LEVELS: usize = 7;
 
-/// Lanes of the window arrays (the windows, padded to a multiple of the vector width).
-const WINDOW_LANES: usize = (WINDOW_LEVELS + 2) / 2 * 2;
+/// Lanes of the window arrays (the windows, padded to a power of two for the reductions).
+const WINDOW_LANES: usize = (WINDOW_LEVELS + 1).next_power_of_two();
 
 /// Relative safety factor applied to precomputed propagator bounds (covers the rounding of
 /// `exp` here and of the tables used by [`Dynamics::evaluate`]).
@@ -362,25 +362,22 @@ impl CrossingWindows {
             reach |= u32::from(b >= c) << j;
         }
         let first = (reach & ((1 << (WINDOW_LEVELS + 1)) - 1)).trailing_zeros() as usize;
-        // The highest bound before the first reaching window, without branches: lanes from
-        // `first` on are replaced by -inf (no bound is NaN, so plain comparisons suffice).
-        let mut highest = [f64::NEG_INFINITY; WINDOW_LANES];
-        for (j, &b) in bound.iter().enumerate() {
-            highest[j] = if j < first { b } else { f64::NEG_INFINITY };
+        // The highest bound of the windows that do not reach `c`: at least the highest before
+        // the first reaching window, so a valid headroom. Computed without waiting for
+        // `first`, and reduced as a tree (halving the lanes), so that it adds little to the
+        // latency of a check.
+        let mut highest = bound.map(|b| if b < c { b } else { f64::NEG_INFINITY });
+        let mut lanes = WINDOW_LANES;
+        while lanes > 1 {
+            lanes /= 2;
+            for j in 0..lanes {
+                // (Plain comparisons, not `f64::max`, whose NaN rules cost instructions; no
+                // bound is NaN.)
+                let (x, y) = (highest[j], highest[j + lanes]);
+                highest[j] = if y > x { y } else { x };
+            }
         }
-        let pairs = highest
-            .chunks_exact(2)
-            .fold([f64::NEG_INFINITY; 2], |m, h| {
-                [
-                    if h[0] > m[0] { h[0] } else { m[0] },
-                    if h[1] > m[1] { h[1] } else { m[1] },
-                ]
-            });
-        let highest = if pairs[1] > pairs[0] {
-            pairs[1]
-        } else {
-            pairs[0]
-        };
+        let highest = highest[0];
         let headroom = if first == 0 { 0.0 } else { c - highest };
         (
             (first <= WINDOW_LEVELS).then(|| Self::start(first)),
