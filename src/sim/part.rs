@@ -327,6 +327,27 @@ impl Part {
                 prefetch(&pr.csr.targets[k]);
             }
         }
+        // Folding then reads its targets' records at random; ask for those of the first
+        // targets of each stretch too (the later ones are asked for on the way).
+        if self.fold {
+            for b in bundles {
+                let pr = &net.projections[b.projection as usize];
+                if pr.target != self.pop || matches!(pr.weights, Weights::DenseRows(_)) {
+                    continue;
+                }
+                let Some((start, end)) =
+                    known_stretch(b, pr, &row_splits[b.projection as usize], whole, rank)
+                else {
+                    continue;
+                };
+                let first = &pr.csr.targets[start..end.min(start + FOLD_PREFETCH_AHEAD)];
+                for &n in first {
+                    if let Some(slot) = self.slots.get(n.wrapping_sub(lo) as usize) {
+                        prefetch(slot);
+                    }
+                }
+            }
+        }
         for b in bundles {
             let pr = &net.projections[b.projection as usize];
             if pr.target != self.pop {
