@@ -6,6 +6,11 @@
 # Usage: benches/peers/run.sh [--quick]      (--quick skips Brian2's cython runtime)
 # Installs Brian2 and NEST from PyPI into a virtual environment (benches/peers/.venv, or
 # $PEERS_VENV) the first time. Prints a table; writes target/peers.json.
+#
+# Loop times of short runs vary from run to run on a shared machine: synops and Brian2's
+# cpp_standalone binary (the two fastest, whose ratio the targets name) each run the loop
+# $REPEATS times (default 5) and report the median. NEST and Brian2's cython runtime, whose
+# loops take seconds, run once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 quick=${1:-}
@@ -15,22 +20,29 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q brian2 nest-simulator "numpy<2.3"
 fi
 py="$venv/bin/python"
+repeats=${REPEATS:-5}
 cargo build --release -q
 out=target/peers.jsonl
 : > "$out"
 
 synops() { # network threads
   local dir; dir=$(mktemp -d)
-  /usr/bin/time -f "%M" -o "$dir/rss" target/release/synops run "networks/$1.toml" \
-    --threads "$2" --out "$dir" --quiet
-  "$py" - "$dir" "$1" "$2" >> "$out" <<'PY'
+  for r in $(seq "$repeats"); do
+    mkdir -p "$dir/$r"
+    /usr/bin/time -f "%M" -o "$dir/$r/rss" target/release/synops run "networks/$1.toml" \
+      --threads "$2" --out "$dir/$r" --quiet
+  done
+  "$py" - "$dir" "$1" "$2" "$repeats" >> "$out" <<'PY'
 import json, sys
-d, net, th = sys.argv[1], sys.argv[2], sys.argv[3]
-s = json.load(open(f"{d}/summary.json"))
-rss = int(open(f"{d}/rss").read().split()[-1]) / 1024
+d, net, th, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+runs = [(json.load(open(f"{d}/{r}/summary.json")), r) for r in range(1, repeats + 1)]
+runs.sort(key=lambda x: x[0]["wall_s"])
+s, r = runs[len(runs) // 2]  # the median loop time
+rss = int(open(f"{d}/{r}/rss").read().split()[-1]) / 1024
 print(json.dumps({"simulator": "synops", "target": f"event, {th} thread(s)", "network": net,
   "build_s": s["build_s"], "compile_s": 0.0, "loop_s": s["wall_s"], "spikes": s["spikes"],
-  "rate_hz": s["mean_rate_hz"], "synapses": s["synapses"], "peak_rss_mb": rss}))
+  "rate_hz": s["mean_rate_hz"], "synapses": s["synapses"], "peak_rss_mb": rss,
+  "loop_s_all": [x[0]["wall_s"] for x in runs]}))
 PY
   rm -rf "$dir"
 }
@@ -39,7 +51,7 @@ for net in brunel cuba; do
   echo "== $net" >&2
   synops "$net" 1
   synops "$net" 2
-  "$py" benches/peers/brian2_net.py "$net" cpp_standalone 2>/dev/null | tail -1 >> "$out"
+  "$py" benches/peers/brian2_net.py "$net" cpp_standalone "$repeats" 2>/dev/null | tail -1 >> "$out"
   if [ "$quick" != "--quick" ]; then
     "$py" benches/peers/brian2_net.py "$net" cython 2>/dev/null | tail -1 >> "$out"
   fi
@@ -59,7 +71,12 @@ for net in ("brunel", "cuba"):
           f"{'events/s':>10} {'rate Hz':>8} {'B/synapse':>9}")
     for r in rs:
         events = r["spikes"] * (r["synapses"] / (12500 if net == "brunel" else 4000))
-        print(f"{r['simulator']:<10} {r['target']:<22} {r['loop_s']:>8.3f} {r['loop_s'] / base['loop_s']:>6.1f}x "
+        print(f"{r['simulator']:<10} {r['target']:<22} {r['loop_s']:>8.3f} {r['loop_s'] / base['loop_s']:>6.2f}x "
               f"{r['build_s']:>8.2f} {r['compile_s']:>9.2f} {events / r['loop_s']:>10.3e} {r['rate_hz']:>8.2f} "
               f"{r['peak_rss_mb'] * 1e6 / r['synapses']:>9.1f}")
+    for r in rs:
+        runs = r.get("loop_s_all", [])
+        if len(runs) > 1:
+            print(f"  {r['simulator']} {r['target']}: median of {len(runs)} loops, "
+                  f"{min(runs):.4f} to {max(runs):.4f} s")
 PY
