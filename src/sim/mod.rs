@@ -7,12 +7,16 @@
 //! 2. delivery: the spike bundles arriving at this step (a ring buffer indexed by arrival step)
 //!    are expanded over their CSR rows into the accumulators, and each target's bit is set in
 //!    its part's `touched` bitmap (parts under a dense Poisson drive touch every neuron every
-//!    step and skip the bits);
+//!    step and skip the bits). `lif_exp` populations instead fold each input into the
+//!    target's anchor ([`crate::neuron::Dynamics::fold_input`]) and list the targets whose
+//!    headroom (below) the input used up;
 //! 3. update: neurons with input (a set bit, even if their inputs summed to zero) are advanced,
-//!    get their input and are checked against threshold. The clock engine then checks every
-//!    other neuron too; the event engine only those whose predicted threshold crossing
+//!    get their input and are checked against threshold; with folded inputs, the listed
+//!    neurons are checked. The clock engine then checks every other neuron too; the event
+//!    engine only those whose predicted threshold crossing
 //!    ([`crate::neuron::Dynamics::predict`]) falls on this step. A prediction also gives a
-//!    headroom: later inputs that cannot raise the potential by more leave it standing;
+//!    headroom: later inputs that cannot raise the potential by more before the next check
+//!    leave it standing;
 //! 4. current switches of this step, state traces;
 //! 5. emission: this step's spikes are sorted, recorded, and one bundle per (spike, projection,
 //!    delay) is pushed into the ring at its arrival step.
@@ -26,7 +30,7 @@
 //! Results are bit-identical for any number of threads.
 //!
 //! Memory layout: per part, one array of cache-line records (anchor, this step's summed input,
-//! headroom) and one bitmap of touched neurons. Delivery adds into a neuron's record and the
+//! headroom, pending check) and one bitmap of touched neurons. Delivery adds into a neuron's record and the
 //! update then reads it while it is still in cache: one cache line per active neuron per step,
 //! which is what bounds a sparse network whose state does not fit in L2. Parts whose neurons
 //! all get input every step sum inputs into dense arrays instead (8 bytes per neuron), which
