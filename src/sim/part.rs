@@ -465,6 +465,15 @@ impl Part {
     fn check_marked(&mut self, dynamics: &Dynamics, t: u32) {
         let marked = std::mem::take(&mut self.marked);
         let n = std::mem::take(&mut self.n_marked);
+        // Each check reads a propagator entry that depends on the neuron's record (still in
+        // cache from delivery): ask for all entries before computing, so that their waits for
+        // memory overlap.
+        for &i in &marked[..n] {
+            let slot = self.slots.get(i as usize);
+            if let Some(p) = slot.and_then(|s| dynamics.propagators_of(&s.anchor, t)) {
+                prefetch(p);
+            }
+        }
         self.updates += n as u64;
         self.check_batch(dynamics, t, &marked[..n]);
         self.marked = marked;
@@ -560,10 +569,15 @@ impl Part {
         for k in 0..due.len() {
             let i = due[k];
             due[live] = i;
-            let wake = &mut self.slots[i as usize].wake;
-            let keep = *wake == t;
-            *wake = if keep { u32::MAX } else { *wake };
+            let slot = &mut self.slots[i as usize];
+            let keep = slot.wake == t;
+            slot.wake = if keep { u32::MAX } else { slot.wake };
             live += usize::from(keep);
+            // The record lies anywhere in the part and is now on its way; its check will read
+            // a propagator entry that depends on it: ask for that too.
+            if let Some(p) = dynamics.propagators_of(&slot.anchor, t) {
+                prefetch(p);
+            }
         }
         due.truncate(live);
         self.checks += live as u64;
@@ -587,20 +601,6 @@ impl Part {
     /// [`Self::check_batch`] for the model coded `M`.
     fn check_batch_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
         let mut checked = std::mem::take(&mut self.checked);
-        // The records of a step's checks lie anywhere in the part, and each check reads a
-        // propagator entry that depends on its record: ask for all records, then for all
-        // entries, before computing, so that their waits for memory overlap.
-        for &i in batch {
-            if let Some(slot) = self.slots.get(i as usize) {
-                prefetch(slot);
-            }
-        }
-        for &i in batch {
-            let slot = self.slots.get(i as usize);
-            if let Some(p) = slot.and_then(|s| dynamics.propagators_of(&s.anchor, t)) {
-                prefetch(p);
-            }
-        }
         checked.extend(batch.iter().map(|&i| {
             let anchor = &mut self.slots[i as usize].anchor;
             (i, dynamics.check_and_predict_as::<M>(anchor, t))
