@@ -881,15 +881,25 @@ impl Dynamics {
     /// [`Self::next_possible_crossing`] with the headroom of the prediction.
     #[inline]
     pub fn predict(&self, a: &Anchor, t: u32) -> Prediction {
+        match self.params.model {
+            Model::If => self.predict_as::<MODEL_IF>(a, t),
+            Model::LifDelta => self.predict_as::<MODEL_LIF_DELTA>(a, t),
+            Model::LifExp => self.predict_as::<MODEL_LIF_EXP>(a, t),
+        }
+    }
+
+    /// [`Self::predict`] for the model coded `M` (see [`Self::evaluate_as`]).
+    #[inline(always)]
+    pub(crate) fn predict_as<const M: u8>(&self, a: &Anchor, t: u32) -> Prediction {
         if !self.params.spiking {
             return Prediction::NEVER;
         }
         let from = t.max(a.ref_end);
         if from == a.step {
-            self.predict_after(a.v, a.i_exc, a.i_inh, a.bias, from)
+            self.predict_after_as::<M>(a.v, a.i_exc, a.i_inh, a.bias, from)
         } else {
-            let e = self.evaluate(a, from);
-            self.predict_after(e.v, e.i_exc, e.i_inh, a.bias, from)
+            let e = self.evaluate_as::<M>(a, from);
+            self.predict_after_as::<M>(e.v, e.i_exc, e.i_inh, a.bias, from)
         }
     }
 

@@ -531,7 +531,7 @@ impl Part {
                         continue;
                     }
                 }
-                let prediction = dynamics.predict(&slot.anchor, t);
+                let prediction = dynamics.predict_as::<M>(&slot.anchor, t);
                 slot.headroom = prediction.headroom;
                 predicted.push((i as u32, prediction.next.unwrap_or(u32::MAX)));
             }
@@ -614,9 +614,9 @@ impl Part {
                 }
                 Checked::Spiked => {
                     self.spikes.push(self.lo + i as u32);
-                    self.schedule(dynamics, i, t);
+                    self.schedule_as::<M>(dynamics, i, t);
                 }
-                Checked::Refractory => self.schedule(dynamics, i, t),
+                Checked::Refractory => self.schedule_as::<M>(dynamics, i, t),
             }
         }
         checked.clear();
@@ -646,8 +646,18 @@ impl Part {
     /// Predict local neuron `i`'s next possible threshold crossing and queue a check there.
     #[inline]
     pub fn schedule(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
+        match dynamics.params.model {
+            Model::If => self.schedule_as::<MODEL_IF>(dynamics, i, t),
+            Model::LifDelta => self.schedule_as::<MODEL_LIF_DELTA>(dynamics, i, t),
+            Model::LifExp => self.schedule_as::<MODEL_LIF_EXP>(dynamics, i, t),
+        }
+    }
+
+    /// [`Self::schedule`] for the model coded `M`.
+    #[inline]
+    fn schedule_as<const M: u8>(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
         let prediction = if self.can_self_cross {
-            dynamics.predict(&self.slots[i].anchor, t)
+            dynamics.predict_as::<M>(&self.slots[i].anchor, t)
         } else {
             Prediction::NEVER
         };
