@@ -312,36 +312,28 @@ impl Part {
         // The rows of a step's spikes lie anywhere in memory, and a part reads only its own
         // stretch of each: short streams whose first lines wait for memory one after the other.
         // Asking for the first lines of all of them up front overlaps those waits.
-        for b in bundles {
-            let pr = &net.projections[b.projection as usize];
-            if pr.target != self.pop || matches!(pr.weights, Weights::DenseRows(_)) {
-                continue;
-            }
-            let Some((start, _)) =
-                known_stretch(b, pr, &row_splits[b.projection as usize], whole, rank)
-            else {
-                continue;
-            };
-            let end = (b.hi as usize).min(start + PREFETCH_TARGETS);
-            for k in (start..end).step_by(16) {
-                prefetch(&pr.csr.targets[k]);
+        let pop = self.pop;
+        let stretches = || {
+            bundles.iter().filter_map(move |b| {
+                let pr = &net.projections[b.projection as usize];
+                if pr.target != pop || matches!(pr.weights, Weights::DenseRows(_)) {
+                    return None;
+                }
+                let splits = &row_splits[b.projection as usize];
+                let (start, end) = known_stretch(b, pr, splits, whole, rank)?;
+                Some((&pr.csr.targets, start, end))
+            })
+        };
+        for (targets, start, end) in stretches() {
+            for k in (start..end.min(start + PREFETCH_TARGETS)).step_by(16) {
+                prefetch(&targets[k]);
             }
         }
         // Folding then reads its targets' records at random; ask for those of the first
         // targets of each stretch too (the later ones are asked for on the way).
         if self.fold {
-            for b in bundles {
-                let pr = &net.projections[b.projection as usize];
-                if pr.target != self.pop || matches!(pr.weights, Weights::DenseRows(_)) {
-                    continue;
-                }
-                let Some((start, end)) =
-                    known_stretch(b, pr, &row_splits[b.projection as usize], whole, rank)
-                else {
-                    continue;
-                };
-                let first = &pr.csr.targets[start..end.min(start + FOLD_PREFETCH_AHEAD)];
-                for &n in first {
+            for (targets, start, end) in stretches() {
+                for &n in &targets[start..end.min(start + FOLD_PREFETCH_AHEAD)] {
                     if let Some(slot) = self.slots.get(n.wrapping_sub(lo) as usize) {
                         prefetch(slot);
                     }
@@ -432,29 +424,11 @@ impl Part {
         ahead: impl Iterator<Item = usize>,
         weights: impl Iterator<Item = f64>,
     ) {
-        let (slots, marked) = (&mut self.slots[..], &mut self.marked[..]);
+        let (slots, marked, n) = (&mut self.slots[..], &mut self.marked[..], self.n_marked);
         let (n_marked, moves) = if receptor == 0 {
-            fold_each::<0>(
-                dynamics,
-                t,
-                slots,
-                marked,
-                self.n_marked,
-                targets,
-                ahead,
-                weights,
-            )
+            fold_each::<0>(dynamics, t, slots, marked, n, targets, ahead, weights)
         } else {
-            fold_each::<1>(
-                dynamics,
-                t,
-                slots,
-                marked,
-                self.n_marked,
-                targets,
-                ahead,
-                weights,
-            )
+            fold_each::<1>(dynamics, t, slots, marked, n, targets, ahead, weights)
         };
         self.n_marked = n_marked;
         self.moves += moves;
