@@ -229,6 +229,11 @@ struct CrossingWindows {
     exc_min: [f64; WINDOW_LANES],
     inh_max: [f64; WINDOW_LANES],
     inh_min: [f64; WINDOW_LANES],
+    /// The propagators of one and two steps: `[e^(-s/tau_m), K_exc(s), K_inh(s)]`. When the
+    /// first window (steps 1 to 3) can reach threshold, the potential at steps 1 and 2 is
+    /// computed exactly instead, so that a neuron near threshold is checked at the first step
+    /// where it can cross rather than at every step.
+    near: [[f64; 3]; 2],
 }
 
 /// The PSP of a unit synaptic current after time `s`, from the decays `p_syn = e^(-s/tau_syn)`
@@ -309,6 +314,10 @@ impl CrossingWindows {
             exc_min: [0.0; WINDOW_LANES],
             inh_max: [0.0; WINDOW_LANES],
             inh_min: [0.0; WINDOW_LANES],
+            near: [1.0, 2.0].map(|k| {
+                let s = k * dt;
+                [(-s / p.tau_m_ms).exp(), exc.at(s), inh.at(s)]
+            }),
         };
         for j in 0..=WINDOW_LEVELS {
             let s0 = Self::start(j) as f64 * dt;
@@ -333,8 +342,9 @@ impl CrossingWindows {
 
     /// The first step (counted from the state's step) of the first window in which the
     /// potential could reach `c` (relative to `v_inf`), or `None` if it never can; and the
-    /// headroom: how far below `c` the potential stays before that window (0 if the first
-    /// window can reach `c`).
+    /// headroom: how far below `c` the potential stays before that window. When the first
+    /// window (steps 1 to 3) can reach `c`, the potential at steps 1 and 2 decides instead:
+    /// the step is 1, 2 or 3, and the headroom covers the steps before it.
     #[inline]
     fn first_possible(&self, c: f64, dv: f64, i_exc: f64, i_inh: f64) -> (Option<u32>, f64) {
         let leak = if dv < 0.0 {
@@ -358,11 +368,24 @@ impl CrossingWindows {
         #[cfg(not(target_arch = "x86_64"))]
         let (reach, highest) = reach_and_highest(c, terms);
         let first = (reach & ((1 << (WINDOW_LEVELS + 1)) - 1)).trailing_zeros() as usize;
-        let headroom = if first == 0 { 0.0 } else { c - highest };
-        (
-            (first <= WINDOW_LEVELS).then(|| Self::start(first)),
-            headroom,
-        )
+        // Steps 1 and 2 exactly (their rounding differs from the engine's evaluation by far
+        // less than the threshold margin in `c`): the first window's crossing is at step 1, 2
+        // or not before 3; the headroom covers the steps before it.
+        if first == 0 {
+            let [v1, v2] = self.near.map(|[m, e, i]| dv * m + i_exc * e + i_inh * i);
+            if v1 >= c {
+                (Some(1), 0.0)
+            } else if v2 >= c {
+                (Some(2), c - v1)
+            } else {
+                (Some(3), if v1 > v2 { c - v1 } else { c - v2 })
+            }
+        } else {
+            (
+                (first <= WINDOW_LEVELS).then(|| Self::start(first)),
+                c - highest,
+            )
+        }
     }
 }
 
