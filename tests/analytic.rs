@@ -404,7 +404,7 @@ fn inputs_within_the_headroom_cannot_cross_before_the_predicted_check() {
 fn inputs_within_the_headroom_before_the_check_cannot_cross_before_it() {
     use synops::neuron::{Anchor, Dynamics};
     let mut uniform = uniform_sampler(0x9e37_79b9_7f4a_7c15);
-    let (mut used, mut near) = (0, 0);
+    let (mut used, mut near, mut within_3) = (0, 0, 0);
     for (tau_m, tau_exc, tau_inh, v_rest) in [
         (20.0, 5.0, 10.0, -49.0),
         (10.0, 30.0, 2.0, -55.0),
@@ -413,8 +413,14 @@ fn inputs_within_the_headroom_before_the_check_cannot_cross_before_it() {
         let params = lif_exp_params(tau_m, tau_exc, tau_inh, v_rest);
         let dynamics = Dynamics::new(params, 0.1);
         for _ in 0..3000 {
+            // Half the states just below threshold, where the check is a few steps away.
+            let v = if uniform(0.0, 1.0) < 0.5 {
+                uniform(-60.0, -50.5)
+            } else {
+                uniform(-50.2, -50.0)
+            };
             let anchor = Anchor {
-                v: uniform(-60.0, -50.5),
+                v,
                 i_exc: uniform(0.0, 6.0),
                 i_inh: uniform(-10.0, 0.0),
                 step: 0,
@@ -425,6 +431,7 @@ fn inputs_within_the_headroom_before_the_check_cannot_cross_before_it() {
             let Some(check) = prediction.next.filter(|_| prediction.headroom > 0.0) else {
                 continue;
             };
+            within_3 += usize::from(check <= 3);
             let arrival = uniform(0.0, f64::from(check)) as u32;
             let inh = uniform(0.0, 1.0) < 0.5;
             let unit_rise = if inh {
@@ -455,8 +462,8 @@ fn inputs_within_the_headroom_before_the_check_cannot_cross_before_it() {
         }
     }
     assert!(
-        used > 2000 && near > 100,
-        "{used} states with headroom, {near} near checks"
+        used > 2000 && near > 100 && within_3 > 100,
+        "{used} states with headroom, {near} near checks, {within_3} within 3 steps"
     );
 }
 
