@@ -22,12 +22,18 @@ use std::sync::{Mutex, RwLock};
 const SPINS_BEFORE_YIELD: u32 = 20_000;
 const SPINS_BEFORE_YIELD_OVERSUBSCRIBED: u32 = 16;
 
+/// A value alone on its cache lines (two: adjacent lines are fetched in pairs).
+#[repr(align(128))]
+struct OwnLine<T>(T);
+
 /// A reusable barrier whose waiting threads spin (then yield) instead of sleeping.
 struct SpinBarrier {
     threads: usize,
     spins_before_yield: u32,
     arrived: AtomicUsize,
-    generation: AtomicUsize,
+    /// On a cache line of its own: waiting threads read it in a loop while arriving threads
+    /// write `arrived`.
+    generation: OwnLine<AtomicUsize>,
     /// Set when a thread of the team panics: the others stop waiting and panic too, so the
     /// panic reaches the caller instead of leaving threads waiting forever.
     poisoned: AtomicBool,
@@ -44,7 +50,7 @@ impl SpinBarrier {
                 SPINS_BEFORE_YIELD_OVERSUBSCRIBED
             },
             arrived: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
+            generation: OwnLine(AtomicUsize::new(0)),
             poisoned: AtomicBool::new(false),
         }
     }
@@ -52,16 +58,17 @@ impl SpinBarrier {
     /// Wait until all threads have arrived. Everything a thread wrote before arriving is
     /// visible to every thread after it leaves.
     fn wait(&self) {
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation.0.load(Ordering::Acquire);
         if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
             // The last to arrive resets the count before releasing the others, so none of
             // them can arrive at the next barrier before the reset.
             self.arrived.store(0, Ordering::Relaxed);
             self.generation
+                .0
                 .store(generation.wrapping_add(1), Ordering::Release);
         } else {
             let mut spins = 0u32;
-            while self.generation.load(Ordering::Acquire) == generation {
+            while self.generation.0.load(Ordering::Acquire) == generation {
                 if self.poisoned.load(Ordering::Relaxed) {
                     panic!("another thread of the simulation panicked");
                 }
