@@ -9,8 +9,9 @@
 #
 # Loop times of short runs vary from run to run on a shared machine: synops and Brian2's
 # cpp_standalone binary (the two fastest, whose ratio the targets name) each run the loop
-# $REPEATS times (default 5) and report the median. NEST and Brian2's cython runtime, whose
-# loops take seconds, run once.
+# $REPEATS times (default 5) and report the median. synops alternates its 1-thread and 2-thread
+# runs, so that a change in the machine's load during the script weighs on both alike. NEST
+# and Brian2's cython runtime, whose loops take seconds, run once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 quick=${1:-}
@@ -25,14 +26,17 @@ cargo build --release -q
 out=target/peers.jsonl
 : > "$out"
 
-synops() { # network threads
+synops() { # network: 1 and 2 threads, alternating
   local dir; dir=$(mktemp -d)
   for r in $(seq "$repeats"); do
-    mkdir -p "$dir/$r"
-    /usr/bin/time -f "%M" -o "$dir/$r/rss" target/release/synops run "networks/$1.toml" \
-      --threads "$2" --out "$dir/$r" --quiet
+    for th in 1 2; do
+      mkdir -p "$dir/$th/$r"
+      /usr/bin/time -f "%M" -o "$dir/$th/$r/rss" target/release/synops run "networks/$1.toml" \
+        --threads "$th" --out "$dir/$th/$r" --quiet
+    done
   done
-  "$py" - "$dir" "$1" "$2" "$repeats" >> "$out" <<'PY'
+  for th in 1 2; do
+    "$py" - "$dir/$th" "$1" "$th" "$repeats" >> "$out" <<'PY'
 import json, sys
 d, net, th, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 runs = [(json.load(open(f"{d}/{r}/summary.json")), r) for r in range(1, repeats + 1)]
@@ -44,13 +48,13 @@ print(json.dumps({"simulator": "synops", "target": f"event, {th} thread(s)", "ne
   "rate_hz": s["mean_rate_hz"], "synapses": s["synapses"], "peak_rss_mb": rss,
   "loop_s_all": [x[0]["wall_s"] for x in runs]}))
 PY
+  done
   rm -rf "$dir"
 }
 
 for net in brunel cuba; do
   echo "== $net" >&2
-  synops "$net" 1
-  synops "$net" 2
+  synops "$net"
   "$py" benches/peers/brian2_net.py "$net" cpp_standalone "$repeats" 2>/dev/null | tail -1 >> "$out"
   if [ "$quick" != "--quick" ]; then
     "$py" benches/peers/brian2_net.py "$net" cython 2>/dev/null | tail -1 >> "$out"
@@ -74,6 +78,8 @@ for net in ("brunel", "cuba"):
         print(f"{r['simulator']:<10} {r['target']:<22} {r['loop_s']:>8.3f} {r['loop_s'] / base['loop_s']:>6.2f}x "
               f"{r['build_s']:>8.2f} {r['compile_s']:>9.2f} {events / r['loop_s']:>10.3e} {r['rate_hz']:>8.2f} "
               f"{r['peak_rss_mb'] * 1e6 / r['synapses']:>9.1f}")
+    two = next(r for r in rs if r["simulator"] == "synops" and r["target"].endswith("2 thread(s)"))
+    print(f"  synops on 2 threads: {base['loop_s'] / two['loop_s']:.2f} times faster than on 1")
     for r in rs:
         runs = r.get("loop_s_all", [])
         if len(runs) > 1:
