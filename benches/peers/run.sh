@@ -79,7 +79,7 @@ for net in ("brunel", "cuba"):
               f"{r['build_s']:>8.2f} {r['compile_s']:>9.2f} {events / r['loop_s']:>10.3e} {r['rate_hz']:>8.2f} "
               f"{r['peak_rss_mb'] * 1e6 / r['synapses']:>9.1f}")
     two = next(r for r in rs if r["simulator"] == "synops" and r["target"].endswith("2 thread(s)"))
-    print(f"  synops on 2 threads: {base['loop_s'] / two['loop_s']:.2f} times faster than on 1")
+    print(f"  synops loop time, 1 thread / 2 threads: {base['loop_s'] / two['loop_s']:.2f}")
     for r in rs:
         runs = r.get("loop_s_all", [])
         if len(runs) > 1:
