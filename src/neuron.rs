@@ -167,12 +167,10 @@ pub struct Dynamics {
     kappa_inh: f64,
     /// `2 tau_m / dt`.
     two_tau_m_steps: f64,
-    /// `lif_exp`: the largest PSP of a unit excitatory / inhibitory current (rounded up).
-    psp_peak_exc: f64,
-    psp_peak_inh: f64,
     /// `lif_exp`: entry `d` bounds the PSP of a unit current of each receptor over its first
     /// `d` steps (the steps before a check `d` steps after the input); once a PSP has passed
-    /// its peak, its entries are the peak, and the last entry serves all later checks.
+    /// its peak, its entries are the peak (rounded up), and the last entry serves all later
+    /// checks.
     psp_rise: Vec<[f64; 2]>,
     /// `lif_exp`: the windows of [`Self::crossing_after`].
     windows: Option<Box<CrossingWindows>>,
@@ -498,16 +496,6 @@ impl Dynamics {
             kappa_exc: kappa(params.tau_exc_ms, params.tau_m_ms),
             kappa_inh: kappa(params.tau_inh_ms, params.tau_m_ms),
             two_tau_m_steps: 2.0 * params.tau_m_ms / dt_ms,
-            psp_peak_exc: if params.model == Model::LifExp {
-                PspKernel::new(params.tau_exc_ms, params.tau_m_ms).peak()
-            } else {
-                0.0
-            },
-            psp_peak_inh: if params.model == Model::LifExp {
-                PspKernel::new(params.tau_inh_ms, params.tau_m_ms).peak()
-            } else {
-                0.0
-            },
             psp_rise: Vec::new(),
             windows: (params.model == Model::LifExp)
                 .then(|| Box::new(CrossingWindows::new(&params, dt_ms))),
@@ -768,10 +756,24 @@ impl Dynamics {
     /// was not refractory and did not spike (for [`Self::crossing_after`]).
     #[inline]
     pub fn check_and_evaluate(&self, a: &mut Anchor, t: u32) -> (bool, Option<Evaluated>) {
+        match self.params.model {
+            Model::If => self.check_and_evaluate_as::<MODEL_IF>(a, t),
+            Model::LifDelta => self.check_and_evaluate_as::<MODEL_LIF_DELTA>(a, t),
+            Model::LifExp => self.check_and_evaluate_as::<MODEL_LIF_EXP>(a, t),
+        }
+    }
+
+    /// [`Self::check_and_evaluate`] for the model coded `M` (see [`Self::evaluate_as`]).
+    #[inline(always)]
+    fn check_and_evaluate_as<const M: u8>(
+        &self,
+        a: &mut Anchor,
+        t: u32,
+    ) -> (bool, Option<Evaluated>) {
         if t <= a.ref_end {
             return (false, None);
         }
-        let e = self.evaluate(a, t);
+        let e = self.evaluate_as::<M>(a, t);
         if self.params.spiking && e.v >= self.params.v_th_mv {
             a.v = self.reset_potential(e.v);
             a.i_exc = e.i_exc;
@@ -790,19 +792,12 @@ impl Dynamics {
     /// is predicted from its state at `t`.
     #[inline(always)]
     pub(crate) fn check_and_predict_as<const M: u8>(&self, a: &mut Anchor, t: u32) -> Checked {
-        if t <= a.ref_end {
-            return Checked::Refractory;
-        }
-        let e = self.evaluate_as::<M>(a, t);
-        if self.params.spiking && e.v >= self.params.v_th_mv {
-            a.v = self.reset_potential(e.v);
-            a.i_exc = e.i_exc;
-            a.i_inh = e.i_inh;
-            a.step = t;
-            a.ref_end = t + self.params.ref_steps;
-            Checked::Spiked
-        } else {
-            Checked::Below(self.predict_after_as::<M>(e.v, e.i_exc, e.i_inh, a.bias, t))
+        match self.check_and_evaluate_as::<M>(a, t) {
+            (true, _) => Checked::Spiked,
+            (false, None) => Checked::Refractory,
+            (false, Some(e)) => {
+                Checked::Below(self.predict_after_as::<M>(e.v, e.i_exc, e.i_inh, a.bias, t))
+            }
         }
     }
 
@@ -869,12 +864,8 @@ impl Dynamics {
     /// (`lif_exp`): `max(w, 0)` times the peak of the receptor's PSP.
     #[inline(always)]
     pub fn max_rise_of<const RECEPTOR: usize>(&self, w: f64) -> f64 {
-        w.max(0.0)
-            * if RECEPTOR == 0 {
-                self.psp_peak_exc
-            } else {
-                self.psp_peak_inh
-            }
+        // The last entry of the rise table is the peak (no table, no PSP: other models).
+        w.max(0.0) * self.psp_rise.last().map_or(0.0, |peak| peak[RECEPTOR])
     }
 
     /// [`Self::max_rise_of`] before a check `steps` steps after the input (`lif_exp`): the

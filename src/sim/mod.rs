@@ -30,11 +30,11 @@
 //! Results are bit-identical for any number of threads.
 //!
 //! Memory layout: per part, one array of cache-line records (anchor, this step's summed input,
-//! headroom, pending check) and one bitmap of touched neurons. Delivery adds into a neuron's record and the
-//! update then reads it while it is still in cache: one cache line per active neuron per step,
-//! which is what bounds a sparse network whose state does not fit in L2. Parts whose neurons
-//! all get input every step sum inputs into dense arrays instead (8 bytes per neuron), which
-//! the update then streams through in order.
+//! headroom, pending check) and one bitmap of touched neurons. Delivery adds into a neuron's
+//! record and the update then reads it while it is still in cache: one cache line per active
+//! neuron per step, which is what bounds a sparse network whose state does not fit in L2. Parts
+//! whose neurons all get input every step sum inputs into dense arrays instead (8 bytes per
+//! neuron), which the update then streams through in order.
 
 mod input;
 mod part;

@@ -750,10 +750,10 @@ fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
 }
 
 /// Fold inputs `weights` into receptor `RECEPTOR` of local neurons `targets` (see
-/// [`Part::fold`]), asking for the records of targets `ahead` on the way. If the most an input can raise the potential before the neuron's pending
-/// check uses up its headroom, the neuron is marked for a check: appended to
-/// `marked[..n_marked]`. Returns the new `n_marked` and the number of anchors moved. (All state
-/// in locals, so that the loop keeps it in registers.)
+/// [`Part::fold`]), asking for the records of targets `ahead` on the way. If the most an input
+/// can raise the potential before the neuron's pending check uses up its headroom, the neuron
+/// is marked for a check: appended to `marked[..n_marked]`. Returns the new `n_marked` and the
+/// number of anchors moved. (All state in locals, so that the loop keeps it in registers.)
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fold_each<const RECEPTOR: usize>(
