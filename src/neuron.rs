@@ -101,6 +101,51 @@ pub enum Model {
     LifExp,
 }
 
+/// The arithmetic of one clocked update of a neuron, as digital hardware computes it with the
+/// exact propagators of its model (the threshold comparison counted as an add).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UpdateOperations {
+    /// Multiplications: one decay per decaying state variable, and the couplings of the
+    /// currents into the potential.
+    pub multiplies: u32,
+    /// Additions: inputs into the state, the propagated terms, the threshold comparison.
+    pub adds: u32,
+}
+
+impl Model {
+    /// The name as written in network files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::If => "if",
+            Model::LifDelta => "lif_delta",
+            Model::LifExp => "lif_exp",
+        }
+    }
+
+    /// The model named `name` in a network file, if it is a simulated one.
+    pub fn from_name(name: &str) -> Option<Model> {
+        [Model::If, Model::LifDelta, Model::LifExp]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+
+    /// The operations of one update step:
+    /// - `if`: `v += x` and the comparison: 2 adds;
+    /// - `lif_delta`: `v = v_rest + (v - v_rest) P + x`: 1 multiply, 3 adds, and the
+    ///   comparison: 4 adds;
+    /// - `lif_exp`: `i_e = i_e P_e + x_e`, `i_i = i_i P_i + x_i` (2 multiplies, 2 adds),
+    ///   `v = v_rest + (v - v_rest) P_m + i_e P_ve + i_i P_vi` (3 multiplies, 4 adds), and the
+    ///   comparison: 5 multiplies, 7 adds.
+    pub fn update_operations(self) -> UpdateOperations {
+        let (multiplies, adds) = match self {
+            Model::If => (0, 2),
+            Model::LifDelta => (1, 4),
+            Model::LifExp => (5, 7),
+        };
+        UpdateOperations { multiplies, adds }
+    }
+}
+
 /// Checked parameters of a neuron model, in physical units except the refractory period.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NeuronParams {

@@ -23,8 +23,18 @@ pub struct PopulationSummary {
     pub spikes: u64,
     /// Mean rate per neuron \[Hz\].
     pub rate_hz: f64,
-    /// State evaluations made by the engine (0 for spike sources).
+    /// State evaluations made by the engine (0 for spike sources): the simulator's work.
     pub neuron_updates: u64,
+    /// Of these, threshold checks without input (event engine).
+    pub threshold_checks: u64,
+    /// Neuron model (`if`, `lif_delta`, `lif_exp`; absent for spike sources).
+    pub model: Option<String>,
+    /// Neurons x steps (0 for spike sources): what clocked hardware updates.
+    pub neuron_steps: u64,
+    /// Of these, the active ones: the neuron received at least one input event (synaptic or
+    /// external), carried a non-zero constant current, or spiked in that step. The same for
+    /// both engines.
+    pub active_neuron_steps: u64,
     /// Neurons whose spikes were recorded to `spikes.csv` (absent in files of older versions:
     /// read as all).
     #[serde(default)]
@@ -43,6 +53,17 @@ pub struct ProjectionSummary {
     pub synapses: u64,
     /// Spikes delivered over a synapse.
     pub synaptic_events: u64,
+}
+
+/// An independent Poisson drive in `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriveSummary {
+    /// Target population.
+    pub target: String,
+    /// Driven neurons.
+    pub neurons: u64,
+    /// Input spikes delivered (each one a synaptic event on hardware).
+    pub events: u64,
 }
 
 /// `summary.json`: the stable record of one run. Keys are read by scripts; do not rename them.
@@ -74,6 +95,14 @@ pub struct Summary {
     pub threshold_checks: u64,
     /// What a clock-driven engine evaluates: simulated neurons x steps.
     pub clock_equivalent_updates: u64,
+    /// Time steps simulated.
+    pub steps: u64,
+    /// Simulated neurons x steps (what clocked hardware updates).
+    pub neuron_steps: u64,
+    /// Of these, the active ones (see [`PopulationSummary::active_neuron_steps`]).
+    pub active_neuron_steps: u64,
+    /// Independent Poisson drives.
+    pub drives: Vec<DriveSummary>,
     /// Network construction time \[s\].
     pub build_s: f64,
     /// Simulation loop time \[s\].
@@ -135,6 +164,18 @@ impl Summary {
                 spikes: counts.spikes[i],
                 rate_hz: counts.spikes[i] as f64 / f64::from(p.size) / seconds,
                 neuron_updates: counts.neuron_updates[i],
+                threshold_checks: counts.threshold_checks[i],
+                model: match &p.kind {
+                    PopulationKind::Neurons { dynamics, .. } => {
+                        Some(dynamics.params.model.name().to_string())
+                    }
+                    _ => None,
+                },
+                neuron_steps: match &p.kind {
+                    PopulationKind::Neurons { .. } => u64::from(p.size) * u64::from(net.steps),
+                    _ => 0,
+                },
+                active_neuron_steps: counts.active_neuron_steps[i],
                 recorded_neurons: Some(
                     net.record.spikes[i]
                         .as_ref()
@@ -169,6 +210,19 @@ impl Summary {
             neuron_updates: counts.neuron_updates.iter().sum(),
             threshold_checks: counts.threshold_checks.iter().sum(),
             clock_equivalent_updates: sim_neurons * u64::from(net.steps),
+            steps: u64::from(net.steps),
+            neuron_steps: sim_neurons * u64::from(net.steps),
+            active_neuron_steps: counts.active_neuron_steps.iter().sum(),
+            drives: net
+                .drives
+                .iter()
+                .zip(&counts.external_events)
+                .map(|(d, &events)| DriveSummary {
+                    target: net.populations[d.target].name.clone(),
+                    neurons: d.neurons.len() as u64,
+                    events,
+                })
+                .collect(),
             build_s,
             wall_s,
             events_per_s: if wall_s > 0.0 {

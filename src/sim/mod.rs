@@ -83,6 +83,10 @@ pub struct Counts {
     pub threshold_checks: Vec<u64>,
     /// Input spikes of each independent Poisson drive.
     pub external_events: Vec<u64>,
+    /// Active neuron-steps per population: steps in which a neuron received at least one input
+    /// event (synaptic or external), carried a non-zero constant current, or spiked. Counted
+    /// from the activity of the network, not from the engine's work: both engines count alike.
+    pub active_neuron_steps: Vec<u64>,
     /// Per projection: multiply-accumulates made once at the start to turn analog values into
     /// constant currents (zero inputs skipped; 0 for other projections).
     pub current_macs: Vec<u64>,
@@ -454,6 +458,7 @@ impl<'a> Simulation<'a> {
                 neuron_updates: vec![0; np],
                 threshold_checks: vec![0; np],
                 external_events: vec![0; net.drives.len()],
+                active_neuron_steps: vec![0; np],
                 current_macs: vec![0; net.projections.len()],
             },
             recorded: Recorded {
@@ -467,6 +472,9 @@ impl<'a> Simulation<'a> {
             },
         };
         sim.apply_analog_currents(&analog_values);
+        for part in &mut sim.parts {
+            part.list_biased();
+        }
         for part in &mut sim.parts {
             let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
                 unreachable!("parts hold neurons")
@@ -710,6 +718,7 @@ impl<'a> Simulation<'a> {
             self.spikes_now[part.pop].append(&mut part.spikes);
             self.counts.neuron_updates[part.pop] += part.updates + part.checks;
             self.counts.threshold_checks[part.pop] += part.checks;
+            self.counts.active_neuron_steps[part.pop] += std::mem::take(&mut part.active);
             part.updates = 0;
             part.checks = 0;
             if let Some(profile) = &mut self.profile {
@@ -769,6 +778,7 @@ impl<'a> Simulation<'a> {
 
     fn switch_currents(&mut self, t: u32) {
         let net = self.net;
+        let mut changed = Vec::new();
         while self.next_current < net.currents.len() && net.currents[self.next_current].step == t {
             let c = &net.currents[self.next_current];
             self.next_current += 1;
@@ -785,7 +795,13 @@ impl<'a> Simulation<'a> {
                 if self.engine == Engine::Event {
                     part.schedule(dynamics, l, t);
                 }
+                changed.push(k);
             }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        for k in changed {
+            self.parts[k].list_biased();
         }
     }
 

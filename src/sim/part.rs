@@ -29,6 +29,8 @@ pub(super) struct Slot {
     pub headroom: f64,
     /// Event engine: the step of the pending threshold check (`u32::MAX`: none).
     pub wake: u32,
+    /// The last step in which the neuron was counted active (see [`Part::active`]).
+    pub active: u32,
 }
 
 /// Spare 64-bit words kept after a part's per-neuron arrays (two cache lines).
@@ -148,6 +150,14 @@ pub(super) struct Part {
     pub moves: u64,
     pub checks: u64,
     pub external: Vec<(usize, u64)>,
+    /// Active neuron-steps of this step, collected after the step: neurons that received at
+    /// least one input event, carry a non-zero constant current, or spiked. Counted from the
+    /// delivery, the drives and the spikes, which both engines share, so both count alike.
+    /// Parts under a dense drive mark such neurons in `touched` and count the bits; the others
+    /// mark a neuron's record with the step ([`Slot::active`]).
+    pub active: u64,
+    /// Local indices of the neurons with a non-zero constant current (active every step).
+    pub biased: Vec<u32>,
 }
 
 impl Part {
@@ -164,6 +174,7 @@ impl Part {
                     input: 0.0,
                     headroom: 0.0,
                     wake: u32::MAX,
+                    active: 0,
                 })
                 .collect(),
             // Padded by a cache line or two so that the arrays of parts advanced by different
@@ -189,6 +200,38 @@ impl Part {
             moves: 0,
             checks: 0,
             external: Vec::new(),
+            active: 0,
+            biased: Vec::new(),
+        }
+    }
+
+    /// List again the neurons with a non-zero constant current (after a change of bias).
+    pub fn list_biased(&mut self) {
+        self.biased.clear();
+        let biased = self.slots.iter().enumerate().filter(|(_, s)| s.anchor.bias != 0.0);
+        self.biased.extend(biased.map(|(i, _)| i as u32));
+    }
+
+    /// Count the active neurons of step `t` that input has not marked yet: the spiking and the
+    /// biased ones (see [`Self::active`]).
+    fn count_active(&mut self, t: u32) {
+        if self.all_touched {
+            for &n in &self.spikes {
+                let i = (n - self.lo) as usize;
+                self.touched[i >> 6] |= 1 << (i & 63);
+            }
+            for &i in &self.biased {
+                self.touched[i as usize >> 6] |= 1 << (i & 63);
+            }
+            for word in &mut self.touched {
+                self.active += u64::from(std::mem::take(word).count_ones());
+            }
+            return;
+        }
+        let lo = self.lo;
+        let local = self.spikes.iter().map(|&n| n - lo);
+        for i in local.chain(self.biased.iter().copied()) {
+            self.active += mark_active(&mut self.slots[i as usize], t);
         }
     }
 
@@ -229,6 +272,7 @@ impl Part {
             self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
         } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
+            self.touched[i >> 6] |= 1 << (i & 63);
         } else {
             self.slots.add(i, receptor, weight);
             self.touched[i >> 6] |= 1 << (i & 63);
@@ -261,10 +305,11 @@ impl Part {
             let (lo, r, w) = (self.lo, d.receptor, d.weight);
             if d.field.is_dense() {
                 // Every neuron of the part, zero counts included (no branch on the count).
-                let inputs = &mut self.dense_inputs;
+                let (inputs, touched) = (&mut self.dense_inputs, &mut self.touched);
                 d.field.step_dense(|k, c| {
                     events += u64::from(c);
                     inputs.add(k, r, w * f64::from(c));
+                    touched[k >> 6] |= u64::from(c > 0) << (k & 63);
                 });
             } else {
                 d.field.step(t, |n, c| {
@@ -294,6 +339,7 @@ impl Part {
             lap.record(&mut self.phase_ns[Phase::Updates as usize]);
         }
         self.spikes.sort_unstable();
+        self.count_active(t);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -353,7 +399,7 @@ impl Part {
                     let weights = row.iter().map(|&w| f64::from(w));
                     self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
                 } else if self.all_touched {
-                    accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
+                    accumulate_row::<true, _>(&mut self.dense_inputs, r, &mut self.touched, row);
                 } else {
                     accumulate_row::<true, _>(&mut self.slots[..], r, &mut self.touched, row);
                 }
@@ -396,12 +442,12 @@ impl Part {
                     accumulate::<true, _>(slots, r, touched, targets, lo, std::iter::repeat(*w))
                 }
                 (Weights::Constant(w), true) => {
-                    accumulate::<false, _>(dense, r, touched, targets, lo, std::iter::repeat(*w))
+                    accumulate::<true, _>(dense, r, touched, targets, lo, std::iter::repeat(*w))
                 }
                 (Weights::PerSynapse(ws), all) => {
                     let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
                     if all {
-                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
+                        accumulate::<true, _>(dense, r, touched, targets, lo, weights)
                     } else {
                         accumulate::<true, _>(slots, r, touched, targets, lo, weights)
                     }
@@ -425,13 +471,14 @@ impl Part {
         weights: impl Iterator<Item = f64>,
     ) {
         let (slots, marked, n) = (&mut self.slots[..], &mut self.marked[..], self.n_marked);
-        let (n_marked, moves) = if receptor == 0 {
+        let (n_marked, moves, active) = if receptor == 0 {
             fold_each::<0>(dynamics, t, slots, marked, n, targets, ahead, weights)
         } else {
             fold_each::<1>(dynamics, t, slots, marked, n, targets, ahead, weights)
         };
         self.n_marked = n_marked;
         self.moves += moves;
+        self.active += active;
     }
 
     /// Event engine, folded inputs: check the neurons whose headroom inputs used up in this
@@ -479,12 +526,15 @@ impl Part {
             let mut bits = if self.all_touched {
                 u64::MAX >> (64 * (word + 1)).saturating_sub(n)
             } else {
-                std::mem::take(&mut self.touched[word])
+                let bits = std::mem::take(&mut self.touched[word]);
+                self.active += u64::from(bits.count_ones());
+                bits
             };
             while bits != 0 {
                 let i = word * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let slot = &mut self.slots[i];
+                slot.active = t;
                 let [in_exc, in_inh] =
                     take_input(self.all_touched, &mut self.dense_inputs, slot, i);
                 updates += 1;
@@ -598,10 +648,18 @@ impl Part {
     }
 
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
+        if !self.all_touched {
+            // The neurons with input (none marked in `touched` when inputs are folded).
+            self.active += self.touched.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+        }
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
+            let with_input = !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) != 0;
+            if with_input {
+                slot.active = t;
+            }
             let spiked =
-                if self.fold || !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) == 0 {
+                if self.fold || !self.all_touched && !with_input {
                     dynamics.check_without_input(&mut slot.anchor, t)
                 } else {
                     let [in_exc, in_inh] =
@@ -612,7 +670,9 @@ impl Part {
                 self.spikes.push(self.lo + i as u32);
             }
         }
-        self.touched.fill(0);
+        if !self.all_touched {
+            self.touched.fill(0);
+        }
         self.n_marked = 0;
         self.updates += self.slots.len() as u64;
     }
@@ -765,8 +825,8 @@ fn fold_each<const RECEPTOR: usize>(
     targets: impl Iterator<Item = usize>,
     mut ahead: impl Iterator<Item = usize>,
     weights: impl Iterator<Item = f64>,
-) -> (usize, u64) {
-    let mut moves = 0u64;
+) -> (usize, u64, u64) {
+    let (mut moves, mut active) = (0u64, 0u64);
     for (i, w) in targets.zip(weights) {
         if let Some(slot) = ahead.next().and_then(|j| slots.get(j)) {
             prefetch(slot);
@@ -776,6 +836,7 @@ fn fold_each<const RECEPTOR: usize>(
         // the peak).
         let rise = dynamics.max_rise_before::<RECEPTOR>(w, slot.wake.wrapping_sub(t));
         moves += u64::from(dynamics.fold_input::<RECEPTOR>(&mut slot.anchor, t, w));
+        active += mark_active(slot, t);
         let headroom = slot.headroom;
         let left = headroom - rise;
         slot.headroom = left;
@@ -784,7 +845,15 @@ fn fold_each<const RECEPTOR: usize>(
         marked[n_marked] = i as u32;
         n_marked += usize::from((headroom >= 0.0) & (left < 0.0));
     }
-    (n_marked, moves)
+    (n_marked, moves, active)
+}
+
+/// Mark `slot` active in step `t`: 1 if it was not yet, else 0.
+#[inline(always)]
+fn mark_active(slot: &mut Slot, t: u32) -> u64 {
+    let new = u64::from(slot.active != t);
+    slot.active = t;
+    new
 }
 
 /// Per-neuron input accumulators: the records (sparse activity) or a dense array.
