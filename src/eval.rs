@@ -39,6 +39,12 @@ pub struct TimestepResult {
     pub neuron_updates_per_layer: Vec<f64>,
     /// What a clock-driven engine evaluates per sample: layer neurons x T.
     pub clock_equivalent_updates_per_sample: f64,
+    /// Per layer population: neurons x T (what clocked hardware updates per sample).
+    pub neuron_steps_per_layer: Vec<f64>,
+    /// Per layer population, mean per sample: the active neuron-steps (the neuron received an
+    /// input event, carried a non-zero constant current, or spiked in that step). The same for
+    /// both engines.
+    pub active_neuron_steps_per_layer: Vec<f64>,
 }
 
 /// Per-layer conversion diagnostics at the longest run.
@@ -78,6 +84,12 @@ pub struct EvalReport {
     pub layer_names: Vec<String>,
     /// Neurons per layer.
     pub layer_neurons: Vec<u64>,
+    /// Neuron model of each layer population (`if`, `lif_delta`, `lif_exp`).
+    pub layer_models: Vec<String>,
+    /// Per layer: mean multiply-accumulates per sample of the ANN when inputs that are zero
+    /// are skipped (inputs of the first layer, ReLU outputs of the others). Dense hardware does
+    /// `ann_macs_per_layer`; this is the figure of one that skips zeros.
+    pub ann_nonzero_macs_per_layer: Vec<f64>,
     /// Synapses per source spike of the projection into each layer (its fan-out).
     pub fan_out_per_layer: Vec<u64>,
     /// Units of the input population.
@@ -224,6 +236,7 @@ struct SampleResult {
     spikes: Vec<Vec<u64>>,
     updates: Vec<u64>,
     layer_updates: Vec<Vec<u64>>,
+    layer_active: Vec<Vec<u64>>,
     input_macs: u64,
     /// Spike counts per neuron of each layer at the longest T.
     counts: Vec<Vec<u32>>,
@@ -250,6 +263,7 @@ fn run_sample(
         spikes: Vec::with_capacity(ts.len()),
         updates: Vec::with_capacity(ts.len()),
         layer_updates: Vec::with_capacity(ts.len()),
+        layer_active: Vec::with_capacity(ts.len()),
         input_macs: sim.counts.current_macs.iter().sum(),
         counts: Vec::new(),
         potentials: Vec::new(),
@@ -297,6 +311,12 @@ fn run_sample(
             cn.layers
                 .iter()
                 .map(|&l| sim.counts.neuron_updates[l])
+                .collect(),
+        );
+        result.layer_active.push(
+            cn.layers
+                .iter()
+                .map(|&l| sim.counts.active_neuron_steps[l])
                 .collect(),
         );
         result.potentials = potentials.iter().map(|&v| f64::from(v)).collect();
@@ -413,6 +433,20 @@ pub fn evaluate(
                         .sum::<f64>(),
                 neuron_updates_per_sample: results.iter().map(|r| r.updates[k] as f64).sum::<f64>()
                     / nf,
+                neuron_steps_per_layer: cn
+                    .layers
+                    .iter()
+                    .map(|&l| f64::from(t) * f64::from(cn.net.populations[l].size))
+                    .collect(),
+                active_neuron_steps_per_layer: (0..layers)
+                    .map(|l| {
+                        results
+                            .iter()
+                            .map(|r| r.layer_active[k][l] as f64)
+                            .sum::<f64>()
+                            / nf
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -462,6 +496,16 @@ pub fn evaluate(
             }
         })
         .collect();
+    let ann_nonzero_macs_per_layer = (0..cn.ann.layers.len())
+        .map(|l| {
+            let n_out = cn.ann.layers[l].n_out as f64;
+            let nonzero = |i: usize| {
+                let input = if l == 0 { data.image(i) } else { &activations[i][l - 1][..] };
+                input.iter().filter(|&&x| x != 0.0).count() as f64
+            };
+            (0..n).map(|i| nonzero(i) * n_out).sum::<f64>() / nf
+        })
+        .collect();
     let c = &cn.conversion;
     let input_macs_per_sample = results.iter().map(|r| r.input_macs as f64).sum::<f64>() / nf;
     Ok(EvalReport {
@@ -472,6 +516,17 @@ pub fn evaluate(
         ann_bias_adds_per_layer: cn.ann.layers.iter().map(|l| l.n_out as u64).collect(),
         layer_names: cn.layers.iter().map(|&l| cn.net.populations[l].name.clone()).collect(),
         layer_neurons: cn.layers.iter().map(|&l| u64::from(cn.net.populations[l].size)).collect(),
+        layer_models: cn
+            .layers
+            .iter()
+            .map(|&l| match &cn.net.populations[l].kind {
+                crate::network::compiled::PopulationKind::Neurons { dynamics, .. } => {
+                    dynamics.params.model.name().to_string()
+                }
+                _ => "source".to_string(),
+            })
+            .collect(),
+        ann_nonzero_macs_per_layer,
         fan_out_per_layer: cn
             .projections
             .iter()

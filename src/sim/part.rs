@@ -153,7 +153,8 @@ pub(super) struct Part {
     /// Active neuron-steps of this step, collected after the step: neurons that received at
     /// least one input event, carry a non-zero constant current, or spiked. Counted from the
     /// delivery, the drives and the spikes, which both engines share, so both count alike.
-    /// Parts under a dense drive mark such neurons in `touched` and count the bits; the others
+    /// Parts under a dense drive update every neuron; the update marks in `touched` those whose
+    /// accumulators left -0.0 (see [`DenseInputs`]), and the bits are counted. The other parts
     /// mark a neuron's record with the step ([`Slot::active`]).
     pub active: u64,
     /// Local indices of the neurons with a non-zero constant current (active every step).
@@ -244,8 +245,8 @@ impl Part {
     pub fn set_all_touched(&mut self) {
         self.all_touched = true;
         self.dense_inputs = DenseInputs {
-            exc: vec![0.0; self.slots.len()],
-            inh: vec![0.0; self.slots.len()],
+            exc: vec![-0.0; self.slots.len()],
+            inh: vec![-0.0; self.slots.len()],
         };
     }
 
@@ -272,7 +273,6 @@ impl Part {
             self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
         } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
-            self.touched[i >> 6] |= 1 << (i & 63);
         } else {
             self.slots.add(i, receptor, weight);
             self.touched[i >> 6] |= 1 << (i & 63);
@@ -305,11 +305,12 @@ impl Part {
             let (lo, r, w) = (self.lo, d.receptor, d.weight);
             if d.field.is_dense() {
                 // Every neuron of the part, zero counts included (no branch on the count).
-                let (inputs, touched) = (&mut self.dense_inputs, &mut self.touched);
+                // A zero count adds -0.0, which leaves an untouched accumulator at -0.0 (see
+                // `DenseInputs`).
+                let inputs = &mut self.dense_inputs;
                 d.field.step_dense(|k, c| {
                     events += u64::from(c);
-                    inputs.add(k, r, w * f64::from(c));
-                    touched[k >> 6] |= u64::from(c > 0) << (k & 63);
+                    inputs.add(k, r, if c > 0 { w * f64::from(c) } else { -0.0 });
                 });
             } else {
                 d.field.step(t, |n, c| {
@@ -399,7 +400,7 @@ impl Part {
                     let weights = row.iter().map(|&w| f64::from(w));
                     self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
                 } else if self.all_touched {
-                    accumulate_row::<true, _>(&mut self.dense_inputs, r, &mut self.touched, row);
+                    accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
                 } else {
                     accumulate_row::<true, _>(&mut self.slots[..], r, &mut self.touched, row);
                 }
@@ -442,12 +443,12 @@ impl Part {
                     accumulate::<true, _>(slots, r, touched, targets, lo, std::iter::repeat(*w))
                 }
                 (Weights::Constant(w), true) => {
-                    accumulate::<true, _>(dense, r, touched, targets, lo, std::iter::repeat(*w))
+                    accumulate::<false, _>(dense, r, touched, targets, lo, std::iter::repeat(*w))
                 }
                 (Weights::PerSynapse(ws), all) => {
                     let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
                     if all {
-                        accumulate::<true, _>(dense, r, touched, targets, lo, weights)
+                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
                     } else {
                         accumulate::<true, _>(slots, r, touched, targets, lo, weights)
                     }
@@ -537,6 +538,9 @@ impl Part {
                 slot.active = t;
                 let [in_exc, in_inh] =
                     take_input(self.all_touched, &mut self.dense_inputs, slot, i);
+                if self.all_touched {
+                    self.touched[word] |= received([in_exc, in_inh]) << (i & 63);
+                }
                 updates += 1;
                 let spiked =
                     dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh);
@@ -573,8 +577,10 @@ impl Part {
     fn update_all<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
         let lo = self.lo;
         let DenseInputs { exc, inh } = &mut self.dense_inputs;
+        let touched = &mut self.touched;
         for (i, ((slot, exc), inh)) in self.slots.iter_mut().zip(exc).zip(inh).enumerate() {
-            let (in_exc, in_inh) = (std::mem::take(exc), std::mem::take(inh));
+            let (in_exc, in_inh) = (std::mem::replace(exc, -0.0), std::mem::replace(inh, -0.0));
+            touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
             if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
                 self.spikes.push(lo + i as u32);
             }
@@ -664,6 +670,9 @@ impl Part {
                 } else {
                     let [in_exc, in_inh] =
                         take_input(self.all_touched, &mut self.dense_inputs, slot, i);
+                    if self.all_touched {
+                        self.touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
+                    }
                     dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
                 };
             if spiked {
@@ -848,6 +857,13 @@ fn fold_each<const RECEPTOR: usize>(
     (n_marked, moves, active)
 }
 
+/// Whether dense accumulators that started the step at -0.0 received an input event.
+#[inline(always)]
+fn received(input: [f64; 2]) -> u64 {
+    const NEGATIVE_ZERO: u64 = 0x8000_0000_0000_0000;
+    u64::from((input[0].to_bits() != NEGATIVE_ZERO) | (input[1].to_bits() != NEGATIVE_ZERO))
+}
+
 /// Mark `slot` active in step `t`: 1 if it was not yet, else 0.
 #[inline(always)]
 fn mark_active(slot: &mut Slot, t: u32) -> u64 {
@@ -870,7 +886,10 @@ impl Accumulators for [Slot] {
     }
 }
 
-/// Dense input accumulators of a part (see [`Part::dense_inputs`]).
+/// Dense input accumulators of a part (see [`Part::dense_inputs`]). They start each step at
+/// -0.0: in IEEE arithmetic `-0.0 + x` is `x` for every `x`, and a sum is -0.0 only if every
+/// term was, so an accumulator still at -0.0 received no input event (a synaptic weight of
+/// exactly -0.0 aside), while inputs that cancel sum to +0.0 and count as received.
 #[derive(Debug, Clone, Default)]
 pub(super) struct DenseInputs {
     exc: Vec<f64>,
@@ -878,12 +897,12 @@ pub(super) struct DenseInputs {
 }
 
 impl DenseInputs {
-    /// Neuron `i`'s inputs, leaving zeros.
+    /// Neuron `i`'s inputs, leaving -0.0.
     #[inline(always)]
     fn take(&mut self, i: usize) -> [f64; 2] {
         [
-            std::mem::take(&mut self.exc[i]),
-            std::mem::take(&mut self.inh[i]),
+            std::mem::replace(&mut self.exc[i], -0.0),
+            std::mem::replace(&mut self.inh[i], -0.0),
         ]
     }
 }
@@ -903,6 +922,7 @@ impl Accumulators for DenseInputs {
 /// uses them (`all_touched`), else from its record.
 #[inline(always)]
 fn take_input(all_touched: bool, dense: &mut DenseInputs, slot: &mut Slot, i: usize) -> [f64; 2] {
+    // (With dense inputs the caller marks the neuron's `touched` bit by `received`.)
     if all_touched {
         dense.take(i)
     } else {
