@@ -162,6 +162,16 @@ impl PoissonField {
         matches!(self.method, Method::Dense { .. })
     }
 
+    /// The largest count one neuron can receive in a step (0 for a silent field).
+    pub fn max_count(&self) -> u32 {
+        match &self.method {
+            Method::Dense { table } | Method::Sparse { truncated: table, .. } => {
+                table.thresholds.len() as u32
+            }
+            Method::Silent => 0,
+        }
+    }
+
     /// Dense method: call `emit(position, count)` for every neuron of the list at the next
     /// step, zero counts included, without branches on the count. The counts are those of
     /// [`Self::step`].

@@ -100,6 +100,26 @@ pub(super) struct PartDrive {
     pub weight: f64,
     /// Counts for this part's neurons (global indices).
     pub field: PoissonField,
+    /// Dense fields: the input of each count, `weight * count`, and -0.0 for a count of 0
+    /// (which leaves an accumulator that received nothing at -0.0: see [`DenseInputs`]).
+    pub input_by_count: Vec<f64>,
+}
+
+impl PartDrive {
+    /// A drive of `weight` per input spike into receptor `receptor`, from `field`.
+    pub fn new(drive: usize, receptor: usize, weight: f64, field: PoissonField) -> Self {
+        let counts = 0..=field.max_count();
+        let input_by_count = counts
+            .map(|c| if c == 0 { -0.0 } else { weight * f64::from(c) })
+            .collect();
+        PartDrive {
+            drive,
+            receptor,
+            weight,
+            field,
+            input_by_count,
+        }
+    }
 }
 
 /// State of neurons `lo .. lo + slots.len()` of population `pop`. Aligned so that two parts
@@ -307,10 +327,13 @@ impl Part {
                 // Every neuron of the part, zero counts included (no branch on the count).
                 // A zero count adds -0.0, which leaves an untouched accumulator at -0.0 (see
                 // `DenseInputs`).
-                let inputs = &mut self.dense_inputs;
+                let (inputs, by_count) = (&mut self.dense_inputs, &d.input_by_count);
                 d.field.step_dense(|k, c| {
                     events += u64::from(c);
-                    inputs.add(k, r, if c > 0 { w * f64::from(c) } else { -0.0 });
+                    debug_assert!((c as usize) < by_count.len());
+                    // SAFETY: a count never exceeds the field's `max_count`, the table's last
+                    // index.
+                    inputs.add(k, r, unsafe { *by_count.get_unchecked(c as usize) });
                 });
             } else {
                 d.field.step(t, |n, c| {
@@ -577,13 +600,24 @@ impl Part {
     fn update_all<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
         let lo = self.lo;
         let DenseInputs { exc, inh } = &mut self.dense_inputs;
-        let touched = &mut self.touched;
-        for (i, ((slot, exc), inh)) in self.slots.iter_mut().zip(exc).zip(inh).enumerate() {
-            let (in_exc, in_inh) = (std::mem::replace(exc, -0.0), std::mem::replace(inh, -0.0));
-            touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
-            if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
-                self.spikes.push(lo + i as u32);
+        // 64 neurons per word of `touched`: their bits gather in a register.
+        let words = self.slots.chunks_mut(64).zip(exc.chunks_mut(64)).zip(inh.chunks_mut(64));
+        for (w, ((slots, exc), inh)) in words.enumerate() {
+            let mut bits = 0u64;
+            for (b, ((slot, exc), inh)) in slots.iter_mut().zip(exc).zip(inh).enumerate() {
+                let in_exc = std::mem::replace(exc, -0.0);
+                // Delta models have one receptor: their inhibitory accumulators stay at -0.0.
+                let in_inh = if M == MODEL_LIF_EXP {
+                    std::mem::replace(inh, -0.0)
+                } else {
+                    -0.0
+                };
+                bits |= received([in_exc, in_inh]) << b;
+                if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
+                    self.spikes.push(lo + (w * 64 + b) as u32);
+                }
             }
+            self.touched[w] |= bits;
         }
         self.updates += self.slots.len() as u64;
     }
