@@ -500,7 +500,11 @@ pub fn evaluate(
         .map(|l| {
             let n_out = cn.ann.layers[l].n_out as f64;
             let nonzero = |i: usize| {
-                let input = if l == 0 { data.image(i) } else { &activations[i][l - 1][..] };
+                let input = if l == 0 {
+                    data.image(i)
+                } else {
+                    &activations[i][l - 1][..]
+                };
                 input.iter().filter(|&&x| x != 0.0).count() as f64
             };
             (0..n).map(|i| nonzero(i) * n_out).sum::<f64>() / nf

@@ -102,6 +102,8 @@ enum KindArg {
     Tradeoff,
     /// Per-layer SNN rate against ANN activation (eval.json).
     Layers,
+    /// Accuracy against energy per inference, one line per device (energy.json of an eval).
+    EnergyVsT,
 }
 
 impl From<KindArg> for synops::plot::Kind {
@@ -116,6 +118,7 @@ impl From<KindArg> for synops::plot::Kind {
             KindArg::Accuracy => Kind::Accuracy,
             KindArg::Tradeoff => Kind::Tradeoff,
             KindArg::Layers => Kind::Layers,
+            KindArg::EnergyVsT => Kind::EnergyVsT,
         }
     }
 }
@@ -266,15 +269,24 @@ enum Command {
         /// Device running the ANN (evaluations).
         #[arg(long, default_value = "cmos45-fp32")]
         ann_device: String,
-        /// Time steps of the evaluation to read (default: the largest).
+        /// Time steps of the evaluation to detail (default: the largest; the table across
+        /// time steps lists them all). Evaluations only.
         #[arg(long)]
         timesteps: Option<u32>,
         /// Extra profiles (TOML, the format of the built-in ones).
         #[arg(long)]
         profiles: Option<PathBuf>,
-        /// Charge one memory access per SOP and MAC (refused for all-in devices).
+        /// Leave out the weight fetches (by default one per SOP and MAC, on devices whose
+        /// profile gives memory levels).
         #[arg(long)]
-        memory: bool,
+        no_memory: bool,
+        /// Mean hops of a spike between tiles, east-west and north-south (a mapping
+        /// assumption; without it routing between tiles is not charged).
+        #[arg(long, value_delimiter = ',', num_args = 2, value_names = ["EW", "NS"])]
+        hops: Option<Vec<f64>>,
+        /// The ANN skips the MACs of zero inputs (default: dense hardware does them all).
+        #[arg(long)]
+        ann_skip_zeros: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FormatArg::Md)]
         format: FormatArg,
@@ -336,6 +348,26 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::
     Ok(())
 }
 
+/// Check the energy options that need no file: mean hops are finite and >= 0.
+fn energy_options(
+    no_memory: bool,
+    hops: Option<Vec<f64>>,
+    ann_skip_zeros: bool,
+) -> anyhow::Result<synops::energy::Options> {
+    let hops = match hops.as_deref() {
+        None => None,
+        Some(&[ew, ns]) if [ew, ns].iter().all(|h| h.is_finite() && *h >= 0.0) => Some([ew, ns]),
+        Some(h) => anyhow::bail!(
+            "--hops: two mean hop counts >= 0 (east-west, north-south) are needed, got {h:?}"
+        ),
+    };
+    Ok(synops::energy::Options {
+        memory: !no_memory,
+        hops,
+        ann_skip_zeros,
+    })
+}
+
 /// Build an energy report for a result file.
 fn energy_report(
     result: &std::path::Path,
@@ -343,7 +375,7 @@ fn energy_report(
     ann_device: &str,
     timesteps: Option<u32>,
     profiles: Option<&std::path::Path>,
-    memory: bool,
+    options: &synops::energy::Options,
 ) -> anyhow::Result<synops::energy::EnergyReport> {
     use synops::energy::{
         DeviceKind, EnergyReport, ResultFile, load_profiles, read_result, select,
@@ -356,11 +388,25 @@ fn energy_report(
             .collect()
     });
     let devices = select(&all, &names)?;
+    let ann = select(&all, &[ann_device.to_string()])?[0];
     Ok(match read_result(result)? {
-        ResultFile::Run(summary) => EnergyReport::from_run(&summary, &devices, memory)?,
+        ResultFile::Run(summary) => {
+            if timesteps.is_some() {
+                anyhow::bail!(
+                    "--timesteps applies to an evaluation (eval.json); {} is a run",
+                    result.display()
+                );
+            }
+            if options.ann_skip_zeros {
+                anyhow::bail!(
+                    "--ann-skip-zeros applies to an evaluation (eval.json); {} is a run",
+                    result.display()
+                );
+            }
+            EnergyReport::from_run(&summary, &devices, options)?
+        }
         ResultFile::Eval(eval) => {
-            let ann = select(&all, &[ann_device.to_string()])?[0];
-            EnergyReport::from_eval(&eval, timesteps, &devices, ann, memory)?
+            EnergyReport::from_eval(&eval, timesteps, &devices, ann, options)?
         }
     })
 }
@@ -492,7 +538,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(devices) = energy {
                 let profiles = synops::energy::load_profiles(None)?;
                 let devices = synops::energy::select(&profiles, &devices)?;
-                let report = synops::energy::EnergyReport::from_run(&summary, &devices, false)?;
+                let options = synops::energy::Options {
+                    memory: true,
+                    ..Default::default()
+                };
+                let report = synops::energy::EnergyReport::from_run(&summary, &devices, &options)?;
                 write_json(&dir.join("energy.json"), &report)?;
                 written.push("energy.json".into());
                 if !quiet {
@@ -661,7 +711,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("wrote {}", path.display());
             }
             if let Some(devices) = energy {
-                let energy = energy_report(&path, Some(devices), &ann_device, None, None, false)?;
+                let options = synops::energy::Options {
+                    memory: true,
+                    ..Default::default()
+                };
+                let energy =
+                    energy_report(&path, Some(devices), &ann_device, None, None, &options)?;
                 let epath = dir.join("energy.json");
                 write_json(&epath, &energy)?;
                 if !quiet {
@@ -683,17 +738,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ann_device,
             timesteps,
             profiles,
-            memory,
+            no_memory,
+            hops,
+            ann_skip_zeros,
             format,
             output,
         } => {
+            let options = energy_options(no_memory, hops, ann_skip_zeros)?;
             let report = energy_report(
                 &result,
                 device,
                 &ann_device,
                 timesteps,
                 profiles.as_deref(),
-                memory,
+                &options,
             )?;
             let text = match format {
                 FormatArg::Md => report.markdown(),

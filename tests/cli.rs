@@ -225,3 +225,38 @@ fn thread_counts_write_identical_spike_files() {
         );
     }
 }
+
+#[test]
+fn energy_options_that_do_not_apply_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let summary = fixtures.join("run/summary.json");
+    for extra in [["--timesteps", "10"], ["--ann-skip-zeros", "--no-memory"]] {
+        let mut args = vec!["energy", summary.to_str().unwrap()];
+        args.extend(extra);
+        let out = synops(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("applies to an evaluation") && err.contains("summary.json"),
+            "{err}"
+        );
+    }
+    let eval = fixtures.join("eval/eval.json");
+    let out = synops(
+        &["energy", eval.to_str().unwrap(), "--hops", "1,-2"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--hops"));
+    // Without --timesteps every T of the evaluation is listed.
+    let out = synops(
+        &["energy", eval.to_str().unwrap(), "--device", "loihi"],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for t in ["| 10 |", "| 25 |", "| 50 |", "| 100 |"] {
+        assert!(text.contains(t), "{text}");
+    }
+}

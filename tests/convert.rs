@@ -289,7 +289,28 @@ fn converted_mlp_classifies_mnist_like_the_ann() {
     for (a, b) in report.timesteps.iter().zip(&clock.timesteps) {
         assert_eq!(a.accuracy, b.accuracy);
         assert_eq!(a.sops_per_sample, b.sops_per_sample);
+        assert_eq!(
+            a.active_neuron_steps_per_layer,
+            b.active_neuron_steps_per_layer
+        );
     }
+    // Hence the same energy on every device, although the engines did different work.
+    let profiles = synops::energy::load_profiles(None).unwrap();
+    let all: Vec<&synops::energy::Profile> = profiles.iter().collect();
+    let fp32 = synops::energy::select(&profiles, &["cmos45-fp32".into()]).unwrap()[0];
+    let options = synops::energy::Options {
+        memory: true,
+        ..Default::default()
+    };
+    let energy = |r| synops::energy::EnergyReport::from_eval(r, None, &all, fp32, &options);
+    let (e, c) = (energy(&report).unwrap(), energy(&clock).unwrap());
+    for (a, b) in e.devices.iter().zip(&c.devices) {
+        assert_eq!(a.total_j, b.total_j, "{}", a.device);
+    }
+    assert_ne!(
+        report.timesteps[1].neuron_updates_per_sample,
+        clock.timesteps[1].neuron_updates_per_sample
+    );
 }
 
 #[test]

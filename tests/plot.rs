@@ -13,7 +13,7 @@ fn fixtures(which: &str) -> PathBuf {
 
 fn input(kind: Kind) -> PathBuf {
     match kind {
-        Kind::Accuracy | Kind::Tradeoff | Kind::Layers => fixtures("eval"),
+        Kind::Accuracy | Kind::Tradeoff | Kind::Layers | Kind::EnergyVsT => fixtures("eval"),
         _ => fixtures("run"),
     }
 }

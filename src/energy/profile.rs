@@ -150,7 +150,10 @@ impl Profile {
         for (name, value) in self.values() {
             let Some(v) = value else { continue };
             if !v.is_finite() || v < 0.0 {
-                return bad(name, format!("energy must be a finite number >= 0 pJ, got {v}"));
+                return bad(
+                    name,
+                    format!("energy must be a finite number >= 0 pJ, got {v}"),
+                );
             }
             if self.sources.get(name).is_none_or(|s| s.trim().is_empty()) {
                 return bad(name, "has no source: add it under [profile.sources]".into());
@@ -182,13 +185,21 @@ impl Profile {
                 return Err(Error::invalid(path, field(&format!("memory[{k}]")), msg));
             }
         }
-        let caps: Vec<u64> = self.memory.iter().filter_map(|m| m.capacity_bytes).collect();
+        let caps: Vec<u64> = self
+            .memory
+            .iter()
+            .filter_map(|m| m.capacity_bytes)
+            .collect();
         if caps.windows(2).any(|w| w[0] >= w[1]) {
             let msg = "memory tiers must be listed smallest first";
             return Err(Error::invalid(path, field("memory"), msg));
         }
         if self.weight_bytes == Some(0) {
-            return Err(Error::invalid(path, field("weight_bytes"), "must be at least 1"));
+            return Err(Error::invalid(
+                path,
+                field("weight_bytes"),
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -209,7 +220,11 @@ impl Profile {
             }
             Execution::Event if self.inactive_neuron_update_pj.is_some() => {
                 let msg = "an event-driven device does not update inactive neurons";
-                return Err(Error::invalid(path, field("inactive_neuron_update_pj"), msg));
+                return Err(Error::invalid(
+                    path,
+                    field("inactive_neuron_update_pj"),
+                    msg,
+                ));
             }
             _ if self.neuron_update_pj.is_none() && !per_model && self.sop_pj.is_some() => {
                 let msg = "a spiking device needs neuron_update_pj, or multiply_pj and add_pj to price each model's update";

@@ -32,11 +32,13 @@ pub enum Kind {
     Tradeoff,
     /// Per-layer SNN rate against normalized ANN activation.
     Layers,
+    /// Accuracy against energy per inference, one line per device, the ANN as reference.
+    EnergyVsT,
 }
 
 impl Kind {
     /// All kinds, for help texts and tests.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Raster,
         Kind::Rates,
         Kind::Traces,
@@ -45,6 +47,7 @@ impl Kind {
         Kind::Accuracy,
         Kind::Tradeoff,
         Kind::Layers,
+        Kind::EnergyVsT,
     ];
 
     /// The name used on the command line and as a file stem.
@@ -58,6 +61,7 @@ impl Kind {
             Kind::Accuracy => "accuracy",
             Kind::Tradeoff => "tradeoff",
             Kind::Layers => "layers",
+            Kind::EnergyVsT => "energy-vs-t",
         }
     }
 }
@@ -152,6 +156,7 @@ enum Figure {
     Accuracy(Box<crate::eval::EvalReport>),
     Tradeoff(Box<crate::eval::EvalReport>),
     Layers(Box<crate::eval::EvalReport>),
+    EnergyVsT(Box<crate::energy::EnergyReport>),
 }
 
 impl Figure {
@@ -165,6 +170,16 @@ impl Figure {
             Kind::Accuracy => Figure::Accuracy(Box::new(load_json(input, "eval.json")?)),
             Kind::Tradeoff => Figure::Tradeoff(Box::new(load_json(input, "eval.json")?)),
             Kind::Layers => Figure::Layers(Box::new(load_json(input, "eval.json")?)),
+            Kind::EnergyVsT => {
+                let report: crate::energy::EnergyReport = load_json(input, "energy.json")?;
+                if report.across_timesteps.is_empty() || report.ann.is_none() {
+                    return Err(Error::Data {
+                        path: input.to_path_buf(),
+                        message: "an energy report of an evaluation is needed (this one has no time steps): make it with `synops energy eval.json --format json` or `synops eval --energy`".into(),
+                    });
+                }
+                Figure::EnergyVsT(Box::new(report))
+            }
         })
     }
 
@@ -183,6 +198,7 @@ impl Figure {
             Figure::Accuracy(r) => draw_accuracy(&root, r).map_err(err)?,
             Figure::Tradeoff(r) => draw_tradeoff(&root, r).map_err(err)?,
             Figure::Layers(r) => draw_layers(&root, r).map_err(err)?,
+            Figure::EnergyVsT(r) => draw_energy_vs_t(&root, r).map_err(err)?,
         }
         root.present().map_err(err)
     }
@@ -760,6 +776,88 @@ fn draw_accuracy<DB: DrawingBackend>(
     legend(&mut chart)
 }
 
+/// Accuracy against energy per inference (log axis), one line per SNN device through its
+/// time steps, each point labelled by T; the ANN's energy and accuracy as dashed lines.
+fn draw_energy_vs_t<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &crate::energy::EnergyReport,
+) -> DrawResult<DB> {
+    let ann = r.ann.as_ref().expect("checked at load");
+    let energies = r
+        .across_timesteps
+        .iter()
+        .flat_map(|row| row.devices.iter().map(|d| d.snn_j))
+        .chain([ann.energy_j]);
+    let (lo, hi) = energies.fold((f64::MAX, 0f64), |(a, b), e| (a.min(e), b.max(e)));
+    let (scale, unit) = crate::energy::unit(hi);
+    let (lo, hi) = (lo * scale / 1.5, hi * scale * 1.5);
+    let accs = r
+        .across_timesteps
+        .iter()
+        .map(|row| row.accuracy)
+        .chain([ann.accuracy]);
+    let (a_lo, a_hi) = accs.fold((1f64, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let pad = ((a_hi - a_lo) * 100.0 * 0.1).max(0.5);
+    let y = (a_lo * 100.0 - pad).max(0.0)..(a_hi * 100.0 + pad).min(100.5);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{}: accuracy against energy per inference", r.network),
+            title_font(),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d((lo..hi).log_scale(), y.clone())?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("energy per inference [{unit}]"))
+        .y_desc("accuracy [%]")
+        .axis_desc_style(label_font())
+        .draw()?;
+    let names: Vec<&str> = r.across_timesteps[0]
+        .devices
+        .iter()
+        .map(|d| d.device.as_str())
+        .collect();
+    for (k, name) in names.iter().enumerate() {
+        let c = color(k);
+        let points: Vec<(f64, f64, u32)> = r
+            .across_timesteps
+            .iter()
+            .map(|row| (row.devices[k].snn_j * scale, row.accuracy * 100.0, row.t))
+            .collect();
+        let line = points.iter().map(|&(x, y, _)| (x, y));
+        chart
+            .draw_series(LineSeries::new(line, c.stroke_width(2)))?
+            .label(format!("SNN on {name}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&(x, y, t)| {
+            EmptyElement::at((x, y))
+                + Circle::new((0, 0), 4, c.filled())
+                + Text::new(format!("T={t}"), (6, -14), ("sans-serif", 12).into_font())
+        }))?;
+    }
+    let red = color(names.len());
+    let (ax, ay) = (ann.energy_j * scale, ann.accuracy * 100.0);
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(ax, y.start), (ax, y.end)],
+            8,
+            5,
+            red.stroke_width(2),
+        ))?
+        .label(format!("ANN on {}: {ay:.2}%", ann.device))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
+    chart.draw_series(DashedLineSeries::new(
+        vec![(lo, ay), (hi, ay)],
+        4,
+        6,
+        red.mix(0.5).stroke_width(1),
+    ))?;
+    chart.draw_series(std::iter::once(Circle::new((ax, ay), 5, red.filled())))?;
+    legend(&mut chart)
+}
+
 fn draw_tradeoff<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     r: &crate::eval::EvalReport,
@@ -908,7 +1006,7 @@ pub fn run_kinds(dir: &Path) -> Vec<Kind> {
 pub fn eval_kinds(dir: &Path) -> Vec<Kind> {
     let mut kinds = vec![Kind::Accuracy, Kind::Tradeoff, Kind::Layers];
     if dir.join("energy.json").exists() {
-        kinds.push(Kind::Energy);
+        kinds.extend([Kind::Energy, Kind::EnergyVsT]);
     }
     kinds
 }

@@ -165,9 +165,10 @@ impl PoissonField {
     /// The largest count one neuron can receive in a step (0 for a silent field).
     pub fn max_count(&self) -> u32 {
         match &self.method {
-            Method::Dense { table } | Method::Sparse { truncated: table, .. } => {
-                table.thresholds.len() as u32
-            }
+            Method::Dense { table }
+            | Method::Sparse {
+                truncated: table, ..
+            } => table.thresholds.len() as u32,
             Method::Silent => 0,
         }
     }

@@ -396,7 +396,8 @@ impl<'a> Simulation<'a> {
                 if field.is_dense() && !part.all_touched {
                     part.set_all_touched();
                 }
-                part.drives.push(PartDrive::new(k, receptor, d.weight_mv, field));
+                part.drives
+                    .push(PartDrive::new(k, receptor, d.weight_mv, field));
             }
         }
         // Where each part's targets start in every row: one pass over the synapses, so that

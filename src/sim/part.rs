@@ -229,7 +229,11 @@ impl Part {
     /// List again the neurons with a non-zero constant current (after a change of bias).
     pub fn list_biased(&mut self) {
         self.biased.clear();
-        let biased = self.slots.iter().enumerate().filter(|(_, s)| s.anchor.bias != 0.0);
+        let biased = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.anchor.bias != 0.0);
         self.biased.extend(biased.map(|(i, _)| i as u32));
     }
 
@@ -601,7 +605,11 @@ impl Part {
         let lo = self.lo;
         let DenseInputs { exc, inh } = &mut self.dense_inputs;
         // 64 neurons per word of `touched`: their bits gather in a register.
-        let words = self.slots.chunks_mut(64).zip(exc.chunks_mut(64)).zip(inh.chunks_mut(64));
+        let words = self
+            .slots
+            .chunks_mut(64)
+            .zip(exc.chunks_mut(64))
+            .zip(inh.chunks_mut(64));
         for (w, ((slots, exc), inh)) in words.enumerate() {
             let mut bits = 0u64;
             for (b, ((slot, exc), inh)) in slots.iter_mut().zip(exc).zip(inh).enumerate() {
@@ -690,7 +698,11 @@ impl Part {
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
         if !self.all_touched {
             // The neurons with input (none marked in `touched` when inputs are folded).
-            self.active += self.touched.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+            self.active += self
+                .touched
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>();
         }
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
@@ -698,17 +710,16 @@ impl Part {
             if with_input {
                 slot.active = t;
             }
-            let spiked =
-                if self.fold || !self.all_touched && !with_input {
-                    dynamics.check_without_input(&mut slot.anchor, t)
-                } else {
-                    let [in_exc, in_inh] =
-                        take_input(self.all_touched, &mut self.dense_inputs, slot, i);
-                    if self.all_touched {
-                        self.touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
-                    }
-                    dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
-                };
+            let spiked = if self.fold || !self.all_touched && !with_input {
+                dynamics.check_without_input(&mut slot.anchor, t)
+            } else {
+                let [in_exc, in_inh] =
+                    take_input(self.all_touched, &mut self.dense_inputs, slot, i);
+                if self.all_touched {
+                    self.touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
+                }
+                dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
+            };
             if spiked {
                 self.spikes.push(self.lo + i as u32);
             }
