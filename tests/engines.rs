@@ -261,3 +261,89 @@ population = "n"
         "at most one update per event"
     );
 }
+
+/// Active neuron-steps (input event, constant current or spike in the step) equal those
+/// counted independently from the spikes of a source and its one-to-one delivery, for each
+/// delivery path (records of delta models, folded `lif_exp` inputs, biased neurons), on both
+/// engines.
+#[test]
+fn active_neuron_steps_follow_from_the_spikes() {
+    let network = net(r#"version = 1
+name = "active"
+[simulation]
+dt_ms = 0.1
+duration_ms = 100.0
+seed = 3
+[[population]]
+name = "src"
+size = 40
+model = "poisson"
+rate_hz = 200.0
+[[population]]
+name = "delta"
+size = 40
+model = "lif_delta"
+tau_m_ms = 10.0
+v_th_mv = 1.0
+[[population]]
+name = "exp"
+size = 40
+model = "lif_exp"
+tau_m_ms = 10.0
+tau_syn_exc_ms = 2.0
+tau_syn_inh_ms = 2.0
+v_th_mv = 1.0
+[[population]]
+name = "biased"
+size = 5
+model = "if"
+v_th_mv = 1.0
+reset = "subtract"
+bias_mv_per_ms = 0.5
+[[projection]]
+source = "src"
+target = "delta"
+connectivity = { rule = "one_to_one" }
+weight_mv = 0.6
+delay_ms = 1.0
+[[projection]]
+source = "src"
+target = "exp"
+connectivity = { rule = "one_to_one" }
+weight_mv = 3.0
+delay_ms = 1.0
+[[record.spikes]]
+population = "src"
+[[record.spikes]]
+population = "delta"
+[[record.spikes]]
+population = "exp"
+"#);
+    let steps = 1000u32;
+    let delay = 10u32;
+    for engine in [Engine::Event, Engine::Clock] {
+        let (spikes, counts) = run(&network, engine);
+        for target in [1u32, 2] {
+            let mut active = std::collections::BTreeSet::new();
+            for &(t, p, i) in &spikes {
+                if p == 0 && t + delay <= steps {
+                    active.insert((t + delay, i));
+                }
+                if p == target {
+                    active.insert((t, i));
+                }
+            }
+            let own = spikes.iter().filter(|s| s.1 == target).count();
+            assert!(own > 0, "population {target} never spiked");
+            assert_eq!(
+                counts.active_neuron_steps[target as usize],
+                active.len() as u64
+            );
+        }
+        assert_eq!(
+            counts.active_neuron_steps[0], 0,
+            "sources are not updated neurons"
+        );
+        assert_eq!(counts.active_neuron_steps[3], 5 * u64::from(steps));
+    }
+}
