@@ -280,6 +280,9 @@ enum Command {
         /// profile gives memory levels).
         #[arg(long)]
         no_memory: bool,
+        /// Charge weight fetches (the default; kept for scripts of earlier versions).
+        #[arg(long, hide = true, conflicts_with = "no_memory")]
+        memory: bool,
         /// Mean hops of a spike between tiles, east-west and north-south (a mapping
         /// assumption; without it routing between tiles is not charged).
         #[arg(long, value_delimiter = ',', num_args = 2, value_names = ["EW", "NS"])]
@@ -739,6 +742,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             timesteps,
             profiles,
             no_memory,
+            memory: _,
             hops,
             ann_skip_zeros,
             format,

@@ -98,7 +98,7 @@ fn loihi_charges_every_neuron_every_step_active_and_inactive_apart() {
         r.devices[0]
             .items
             .iter()
-            .all(|i| i.operation != "memory_read")
+            .all(|i| i.operation != "memory_access")
     );
     assert!(r.assumptions.iter().any(|a| a.device == "loihi"
         && a.quantity == "inactive_neuron_update_pj"
@@ -237,7 +237,7 @@ fn digital_neuron_updates_cost_their_model_and_weights_pick_a_memory_tier() {
     let reads: f64 = r.devices[0]
         .items
         .iter()
-        .filter(|i| i.operation == "memory_read")
+        .filter(|i| i.operation == "memory_access")
         .map(|i| i.count)
         .sum();
     let sops: f64 = r.devices[0]
@@ -258,7 +258,7 @@ fn digital_neuron_updates_cost_their_model_and_weights_pick_a_memory_tier() {
         off.devices[0]
             .items
             .iter()
-            .all(|i| i.operation != "memory_read")
+            .all(|i| i.operation != "memory_access")
     );
 }
 

@@ -57,7 +57,7 @@ pub struct Item {
     pub part: String,
     /// `sop`, `external_sop`, `neuron_update`, `neuron_update_active`,
     /// `neuron_update_inactive`, `spike`, `hop_east_west`, `hop_north_south`, `mac`, `add`,
-    /// `activation` or `memory_read`.
+    /// `activation` or `memory_access`.
     pub operation: String,
     /// Operations per simulated second (runs) or per inference (evaluations; a mean).
     pub count: f64,
@@ -350,7 +350,7 @@ fn assumptions(devices: &[&Profile], tiers: &[(String, String, f64)]) -> Vec<Ass
         for (device, tier, pj) in tiers.iter().filter(|t| t.0 == d.name) {
             out.push(Assumption {
                 device: device.clone(),
-                quantity: format!("memory_read ({tier})"),
+                quantity: format!("memory_access ({tier})"),
                 value_pj: *pj,
                 source: d.sources.get("memory").cloned().unwrap_or_default(),
                 operating_point: d.operating_point.clone(),
@@ -414,7 +414,7 @@ impl EnergyReport {
             for p in &summary.projections {
                 c.add(&p.name, "sop", p.synaptic_events as f64, sop);
                 if let Some((pj, _)) = &tier {
-                    c.add(&p.name, "memory_read", p.synaptic_events as f64, *pj);
+                    c.add(&p.name, "memory_access", p.synaptic_events as f64, *pj);
                 }
             }
             for dr in &summary.drives {
@@ -609,7 +609,7 @@ fn ann_energy(
             c.add(name, "activation", eval.layer_neurons[l] as f64, add);
         }
         if let Some((pj, _)) = &tier {
-            c.add(name, "memory_read", macs, *pj);
+            c.add(name, "memory_access", macs, *pj);
         }
     }
     let why = tier.as_ref().map(|t| t.1.clone());
@@ -643,7 +643,7 @@ fn snn_energy(
             tier_for(host, weights, options)
         };
         if let Some((pj, _)) = input_tier {
-            c.add("input", "memory_read", eval.input_macs_per_sample, pj);
+            c.add("input", "memory_access", eval.input_macs_per_sample, pj);
         }
     }
     let fixed_items = c.items.len();
@@ -652,14 +652,14 @@ fn snn_energy(
     let variable_ops = [
         "hop_east_west",
         "hop_north_south",
-        "memory_read",
+        "memory_access",
         "sop",
         "spike",
     ];
     for (l, name) in eval.layer_names.iter().enumerate() {
         c.add(name, "sop", at.sops_per_layer[l], sop);
         if let Some((pj, _)) = &tier {
-            c.add(name, "memory_read", at.sops_per_layer[l], *pj);
+            c.add(name, "memory_access", at.sops_per_layer[l], *pj);
         }
         let steps = at.neuron_steps_per_layer[l];
         c.neurons(
