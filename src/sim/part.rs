@@ -696,21 +696,19 @@ impl Part {
     }
 
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
-        if !self.all_touched {
-            // The neurons with input (none marked in `touched` when inputs are folded).
-            self.active += self
-                .touched
-                .iter()
-                .map(|w| u64::from(w.count_ones()))
-                .sum::<u64>();
+        // Records sum the inputs of delta models; folded inputs mark their records on arrival.
+        let records = !self.all_touched && !self.fold;
+        if records {
+            let marked = self.touched.iter().map(|w| u64::from(w.count_ones()));
+            self.active += marked.sum::<u64>();
         }
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
-            let with_input = !self.all_touched && self.touched[i >> 6] & (1 << (i & 63)) != 0;
+            let with_input = records && self.touched[i >> 6] & (1 << (i & 63)) != 0;
             if with_input {
                 slot.active = t;
             }
-            let spiked = if self.fold || !self.all_touched && !with_input {
+            let spiked = if self.fold || records && !with_input {
                 dynamics.check_without_input(&mut slot.anchor, t)
             } else {
                 let [in_exc, in_inh] =
