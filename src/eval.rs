@@ -399,16 +399,23 @@ pub fn evaluate(
         .filter(|&i| argmax(activations[i].last().expect("a layer")) == data.labels[i] as usize)
         .count();
     let nf = n as f64;
+    // The mean over samples of a per-layer count at the k-th T, for `len` entries.
+    let mean = |len: usize, count: &dyn Fn(&SampleResult, usize) -> u64| -> Vec<f64> {
+        (0..len)
+            .map(|l| results.iter().map(|r| count(r, l) as f64).sum::<f64>() / nf)
+            .collect()
+    };
     let timesteps = ts
         .iter()
         .enumerate()
         .map(|(k, &t)| {
             let layers = cn.layers.len();
-            let sops_per_layer: Vec<f64> = (0..layers)
-                .map(|l| results.iter().map(|r| r.sops[k][l] as f64).sum::<f64>() / nf)
-                .collect();
-            let spikes_per_layer: Vec<f64> = (0..=layers)
-                .map(|l| results.iter().map(|r| r.spikes[k][l] as f64).sum::<f64>() / nf)
+            let sops_per_layer = mean(layers, &|r, l| r.sops[k][l]);
+            let spikes_per_layer = mean(layers + 1, &|r, l| r.spikes[k][l]);
+            let neuron_steps_per_layer: Vec<f64> = cn
+                .layers
+                .iter()
+                .map(|&l| f64::from(t) * f64::from(cn.net.populations[l].size))
                 .collect();
             TimestepResult {
                 t,
@@ -417,36 +424,12 @@ pub fn evaluate(
                 sops_per_layer,
                 spikes_per_sample: spikes_per_layer.iter().sum(),
                 spikes_per_layer,
-                neuron_updates_per_layer: (0..layers)
-                    .map(|l| {
-                        results
-                            .iter()
-                            .map(|r| r.layer_updates[k][l] as f64)
-                            .sum::<f64>()
-                            / nf
-                    })
-                    .collect(),
-                clock_equivalent_updates_per_sample: f64::from(t)
-                    * cn.layers
-                        .iter()
-                        .map(|&l| f64::from(cn.net.populations[l].size))
-                        .sum::<f64>(),
+                neuron_updates_per_layer: mean(layers, &|r, l| r.layer_updates[k][l]),
+                clock_equivalent_updates_per_sample: neuron_steps_per_layer.iter().sum(),
                 neuron_updates_per_sample: results.iter().map(|r| r.updates[k] as f64).sum::<f64>()
                     / nf,
-                neuron_steps_per_layer: cn
-                    .layers
-                    .iter()
-                    .map(|&l| f64::from(t) * f64::from(cn.net.populations[l].size))
-                    .collect(),
-                active_neuron_steps_per_layer: (0..layers)
-                    .map(|l| {
-                        results
-                            .iter()
-                            .map(|r| r.layer_active[k][l] as f64)
-                            .sum::<f64>()
-                            / nf
-                    })
-                    .collect(),
+                neuron_steps_per_layer,
+                active_neuron_steps_per_layer: mean(layers, &|r, l| r.layer_active[k][l]),
             }
         })
         .collect();
