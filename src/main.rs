@@ -441,6 +441,52 @@ fn default_threads(net: &synops::CompiledNetwork) -> usize {
     cores.min((neurons / NEURONS_PER_THREAD).max(1) as usize)
 }
 
+/// The thread count of a run: `--threads` if given (at least 1), bounded by the parts the
+/// network can be split into (one per block of neurons of its largest population) and by the
+/// cores; a bound that applies is said on standard error unless `quiet`.
+fn run_threads(
+    asked: Option<usize>,
+    net: &synops::CompiledNetwork,
+    quiet: bool,
+) -> anyhow::Result<usize> {
+    let Some(asked) = asked else {
+        return Ok(default_threads(net));
+    };
+    if asked == 0 {
+        anyhow::bail!("--threads must be at least 1, got 0");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let blocks = net
+        .populations
+        .iter()
+        .filter(|p| p.is_neurons())
+        .map(|p| (p.size as usize).div_ceil(synops::rng::BLOCK_SIZE))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let bound = cores.min(blocks);
+    if asked > bound && !quiet {
+        eprintln!(
+            "note: --threads {asked}: running on {bound} (this machine has {cores} cores; the largest population splits into at most {blocks} parts of {} neurons)",
+            synops::rng::BLOCK_SIZE
+        );
+    }
+    Ok(asked.min(bound))
+}
+
+/// Check that every device named for an energy report exists, before any work is done.
+fn check_devices(energy: Option<&[String]>, ann_device: Option<&str>) -> anyhow::Result<()> {
+    let Some(devices) = energy else {
+        return Ok(());
+    };
+    let profiles = synops::energy::load_profiles(None)?;
+    synops::energy::select(&profiles, devices)?;
+    if let Some(ann) = ann_device {
+        synops::energy::select(&profiles, &[ann.to_string()])?;
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run {
@@ -456,6 +502,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile,
             energy,
         } => {
+            check_devices(energy.as_deref(), None)?;
+            if threads == Some(0) {
+                anyhow::bail!("--threads must be at least 1, got 0");
+            }
             let options = CompileOptions {
                 duration_ms,
                 seed,
@@ -487,7 +537,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
-            let threads = threads.unwrap_or_else(|| default_threads(&net));
+            let threads = run_threads(threads, &net, quiet)?;
             let mut sim = Simulation::with_threads(&net, engine, threads);
             if profile {
                 sim.enable_profile();
@@ -673,6 +723,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             energy,
             ann_device,
         } => {
+            check_devices(energy.as_deref(), Some(&ann_device))?;
+            if samples == Some(0) {
+                anyhow::bail!("--samples must be at least 1, got 0");
+            }
             let mut ts = timesteps;
             ts.sort_unstable();
             ts.dedup();

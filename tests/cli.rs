@@ -260,3 +260,57 @@ fn energy_options_that_do_not_apply_are_refused() {
         assert!(text.contains(t), "{text}");
     }
 }
+
+#[test]
+fn options_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = networks().join("example.toml");
+    let example = example.to_str().unwrap();
+    // An unknown energy device is refused before the run: nothing is written.
+    let out = synops(
+        &["run", example, "--energy", "loihi3", "--out", "r"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown device `loihi3`"));
+    assert!(!dir.path().join("r").exists());
+    let out = synops(
+        &["run", example, "--threads", "0", "--out", "r"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
+    assert!(!dir.path().join("r").exists());
+    // Too many threads are bounded, with a note, and the summary records the threads used.
+    let out = synops(
+        &[
+            "run",
+            example,
+            "--threads",
+            "1000",
+            "--duration-ms",
+            "10",
+            "--out",
+            "r",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads 1000: running on 1"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["threads"], 1);
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let data = format!("mnist:{}", model.display());
+    let out = synops(
+        &["eval", example, "--data", &data, "--samples", "0"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--samples must be at least 1"));
+}
