@@ -178,6 +178,27 @@ fn missing_and_malformed_csv_files_are_reported_with_their_line() {
     std::fs::write(dir.path().join("spikes.csv"), "time_ms,index\n1.05,0\n").unwrap();
     let e = compile_text(&text, &net).unwrap_err().to_string();
     assert_has(&e, &["spikes.csv:2", "not a whole number of steps"]);
+    // A file without its header would lose its first spike; swapped columns are refused.
+    std::fs::write(dir.path().join("spikes.csv"), "1.0,0\n2.0,1\n").unwrap();
+    let e = compile_text(&text, &net).unwrap_err().to_string();
+    assert_has(
+        &e,
+        &[
+            "spikes.csv:1",
+            "header `time_ms,index`",
+            "found data `1.0,0`",
+        ],
+    );
+    std::fs::write(dir.path().join("spikes.csv"), "index,time_ms\n0,1.0\n").unwrap();
+    let e = compile_text(&text, &net).unwrap_err().to_string();
+    assert_has(
+        &e,
+        &[
+            "spikes.csv:1",
+            "expected the header `time_ms,index`",
+            "`index,time_ms`",
+        ],
+    );
 }
 
 #[test]

@@ -377,9 +377,50 @@ fn resolve(base: &Path, file: &str) -> PathBuf {
     base.parent().unwrap_or(Path::new(".")).join(file)
 }
 
-/// Read a CSV file into rows of numbers, skipping the header line; errors name the line.
-fn read_csv(path: &Path, min_cols: usize, max_cols: usize) -> Result<Vec<(usize, Vec<f64>)>> {
+/// Check the header line of a CSV file: the first `min_cols` to `columns.len()` of `columns`,
+/// in that order. Returns the number of columns it names.
+fn check_csv_header(
+    path: &Path,
+    first: Option<&str>,
+    columns: &[&str],
+    min_cols: usize,
+) -> Result<usize> {
+    let expected = |n: usize| columns[..n].join(",");
+    let wanted = if min_cols == columns.len() {
+        format!("`{}`", expected(min_cols))
+    } else {
+        format!(
+            "`{}` (optionally followed by `{}`)",
+            expected(min_cols),
+            columns[min_cols..].join(",")
+        )
+    };
+    let fail = |message: String| Error::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        message,
+    };
+    let first = first.map(str::trim).unwrap_or_default();
+    let names: Vec<&str> = first.split(',').map(str::trim).collect();
+    if names.iter().all(|c| c.parse::<f64>().is_ok()) && !first.is_empty() {
+        return Err(fail(format!(
+            "the first line must be the header {wanted}, found data `{first}` (it would be lost)"
+        )));
+    }
+    let n = names.len();
+    if n < min_cols || n > columns.len() || names[..] != columns[..n] {
+        return Err(fail(format!(
+            "expected the header {wanted}, found `{first}`"
+        )));
+    }
+    Ok(n)
+}
+
+/// Read a CSV file into rows of numbers after its header line (the columns `columns`, the
+/// first `min_cols` required); errors name the line.
+fn read_csv(path: &Path, columns: &[&str], min_cols: usize) -> Result<Vec<(usize, Vec<f64>)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let max_cols = check_csv_header(path, text.lines().next(), columns, min_cols)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let line = line.trim();
@@ -589,7 +630,7 @@ fn compile_population(
         ModelName::SpikeSource => {
             let file = resolve(ctx.path, p.file.as_deref().unwrap_or_default());
             let mut spikes = Vec::new();
-            for (line, cols) in read_csv(&file, 2, 2)? {
+            for (line, cols) in read_csv(&file, &["time_ms", "index"], 2)? {
                 let step = ctx.steps(&format!("{}:{line}: time_ms", file.display()), cols[0], 1)?;
                 let index = csv_index(&file, line, cols[1], size, "index")?;
                 // Spikes after the end (e.g. with a shorter --duration-ms) never happen.
@@ -821,7 +862,7 @@ fn plan_projections(
             }
             ConnectivitySpec::FromFile { file } => {
                 let file = resolve(ctx.path, file);
-                let rows = read_csv(&file, 2, 4)?;
+                let rows = read_csv(&file, &["source", "target", "weight_mv", "delay_ms"], 2)?;
                 (None, Some((file, rows)))
             }
             ConnectivitySpec::Dense { .. } => {
