@@ -208,3 +208,16 @@ fn cli_plot_exits_2_on_bad_input() {
             .contains("v [mV]")
     );
 }
+
+#[test]
+fn figure_sizes_out_of_range_are_refused_before_drawing() {
+    let dir = tempfile::tempdir().unwrap();
+    for size in [(100_000_000, 700), (1200, 0), (1200, u32::MAX)] {
+        let out = dir.path().join("r.png");
+        let e = plot(Kind::Raster, &fixtures("run"), &out, size)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("200 to 10000 pixels"), "{e}");
+        assert!(!out.exists());
+    }
+}

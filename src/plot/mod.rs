@@ -92,9 +92,25 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
+/// The smallest width or height of a figure \[pixels\] that leaves room for its axes.
+pub const MIN_PIXELS: u32 = 200;
+/// The largest width or height of a figure \[pixels\] (a 10,000 x 10,000 PNG is 300 MB in
+/// memory).
+pub const MAX_PIXELS: u32 = 10_000;
+
 /// Draw figure `kind` from `input` (a results folder or the file itself) into `output`
 /// (`.png` or `.svg`) of `size` pixels.
 pub fn plot(kind: Kind, input: &Path, output: &Path, size: (u32, u32)) -> Result<()> {
+    for (name, pixels) in [("--width", size.0), ("--height", size.1)] {
+        if !(MIN_PIXELS..=MAX_PIXELS).contains(&pixels) {
+            return Err(Error::Data {
+                path: name.into(),
+                message: format!(
+                    "a figure is {MIN_PIXELS} to {MAX_PIXELS} pixels wide and high, got {pixels}"
+                ),
+            });
+        }
+    }
     let ext = output
         .extension()
         .and_then(|e| e.to_str())
