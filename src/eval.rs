@@ -377,6 +377,19 @@ pub fn evaluate(
             ),
         });
     }
+    let outputs = cn.net.populations[*cn.layers.last().expect("a layer")].size as usize;
+    let classes = data.labels.iter().max().map_or(0, |&l| usize::from(l) + 1);
+    // (Labels beyond the outputs cannot be predicted; a subset of samples may lack classes, so
+    // fewer classes than outputs is not refused.)
+    if classes > outputs {
+        return Err(Error::Data {
+            path: cn.net.path.clone(),
+            message: format!(
+                "the network has {outputs} outputs but the data has {classes} classes (labels 0 to {}): a model for this data set is needed",
+                classes.saturating_sub(1)
+            ),
+        });
+    }
     let n = data.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<SampleResult> = (0..n)

@@ -412,4 +412,16 @@ fn tiny_ann_conversion_uses_the_calibration_maximum() {
     assert!((c.ann.layers[0].weight[0] - 1.0).abs() < 1e-7);
     assert!((c.ann.layers[1].weight[0] - 6.0 / 7.0).abs() < 1e-6);
     assert!((c.ann.layers[1].bias[0] - 1.0 / 7.0).abs() < 1e-6);
+    // One output cannot be evaluated against three classes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = c.write(&dir.path().join("tiny")).unwrap().0;
+    let cn = ConvertedNetwork::load(&path, 10).unwrap();
+    let three = synops::data::Dataset {
+        labels: vec![0, 1, 2],
+        ..data
+    };
+    let e = evaluate(&cn, &three, &[10], Engine::Event, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("1 outputs but the data has 3 classes"), "{e}");
 }
