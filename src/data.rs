@@ -68,7 +68,7 @@ fn read_maybe_gz(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>)> {
     Err(Error::io(
         dir.join(format!("{stem}.gz")),
         "cannot read (nor the uncompressed file)",
-        std::io::Error::from(std::io::ErrorKind::NotFound),
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
     ))
 }
 

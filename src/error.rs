@@ -13,15 +13,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {action}: {source}", path.display())]
+    /// (The operating system's error is part of the message, not a chained source, so that a
+    /// message printed with its causes says it once.)
+    #[error("{}: {action}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What was being done ("cannot read", "cannot write").
         action: &'static str,
         /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A network file is not valid TOML, or does not match the format.
     #[error("{}:{line}:{column}: {message}", path.display())]
@@ -101,7 +102,7 @@ impl Error {
         Error::Io {
             path: path.into(),
             action,
-            source,
+            cause: source,
         }
     }
 }

@@ -314,3 +314,24 @@ fn options_are_checked_before_any_work() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--samples must be at least 1"));
 }
+
+#[test]
+fn a_missing_file_is_named_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["run", "missing.toml"],
+        vec!["energy", "missing.json"],
+        vec!["plot", "raster", "missing", "-o", "x.png"],
+    ] {
+        let out = synops(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("missing") && err.contains("cannot read"),
+            "{err}"
+        );
+        let reason = err.rsplit(": ").next().unwrap().trim();
+        assert_eq!(err.matches(reason).count(), 1, "said twice: {err}");
+        assert!(!err.contains("entity not found"), "{err}");
+    }
+}

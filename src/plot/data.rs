@@ -63,7 +63,7 @@ fn resolve(input: &Path, name: &str) -> Result<PathBuf> {
         return Err(Error::io(
             &path,
             "cannot read",
-            std::io::Error::from(std::io::ErrorKind::NotFound),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         ));
     }
     Ok(path)
