@@ -425,6 +425,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The longest evaluation per sample \[steps\]: a sample's recorded spikes grow with its
+/// steps (about 0.4 GB at a million steps for the shipped MLP).
+const MAX_EVAL_TIMESTEPS: u32 = 1_000_000;
+
 /// Simulated neurons per thread below which more threads do not pay: a step of a smaller
 /// network takes a few microseconds, about what two barriers between threads cost.
 const NEURONS_PER_THREAD: u64 = 4096;
@@ -732,6 +736,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ts.dedup();
             if ts.first() == Some(&0) || ts.is_empty() {
                 anyhow::bail!("--timesteps must be positive numbers of steps, e.g. 10,25,50,100");
+            }
+            if let Some(&t) = ts.last().filter(|&&t| t > MAX_EVAL_TIMESTEPS) {
+                anyhow::bail!(
+                    "--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {t} (each sample's spikes are kept for the read-out)"
+                );
             }
             let cn =
                 synops::eval::ConvertedNetwork::load(&network, *ts.last().expect("non-empty"))?;

@@ -313,6 +313,19 @@ fn options_are_checked_before_any_work() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--samples must be at least 1"));
+    let out = synops(
+        &[
+            "eval",
+            example,
+            "--data",
+            &data,
+            "--timesteps",
+            "10,4000000000",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1000000 steps"));
 }
 
 #[test]
