@@ -433,9 +433,14 @@ const MAX_EVAL_TIMESTEPS: u32 = 1_000_000;
 /// network takes a few microseconds, about what two barriers between threads cost.
 const NEURONS_PER_THREAD: u64 = 4096;
 
+/// The cores of this machine (1 if unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 /// All cores, but at most one thread per [`NEURONS_PER_THREAD`] simulated neurons.
 fn default_threads(net: &synops::CompiledNetwork) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let cores = cores();
     let neurons: u64 = net
         .populations
         .iter()
@@ -445,21 +450,15 @@ fn default_threads(net: &synops::CompiledNetwork) -> usize {
     cores.min((neurons / NEURONS_PER_THREAD).max(1) as usize)
 }
 
-/// The thread count of a run: `--threads` if given (at least 1), bounded by the parts the
-/// network can be split into (one per block of neurons of its largest population) and by the
-/// cores; a bound that applies is said on standard error unless `quiet`.
-fn run_threads(
-    asked: Option<usize>,
-    net: &synops::CompiledNetwork,
-    quiet: bool,
-) -> anyhow::Result<usize> {
+/// The thread count of a run: `--threads` if given (checked >= 1 before the build), bounded
+/// by the parts the network can be split into (one per block of neurons of its largest
+/// population) and by the cores; a bound that applies is said on standard error unless
+/// `quiet`.
+fn run_threads(asked: Option<usize>, net: &synops::CompiledNetwork, quiet: bool) -> usize {
     let Some(asked) = asked else {
-        return Ok(default_threads(net));
+        return default_threads(net);
     };
-    if asked == 0 {
-        anyhow::bail!("--threads must be at least 1, got 0");
-    }
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let cores = cores();
     let blocks = net
         .populations
         .iter()
@@ -475,7 +474,7 @@ fn run_threads(
             synops::rng::BLOCK_SIZE
         );
     }
-    Ok(asked.min(bound))
+    asked.min(bound)
 }
 
 /// Check that every device named for an energy report exists, before any work is done.
@@ -541,7 +540,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
-            let threads = run_threads(threads, &net, quiet)?;
+            let threads = run_threads(threads, &net, quiet);
             let mut sim = Simulation::with_threads(&net, engine, threads);
             if profile {
                 sim.enable_profile();
