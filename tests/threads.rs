@@ -40,6 +40,41 @@ fn assert_thread_independent(net: &CompiledNetwork, engine: Engine) {
     }
 }
 
+/// Threads that keep every core busy while `f` runs, as another process would.
+fn with_busy_cores<T>(f: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..cores {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let result = f();
+        stop.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+#[test]
+fn threads_preempted_by_others_change_nothing() {
+    // With every core busy, threads of the team are late for steps and others take over their
+    // parts: the results must not depend on who advanced which part.
+    let options = CompileOptions {
+        duration_ms: Some(100.0),
+        ..Default::default()
+    };
+    let net = compile_file(&networks().join("brunel.toml"), &options).unwrap();
+    let reference = spikes_and_counts(&net, Engine::Event, 1);
+    for threads in [2, 4] {
+        let contended = with_busy_cores(|| spikes_and_counts(&net, Engine::Event, threads));
+        assert_eq!(reference, contended, "{threads} threads on busy cores");
+    }
+}
+
 #[test]
 fn brunel_is_identical_on_1_to_4_threads() {
     let options = CompileOptions {

@@ -623,13 +623,14 @@ impl<'a> Simulation<'a> {
                 scope.spawn(move || team.serve(worker));
             }
             let _guard = team.owner_guard();
+            let mut preemptions = team::Preemptions::new();
             while self.step < self.net.steps {
                 let start = self.profile.is_some().then(std::time::Instant::now);
                 let t = self.begin_step();
                 let mut bundles = self.ring.take(t);
                 self.count_deliveries(&bundles);
                 let sequential = start.map(|s| s.elapsed());
-                team.step(t, &mut self.parts, &mut bundles);
+                team.step(t, &mut self.parts, &mut bundles, &mut preemptions);
                 let start = self.profile.is_some().then(std::time::Instant::now);
                 self.end_step(t, bundles);
                 self.add_sequential(sequential, start);

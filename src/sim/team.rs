@@ -3,93 +3,106 @@
 //! A step's parallel work is short (microseconds to a fraction of a millisecond), so handing
 //! it to a general-purpose pool each step costs as much as the work: idle pool threads go to
 //! sleep between steps and are woken through the kernel. The team keeps its threads for the
-//! whole run and meets at a spinning barrier twice per step (start, end); the calling thread
-//! does the sequential part of each step between the end of one step and the start of the
-//! next, and works on parts like the others in between. Each thread advances the same parts
-//! every step (assigned once, largest first to the least loaded thread), so a part's state
-//! stays in the cache of one core; results are collected in part order, so they do not depend
-//! on which thread advanced which part.
+//! whole run. The calling thread (the owner) does the sequential part of each step, publishes
+//! the step, works on parts like the others, and waits until every part is done.
+//!
+//! Each thread has parts of its own (assigned once, largest first to the least loaded thread),
+//! which it claims first every step, so a part's state stays in the cache of one core. A thread
+//! that has finished its own parts claims the parts that other threads have not started, from
+//! the end of their lists. So no step waits for a thread that another process has taken the
+//! core from: the threads that run do its work, and a late thread finds its parts done. Results
+//! are collected in part order, so they do not depend on which thread advanced which part.
+//!
+//! Waiting threads spin for a short time, then sleep until woken (as OpenMP runtimes do). How
+//! long they spin depends on the machine: while no thread of the team is being preempted,
+//! long enough that an idle machine rarely pays for a wake-up; once one is (another process
+//! wants its core), only briefly, so that a waiting thread gives its core up at once and the
+//! scheduler can move the preempted thread onto it.
 
 use super::part::{Part, StepInput};
 use super::ring::Bundle;
 use crate::network::compiled::CompiledNetwork;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
-/// Spins before a waiting thread starts yielding its core to others, when every thread has a
-/// core of its own. With more threads than cores, a spinning thread would keep the one it waits
-/// for off the core, so waiting threads yield almost at once.
-const SPINS_BEFORE_YIELD: u32 = 20_000;
-const SPINS_BEFORE_YIELD_OVERSUBSCRIBED: u32 = 16;
+/// How long a waiting thread spins before it sleeps while no thread of the team is preempted:
+/// longer than most waits within a step on an idle machine (the imbalance between threads,
+/// the owner's sequential part: 99.8 % of the waits of Brunel on two threads).
+const SPIN_IDLE: Duration = Duration::from_micros(50);
+/// How long a waiting thread spins while a thread of the team is being preempted by another
+/// process, and always when there are more threads than cores: a spinning thread keeps the
+/// one it waits for off the core.
+const SPIN_CONTENDED: Duration = Duration::from_micros(2);
+/// Rounds between two looks of a thread at the time it spent waiting for a core.
+const ROUNDS_PER_PREEMPTION_CHECK: u64 = 16;
+/// The share of its time a thread spends waiting for a core above which the team counts as
+/// contended. On an idle machine a thread woken from sleep waits a few per cent of the time
+/// for its core, and now and then a kernel thread takes it for a moment; a process sharing
+/// the core takes about half.
+const CONTENDED_WAIT_SHARE: f64 = 0.25;
+/// Rounds of short spinning after a thread of the team was seen waiting for its core.
+const CONTENDED_ROUNDS: u64 = 512;
+/// Spins between two readings of the clock.
+const SPINS_PER_CLOCK_READ: u32 = 64;
 
 /// A value alone on its cache lines (two: adjacent lines are fetched in pairs).
 #[repr(align(128))]
 struct OwnLine<T>(T);
 
-/// A reusable barrier whose waiting threads spin (then yield) instead of sleeping.
-struct SpinBarrier {
-    threads: usize,
-    spins_before_yield: u32,
-    arrived: AtomicUsize,
-    /// On a cache line of its own: waiting threads read it in a loop while arriving threads
-    /// write `arrived`.
-    generation: OwnLine<AtomicUsize>,
-    /// Set when a thread of the team panics: the others stop waiting and panic too, so the
-    /// panic reaches the caller instead of leaving threads waiting forever.
-    poisoned: AtomicBool,
+/// Where threads wait for a condition that another thread makes true: they spin for a short
+/// time, then sleep until that thread wakes them.
+struct WaitPlace {
+    /// Threads asleep (or about to sleep) here.
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
 }
 
-impl SpinBarrier {
-    fn new(threads: usize) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        SpinBarrier {
-            threads,
-            spins_before_yield: if threads <= cores {
-                SPINS_BEFORE_YIELD
-            } else {
-                SPINS_BEFORE_YIELD_OVERSUBSCRIBED
-            },
-            arrived: AtomicUsize::new(0),
-            generation: OwnLine(AtomicUsize::new(0)),
-            poisoned: AtomicBool::new(false),
+impl WaitPlace {
+    fn new() -> Self {
+        WaitPlace {
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
         }
     }
 
-    /// Wait until all threads have arrived. Everything a thread wrote before arriving is
-    /// visible to every thread after it leaves.
-    fn wait(&self) {
-        let generation = self.generation.0.load(Ordering::Acquire);
-        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
-            // The last to arrive resets the count before releasing the others, so none of
-            // them can arrive at the next barrier before the reset.
-            self.arrived.store(0, Ordering::Relaxed);
-            self.generation
-                .0
-                .store(generation.wrapping_add(1), Ordering::Release);
-        } else {
-            let mut spins = 0u32;
-            while self.generation.0.load(Ordering::Acquire) == generation {
-                if self.poisoned.load(Ordering::Relaxed) {
-                    panic!("another thread of the simulation panicked");
+    /// Wait until `ready()` (which must read with `SeqCst`), spinning for `spin` first.
+    fn wait_until(&self, spin: Duration, ready: impl Fn() -> bool) {
+        let start = Instant::now();
+        loop {
+            for _ in 0..SPINS_PER_CLOCK_READ {
+                if ready() {
+                    return;
                 }
-                if spins < self.spins_before_yield {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= spin {
+                break;
             }
         }
+        // A sleeper counts itself before its last look at the condition, and a waker makes
+        // the condition true before it reads the count (all `SeqCst`): either the sleeper sees
+        // the condition or the waker sees the sleeper. Taking the lock orders the wake-up
+        // after the sleeper's last look.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while !ready() {
+            guard = self
+                .wake
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(guard);
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
-}
 
-/// Poisons the barrier if the thread holding it unwinds from a panic.
-struct PoisonOnPanic<'b>(&'b SpinBarrier);
-
-impl Drop for PoisonOnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.poisoned.store(true, Ordering::Relaxed);
+    /// Wake the sleepers, after the condition they wait for was made true (with `SeqCst`).
+    fn wake_all(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.wake.notify_all();
         }
     }
 }
@@ -102,13 +115,44 @@ pub(super) struct Team<'s> {
     row_splits: &'s [Vec<u32>],
     event: bool,
     profile: bool,
-    barrier: SpinBarrier,
+    /// Whether there are more threads than cores.
+    oversubscribed: bool,
+    /// The round until which waiting threads spin only [`SPIN_CONTENDED`].
+    contended_until: OwnLine<AtomicU64>,
     parts: Vec<Mutex<Option<Part>>>,
-    /// The parts each thread advances (thread 0 is the caller).
-    assigned: Vec<Vec<usize>>,
+    /// Per part, the last round it was claimed in.
+    claimed: Vec<OwnLine<AtomicU64>>,
+    /// The order in which each thread claims parts (thread 0 is the owner): its own parts,
+    /// then the others' from the end of their lists.
+    claim_order: Vec<Vec<usize>>,
     bundles: RwLock<Vec<Bundle>>,
     step: AtomicU32,
+    /// The round being worked on: one per step, and one more to stop.
+    round: OwnLine<AtomicU64>,
+    /// Parts finished in the current round.
+    done: OwnLine<AtomicUsize>,
+    /// Set by the owner after its last step.
     stop: AtomicBool,
+    /// Set when a thread of the team panics, so that no thread waits forever for it.
+    poisoned: AtomicBool,
+    /// Helpers wait here for the next round.
+    helpers: WaitPlace,
+    /// The owner waits here for the parts to be done.
+    owner: WaitPlace,
+}
+
+/// Sets the team's poison flag if the thread holding it unwinds from a panic, and wakes every
+/// waiting thread.
+struct PoisonOnPanic<'t, 's>(&'t Team<'s>);
+
+impl Drop for PoisonOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::SeqCst);
+            self.0.helpers.wake_all();
+            self.0.owner.wake_all();
+        }
+    }
 }
 
 impl<'s> Team<'s> {
@@ -122,47 +166,60 @@ impl<'s> Team<'s> {
         (event, profile): (bool, bool),
         part_sizes: &[usize],
     ) -> Self {
-        let mut order: Vec<usize> = (0..part_sizes.len()).collect();
-        order.sort_by_key(|&k| std::cmp::Reverse(part_sizes[k]));
-        let mut assigned = vec![Vec::new(); threads];
-        let mut load = vec![0usize; threads];
-        for k in order {
-            let least = (0..threads).min_by_key(|&w| load[w]).expect("threads >= 1");
-            load[least] += part_sizes[k];
-            assigned[least].push(k);
-        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Team {
             net,
             into_inh,
             row_splits,
             event,
             profile,
-            barrier: SpinBarrier::new(threads),
+            oversubscribed: threads > cores,
+            contended_until: OwnLine(AtomicU64::new(0)),
             parts: part_sizes.iter().map(|_| Mutex::new(None)).collect(),
-            assigned,
+            claimed: part_sizes
+                .iter()
+                .map(|_| OwnLine(AtomicU64::new(0)))
+                .collect(),
+            claim_order: claim_orders(&assign(threads, part_sizes)),
             bundles: RwLock::new(Vec::new()),
             step: AtomicU32::new(0),
+            round: OwnLine(AtomicU64::new(0)),
+            done: OwnLine(AtomicUsize::new(0)),
             stop: AtomicBool::new(false),
+            poisoned: AtomicBool::new(false),
+            helpers: WaitPlace::new(),
+            owner: WaitPlace::new(),
         }
     }
 
-    /// The loop of helper thread `worker` (`1..threads`): one parallel phase per step until
-    /// [`Self::finish`].
+    /// The loop of helper thread `worker` (`1..threads`): work on each round until
+    /// [`Self::finish`] (or until another thread panics).
     pub fn serve(&self, worker: usize) {
-        let _guard = PoisonOnPanic(&self.barrier);
+        let _guard = PoisonOnPanic(self);
+        let mut seen = 0;
+        let mut preemptions = Preemptions::new();
         loop {
-            self.barrier.wait();
-            if self.stop.load(Ordering::Acquire) {
+            self.helpers.wait_until(self.spin(seen), || {
+                self.round.0.load(Ordering::SeqCst) != seen || self.poisoned.load(Ordering::SeqCst)
+            });
+            if self.stop.load(Ordering::SeqCst) || self.poisoned.load(Ordering::SeqCst) {
                 return;
             }
-            self.work(worker);
-            self.barrier.wait();
+            seen = self.round.0.load(Ordering::SeqCst);
+            self.work(worker, seen);
+            self.watch(&mut preemptions, seen);
         }
     }
 
     /// Called by the owner: advance `parts` through step `step` with `bundles` arriving, on all
     /// threads, and give both back.
-    pub fn step(&self, step: u32, parts: &mut Vec<Part>, bundles: &mut Vec<Bundle>) {
+    pub fn step(
+        &self,
+        step: u32,
+        parts: &mut Vec<Part>,
+        bundles: &mut Vec<Bundle>,
+        preemptions: &mut Preemptions,
+    ) {
         debug_assert_eq!(parts.len(), self.parts.len());
         for (slot, part) in self.parts.iter().zip(parts.drain(..)) {
             *slot.lock().expect("no thread panicked") = Some(part);
@@ -172,9 +229,19 @@ impl<'s> Team<'s> {
             bundles,
         );
         self.step.store(step, Ordering::Relaxed);
-        self.barrier.wait();
-        self.work(0);
-        self.barrier.wait();
+        self.done.0.store(0, Ordering::SeqCst);
+        let round = self.round.0.fetch_add(1, Ordering::SeqCst) + 1;
+        self.helpers.wake_all();
+        self.work(0, round);
+        self.watch(preemptions, round);
+        self.owner.wait_until(self.spin(round), || {
+            self.done.0.load(Ordering::SeqCst) == self.parts.len()
+                || self.poisoned.load(Ordering::SeqCst)
+        });
+        assert!(
+            !self.poisoned.load(Ordering::SeqCst),
+            "a thread of the simulation panicked"
+        );
         parts.extend(self.parts.iter().map(|slot| {
             slot.lock()
                 .expect("no thread panicked")
@@ -190,34 +257,185 @@ impl<'s> Team<'s> {
     /// Held by the owner for the whole run: if the owner panics (in a step or between steps),
     /// the helpers stop waiting for it.
     pub fn owner_guard(&self) -> impl Drop + '_ {
-        PoisonOnPanic(&self.barrier)
+        PoisonOnPanic(self)
     }
 
     /// Called by the owner after the last step: release the helpers.
     pub fn finish(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.barrier.wait();
+        self.stop.store(true, Ordering::SeqCst);
+        self.round.0.fetch_add(1, Ordering::SeqCst);
+        self.helpers.wake_all();
     }
 
-    /// Advance the parts of thread `worker`.
-    fn work(&self, worker: usize) {
-        let bundles = self.bundles.read().expect("no thread panicked");
-        let input = StepInput {
-            t: self.step.load(Ordering::Relaxed),
-            net: self.net,
-            bundles: &bundles,
-            into_inh: self.into_inh,
-            row_splits: self.row_splits,
-            event: self.event,
-            profile: self.profile,
-        };
-        for &part in &self.assigned[worker] {
+    /// How long to spin in round `round`.
+    fn spin(&self, round: u64) -> Duration {
+        if self.oversubscribed || round < self.contended_until.0.load(Ordering::Relaxed) {
+            SPIN_CONTENDED
+        } else {
+            SPIN_IDLE
+        }
+    }
+
+    /// Every few rounds, look whether the calling thread was kept from its core since the last
+    /// look; if it was, spin briefly for the next [`CONTENDED_ROUNDS`] rounds.
+    fn watch(&self, preemptions: &mut Preemptions, round: u64) {
+        if round.is_multiple_of(ROUNDS_PER_PREEMPTION_CHECK) && preemptions.since_last_look() {
+            self.contended_until
+                .0
+                .fetch_max(round + CONTENDED_ROUNDS, Ordering::Relaxed);
+        }
+    }
+
+    /// Claim and advance, in round `round`, the parts that thread `worker` can still claim. A
+    /// thread that is late for a round (the round moved on while it was off its core) claims
+    /// nothing: every part of a later round already carries that later round.
+    fn work(&self, worker: usize, round: u64) {
+        let mut bundles = None;
+        for &part in &self.claim_order[worker] {
+            if self.claimed[part].0.fetch_max(round, Ordering::AcqRel) >= round {
+                continue;
+            }
+            // The round cannot end before this part is done, so the owner does not touch the
+            // bundles or the step until then.
+            let bundles = bundles.get_or_insert_with(|| self.bundles.read().expect("no panic"));
+            let input = StepInput {
+                t: self.step.load(Ordering::Relaxed),
+                net: self.net,
+                bundles,
+                into_inh: self.into_inh,
+                row_splits: self.row_splits,
+                event: self.event,
+                profile: self.profile,
+            };
             self.parts[part]
                 .lock()
                 .expect("no thread panicked")
                 .as_mut()
                 .expect("parts are handed over before the step")
                 .step(&input);
+            if self.done.0.fetch_add(1, Ordering::SeqCst) + 1 == self.parts.len() {
+                self.owner.wake_all();
+            }
         }
+    }
+}
+
+/// How the calling thread has been kept from its core: the time it spent runnable but waiting
+/// for a core (another thread ran there), read from the scheduler's statistics where the
+/// system keeps them (Linux: `/proc/thread-self/schedstat`).
+pub(super) struct Preemptions {
+    schedstat: Option<std::fs::File>,
+    /// Wall-clock time and time spent waiting for a core at the last look.
+    last: Option<(Instant, u64)>,
+}
+
+impl Preemptions {
+    /// Start watching the calling thread.
+    pub fn new() -> Self {
+        let schedstat = std::fs::File::open("/proc/thread-self/schedstat").ok();
+        let mut watch = Preemptions {
+            schedstat,
+            last: None,
+        };
+        watch.last = watch.waited_ns().map(|ns| (Instant::now(), ns));
+        watch
+    }
+
+    /// Whether the calling thread spent more than [`CONTENDED_WAIT_SHARE`] of the time since
+    /// the last look waiting for a core.
+    fn since_last_look(&mut self) -> bool {
+        let Some((then, waited_then)) = self.last else {
+            return false;
+        };
+        let Some(waited_now) = self.waited_ns() else {
+            self.last = None;
+            return false;
+        };
+        let now = Instant::now();
+        self.last = Some((now, waited_now));
+        let wall_ns = now.duration_since(then).as_nanos() as f64;
+        waited_now.saturating_sub(waited_then) as f64 > CONTENDED_WAIT_SHARE * wall_ns
+    }
+
+    /// Nanoseconds the calling thread has spent waiting for a core so far.
+    fn waited_ns(&self) -> Option<u64> {
+        let file = self.schedstat.as_ref()?;
+        let mut text = [0u8; 96];
+        let len = read_from_start(file, &mut text)?;
+        let text = std::str::from_utf8(&text[..len]).ok()?;
+        text.split_ascii_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+/// Read a file from its start into `buf` (one read: the scheduler's statistics are short).
+#[cfg(unix)]
+fn read_from_start(file: &std::fs::File, buf: &mut [u8]) -> Option<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, 0).ok()
+}
+
+/// Read a file from its start into `buf`.
+#[cfg(not(unix))]
+fn read_from_start(_file: &std::fs::File, _buf: &mut [u8]) -> Option<usize> {
+    None
+}
+
+/// The parts each of `threads` threads owns: largest first to the least loaded thread.
+fn assign(threads: usize, part_sizes: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..part_sizes.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(part_sizes[k]));
+    let mut assigned = vec![Vec::new(); threads];
+    let mut load = vec![0usize; threads];
+    for k in order {
+        let least = (0..threads).min_by_key(|&w| load[w]).expect("threads >= 1");
+        load[least] += part_sizes[k];
+        assigned[least].push(k);
+    }
+    assigned
+}
+
+/// Each thread's claim order: its own parts in order, then each following thread's parts from
+/// the end of that thread's list (which it works through from the start).
+fn claim_orders(assigned: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let threads = assigned.len();
+    (0..threads)
+        .map(|w| {
+            let mut order = assigned[w].clone();
+            for other in (1..threads).map(|d| (w + d) % threads) {
+                order.extend(assigned[other].iter().rev());
+            }
+            order
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_thread_can_claim_every_part_own_parts_first() {
+        let assigned = assign(3, &[5, 4, 3, 2, 1, 1]);
+        assert_eq!(assigned, vec![vec![0, 5], vec![1, 4], vec![2, 3]]);
+        let orders = claim_orders(&assigned);
+        assert_eq!(orders[0], vec![0, 5, 4, 1, 3, 2]);
+        assert_eq!(orders[1], vec![1, 4, 3, 2, 5, 0]);
+        for order in &orders {
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..6).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_sleeping_waiter_is_woken() {
+        let place = WaitPlace::new();
+        let flag = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| place.wait_until(Duration::ZERO, || flag.load(Ordering::SeqCst)));
+            std::thread::sleep(Duration::from_millis(20));
+            flag.store(true, Ordering::SeqCst);
+            place.wake_all();
+        });
+        assert!(flag.load(Ordering::SeqCst));
     }
 }
