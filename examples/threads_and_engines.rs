@@ -10,7 +10,7 @@ use std::time::Instant;
 use synops::network::{CompileOptions, compile_file};
 use synops::{Engine, Simulation};
 
-fn main() -> Result<(), synops::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .map_or_else(|| PathBuf::from("networks/cuba.toml"), PathBuf::from);
@@ -24,7 +24,7 @@ fn main() -> Result<(), synops::Error> {
     ] {
         let mut sim = Simulation::with_threads(&net, engine, threads);
         let start = Instant::now();
-        sim.run(|_| {});
+        sim.run(|_| {})?;
         let seconds = start.elapsed().as_secs_f64();
         let spikes: u64 = sim.counts.spikes.iter().sum();
         let updates: u64 = sim.counts.neuron_updates.iter().sum();

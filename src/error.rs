@@ -64,6 +64,16 @@ pub enum Error {
         /// What is wrong, naming the tensor, operator or field.
         message: String,
     },
+    /// A neuron's state ran away during a run; nothing was written.
+    #[error("{}: {context}{runaway}", path.display())]
+    Runaway {
+        /// The network file.
+        path: PathBuf,
+        /// Where in the work, e.g. `sample 12: ` (empty for a plain run).
+        context: String,
+        /// The neuron, the step and the state.
+        runaway: Box<crate::sim::Runaway>,
+    },
     /// The network would not fit in memory; refused before allocating.
     #[error(
         "{}: network too large: about {needed_mb:.0} MB needed ({synapses} synapses, {neurons} neurons), {available_mb:.0} MB available",
@@ -104,5 +114,46 @@ impl Error {
             action,
             cause: source,
         }
+    }
+}
+
+/// A number as a message shows it: at most 4 significant digits, in exponent form (`1e308`,
+/// `-8.868e11`) outside 0.001 to 1,000,000, so that no message prints hundreds of digits.
+pub fn short_number(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    if (1e-3..1e6).contains(&x.abs()) {
+        let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+        let text = format!("{x:.digits$}");
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    } else {
+        let text = format!("{x:.3e}");
+        let (mantissa, exponent) = text.split_once('e').expect("exponent form");
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        format!("{mantissa}e{exponent}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_number;
+
+    #[test]
+    fn numbers_are_short() {
+        assert_eq!(short_number(1e308), "1e308");
+        assert_eq!(short_number(-8.868130342296713e11), "-8.868e11");
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(0.1), "0.1");
+        assert_eq!(short_number(12.34567), "12.35");
+        assert_eq!(short_number(-65.0), "-65");
+        assert_eq!(short_number(123456.0), "123456");
+        assert_eq!(short_number(2.5e-7), "2.5e-7");
+        assert_eq!(short_number(f64::NAN), "NaN");
+        assert_eq!(short_number(f64::NEG_INFINITY), "-inf");
     }
 }

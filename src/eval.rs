@@ -12,7 +12,7 @@ use crate::convert::{ConversionSpec, InputEncoding, Readout};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::{CompileOptions, CompiledNetwork, compile, read_spec};
-use crate::sim::{Engine, Simulation};
+use crate::sim::{Engine, Runaway, Simulation};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -251,7 +251,7 @@ fn run_sample(
     index: usize,
     ts: &[u32],
     engine: Engine,
-) -> SampleResult {
+) -> std::result::Result<SampleResult, Runaway> {
     let values: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
     let mut sim =
         Simulation::with_analog_input(&cn.net, engine, &[(cn.input, &values)], index as u64);
@@ -272,7 +272,7 @@ fn run_sample(
     let mut seen = 0usize;
     let max_t = *ts.last().expect("a time step");
     for t in 1..=max_t {
-        sim.advance();
+        sim.advance()?;
         if !ts.contains(&t) {
             continue;
         }
@@ -334,7 +334,7 @@ fn run_sample(
             c
         })
         .collect();
-    result
+    Ok(result)
 }
 
 fn pearson(pairs: &[(f64, f64)]) -> f64 {
@@ -392,7 +392,7 @@ pub fn evaluate(
     }
     let n = data.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<SampleResult> = (0..n)
+    let results: Vec<std::result::Result<SampleResult, Runaway>> = (0..n)
         .into_par_iter()
         .map(|i| {
             let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine);
@@ -403,6 +403,18 @@ pub fn evaluate(
             r
         })
         .collect();
+    // The first sample whose state ran away, in sample order (whatever the threads).
+    let results: Vec<SampleResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.map_err(|runaway| Error::Runaway {
+                path: cn.net.path.clone(),
+                context: format!("sample {i}: "),
+                runaway: Box::new(runaway),
+            })
+        })
+        .collect::<Result<_>>()?;
     // One ANN forward pass per sample serves the accuracy and the diagnostics.
     let activations: Vec<Vec<Vec<f32>>> = (0..n)
         .into_par_iter()

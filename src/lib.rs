@@ -47,9 +47,9 @@
 //! let path = Path::new("pair.toml");
 //! let net = compile(&parse_spec(text, path)?, path, &CompileOptions::default())?;
 //! let mut event = Simulation::new(&net, Engine::Event);
-//! event.run(|_| {});
+//! event.run(|_| {}).expect("the state stays bounded");
 //! let mut clock = Simulation::new(&net, Engine::Clock);
-//! clock.run(|_| {});
+//! clock.run(|_| {}).expect("the state stays bounded");
 //! // Driven to 12 mV with a 10 mV threshold, each neuron fires every
 //! // 10 ms * ln(12 / 2) = 17.9 ms: 5 spikes each in 100 ms, the same in both engines.
 //! assert_eq!(event.recorded.spikes.len(), 10);

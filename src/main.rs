@@ -547,7 +547,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let start = Instant::now();
             let mut per_step: Vec<Vec<u64>> = Vec::new();
-            if counts_per_step {
+            let ran = if counts_per_step {
                 let totals = |c: &synops::sim::Counts| -> Vec<u64> {
                     let mut v = c.spikes.clone();
                     v.extend(&c.synaptic_events);
@@ -562,12 +562,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     if sim.current_step().is_multiple_of(100) {
                         bar.set_position(u64::from(sim.current_step()));
                     }
-                });
+                })
             } else {
-                sim.run(|step| bar.set_position(u64::from(step)));
+                sim.run(|step| bar.set_position(u64::from(step)))
             }
+            .map_err(|runaway| synops::Error::Runaway {
+                path: file.clone(),
+                context: String::new(),
+                runaway: Box::new(runaway),
+            });
             let wall_s = start.elapsed().as_secs_f64();
             bar.finish_and_clear();
+            ran?;
             let mut summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
             summary.threads = threads;
             summary.profile = sim.profile().cloned();

@@ -222,6 +222,8 @@ pub struct Dynamics {
     /// `lif_exp`: the factors of an input folded `k` steps after the anchor, for `k` below
     /// [`Self::fold_reach`].
     fold: Vec<FoldFactors>,
+    /// See [`Self::state_bound`].
+    state_bound: f64,
 }
 
 /// How an input `k` steps after the anchor enters it (`lif_exp`): its weight times `exc`
@@ -249,6 +251,10 @@ const WINDOW_LANES: usize = (WINDOW_LEVELS + 1).next_power_of_two();
 /// Relative safety factor applied to precomputed propagator bounds (covers the rounding of
 /// `exp` here and of the tables used by [`Dynamics::evaluate`]).
 const BOUND_SLACK: f64 = 1e-12;
+/// A neuron's state counts as runaway beyond this many times its voltage scale (see
+/// [`Dynamics::state_bound`]): far beyond anything a model of a neuron reaches, and far below
+/// where `f64` arithmetic overflows.
+pub const STATE_BOUND_FACTOR: f64 = 1e12;
 
 /// The windows of the `lif_exp` crossing bound, one lane per window.
 ///
@@ -526,6 +532,40 @@ fn kappa(tau_syn: f64, tau_m: f64) -> f64 {
     }
 }
 
+/// The sum of the magnitudes of an anchor's potential, currents and bias: not finite if one
+/// of them is not, and above a bound if one of them is. Sums of magnitudes serve the engines'
+/// update loops as a check of many neurons at once, two additions per neuron and no branch
+/// (see [`Dynamics::state_bound`]).
+#[inline(always)]
+pub fn magnitude(a: &Anchor) -> f64 {
+    (a.v.abs() + a.i_exc.abs()) + (a.i_inh.abs() + a.bias.abs())
+}
+
+/// [`magnitude`] of what an update with input of the model coded `M` changes: the potential
+/// (delta models, whose currents stay 0) or the potential and both currents (`lif_exp`). The
+/// bias changes only where currents switch, and is checked there.
+#[inline(always)]
+pub fn updated_magnitude<const M: u8>(a: &Anchor) -> f64 {
+    if M == MODEL_LIF_EXP {
+        a.v.abs() + (a.i_exc.abs() + a.i_inh.abs())
+    } else {
+        a.v.abs()
+    }
+}
+
+/// The voltage scale of a neuron's parameters \[mV\]: the largest of |v_rest|, |v_th|,
+/// |v_reset|, |v_th - v_rest| and 1 mV.
+fn voltage_scale(p: &NeuronParams) -> f64 {
+    [
+        p.v_rest_mv,
+        p.v_th_mv,
+        p.v_reset_mv,
+        p.v_th_mv - p.v_rest_mv,
+    ]
+    .iter()
+    .fold(1.0f64, |scale, v| scale.max(v.abs()))
+}
+
 impl Dynamics {
     /// Precompute the propagators of `params` for time step `dt_ms`.
     pub fn new(params: NeuronParams, dt_ms: f64) -> Self {
@@ -545,6 +585,7 @@ impl Dynamics {
             windows: (params.model == Model::LifExp)
                 .then(|| Box::new(CrossingWindows::new(&params, dt_ms))),
             fold: Vec::new(),
+            state_bound: STATE_BOUND_FACTOR * voltage_scale(&params),
         };
         if params.model == Model::LifExp {
             dynamics.lif_exp = (0..TABLE_LEN as u32)
@@ -737,6 +778,27 @@ impl Dynamics {
                 }
             }
         }
+    }
+
+    /// The largest magnitude a neuron's potential, currents and bias may take: [`STATE_BOUND_FACTOR`]
+    /// times the voltage scale of its parameters (the largest of |v_rest|, |v_th|, |v_reset|,
+    /// |v_th - v_rest| and 1 mV). A state beyond it, or not finite, stops the run.
+    pub fn state_bound(&self) -> f64 {
+        self.state_bound
+    }
+
+    /// Whether a magnitude (or a sum of them) is beyond [`Self::state_bound`] or NaN.
+    #[inline]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what makes NaN beyond
+    pub fn beyond_bound(&self, magnitude: f64) -> bool {
+        !(magnitude <= self.state_bound)
+    }
+
+    /// Whether the anchor's potential, currents or bias are beyond [`Self::state_bound`] or
+    /// not finite (NaN included).
+    #[inline]
+    pub fn out_of_bounds(&self, a: &Anchor) -> bool {
+        self.beyond_bound(magnitude(a))
     }
 
     /// The potential after a spike at potential `v`.

@@ -70,7 +70,7 @@ fn lif_subthreshold_relaxation_is_exact() {
     );
     let network = net(&text);
     let mut sim = Simulation::new(&network, Engine::Event);
-    sim.run(|_| {});
+    sim.run(|_| {}).unwrap();
     assert!(sim.recorded.spikes.is_empty());
     assert!(sim.recorded.traces.len() > 50);
     for s in &sim.recorded.traces {
@@ -125,7 +125,7 @@ indices = [0]
     let network = common::compile_text(&text, &path).unwrap();
     for engine in [Engine::Event, Engine::Clock] {
         let mut sim = Simulation::new(&network, engine);
-        sim.run(|_| {});
+        sim.run(|_| {}).unwrap();
         let arrival = 15; // spike at step 10, delay 5 steps
         let mut peak = 0.0f64;
         for s in &sim.recorded.traces {
@@ -251,7 +251,7 @@ every_steps = 1
 "#;
     let network = common::compile_text(text, &dir.path().join("ref.toml")).unwrap();
     let mut sim = Simulation::new(&network, Engine::Event);
-    sim.run(|_| {});
+    sim.run(|_| {}).unwrap();
     // First input at step 11 spikes; the second (step 16) falls in the refractory steps 12..=21.
     assert_eq!(sim.recorded.spikes, vec![(11, 1, 0)]);
     assert!(

@@ -184,7 +184,7 @@ population = "hidden"
     let net = synops::compile_file(&path, &Default::default()).unwrap();
     for engine in [Engine::Event, Engine::Clock] {
         let mut sim = Simulation::new(&net, engine);
-        sim.run(|_| {});
+        sim.run(|_| {}).unwrap();
         // Neuron 0 spikes at steps 2, 4, ..., 100; neuron 1 at 4, 8, ..., 100.
         let s0: Vec<u32> = sim
             .recorded

@@ -24,7 +24,7 @@ fn summary_of(network: &str, duration_ms: f64, engine: Engine) -> Summary {
     };
     let net = synops::compile_file(&path, &options).unwrap();
     let mut sim = Simulation::new(&net, engine);
-    sim.run(|_| {});
+    sim.run(|_| {}).unwrap();
     Summary::new(&net, engine, &sim.counts, 0.0, 1.0)
 }
 

@@ -12,7 +12,7 @@ fn spikes_and_counts(
     threads: usize,
 ) -> (Vec<(u32, u32, u32)>, synops::sim::Counts, Vec<u64>) {
     let mut sim = Simulation::with_threads(net, engine, threads);
-    sim.run(|_| {});
+    sim.run(|_| {}).unwrap();
     let traces = sim.recorded.traces.iter().map(|s| s.v.to_bits()).collect();
     (sim.recorded.spikes.clone(), sim.counts.clone(), traces)
 }
@@ -210,7 +210,8 @@ fn a_panic_during_a_parallel_run_propagates() {
             if sim.current_step() == 100 {
                 panic!("observer fails");
             }
-        });
+        })
+        .unwrap();
     }));
     assert!(result.is_err());
 }

@@ -7,7 +7,7 @@ use super::compiled::*;
 use super::connect::{self, Rule, Shape};
 use super::graph::PopulationGraph;
 use super::spec::*;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, short_number};
 use crate::neuron::{Anchor, Dynamics, Model, NeuronParams};
 use crate::rng::{Purpose, Stream};
 use std::path::{Path, PathBuf};
@@ -668,6 +668,33 @@ struct PlannedProjection {
     dense: Option<Vec<f32>>,
 }
 
+/// Refuse weights (or current amplitudes) in `range` whose size alone takes `target`'s state
+/// beyond its bound (see [`crate::neuron::Dynamics::state_bound`]).
+fn check_weight_bound(
+    ctx: &Ctx,
+    (field, what): (&str, &str),
+    range: (f64, f64),
+    target: &Population,
+) -> Result<()> {
+    let PopulationKind::Neurons { dynamics, .. } = &target.kind else {
+        return Ok(());
+    };
+    let largest = range.0.abs().max(range.1.abs());
+    if dynamics.beyond_bound(largest) {
+        return Err(ctx.err(
+            field,
+            format!(
+                "{what} of {} mV is beyond the largest state of population `{}` (±{} mV, {} times its voltage scale): no neuron can take such an input",
+                short_number(largest),
+                target.name,
+                short_number(dynamics.state_bound()),
+                short_number(crate::neuron::STATE_BOUND_FACTOR)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Rows of a CSV file: `(line number, values)`.
 type CsvRows = Vec<(usize, Vec<f64>)>;
 
@@ -770,6 +797,12 @@ fn plan_projections(
                 ),
             ));
         }
+        check_weight_bound(
+            ctx,
+            (&field("weight_mv"), "a weight"),
+            (wlo, whi),
+            &populations[target],
+        )?;
         let delay = match ctx.value(&field("delay_ms"), &pr.delay_ms)? {
             ValueSpec::Constant(d) => {
                 let s = ctx.steps(&field("delay_ms"), d, 1)?;
@@ -1138,6 +1171,12 @@ fn compile_inputs(
                 {
                     return Err(ctx.err(field("weight_mv"), "sign does not match the receptor"));
                 }
+                check_weight_bound(
+                    ctx,
+                    (&field("weight_mv"), "a weight"),
+                    (w, w),
+                    &populations[t],
+                )?;
                 drives.push(PoissonDrive {
                     target: t,
                     rate_hz: rate,
@@ -1187,6 +1226,17 @@ fn compile_inputs(
                         );
                     }
                 };
+                let amplitude_field = if is_if {
+                    "amplitude_mv_per_ms"
+                } else {
+                    "amplitude_mv"
+                };
+                check_weight_bound(
+                    ctx,
+                    (&field(amplitude_field), "a current"),
+                    (amplitude, amplitude),
+                    &populations[t],
+                )?;
                 let neurons = ctx.indices(&field("indices"), indices, populations[t].size)?;
                 let start = ctx.steps(&field("start_ms"), *start_ms, 0)?;
                 let stop = match stop_ms {

@@ -39,9 +39,11 @@
 mod input;
 mod part;
 mod ring;
+mod runaway;
 mod team;
 
 pub use input::PoissonField;
+pub use runaway::Runaway;
 
 use crate::network::compiled::*;
 use crate::neuron::{Anchor, Dynamics, Model};
@@ -245,6 +247,8 @@ pub struct Simulation<'a> {
     pub counts: Counts,
     /// Recordings so far.
     pub recorded: Recorded,
+    /// The neuron whose state left its bound, once one has: no further step runs.
+    runaway: Option<Runaway>,
 }
 
 /// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: one
@@ -466,11 +470,17 @@ impl<'a> Simulation<'a> {
                     .collect(),
                 ..Default::default()
             },
+            runaway: None,
         };
         sim.apply_analog_currents(&analog_values);
         for part in &mut sim.parts {
             part.list_biased();
+            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
+                unreachable!("parts hold neurons")
+            };
+            part.check_bounds(dynamics);
         }
+        sim.find_runaway(0);
         for part in &mut sim.parts {
             let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
                 unreachable!("parts hold neurons")
@@ -583,24 +593,44 @@ impl<'a> Simulation<'a> {
     }
 
     /// Run all remaining steps, calling `progress(step)` now and then.
-    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
+    ///
+    /// # Errors
+    /// A neuron's state left its bound (see [`Runaway`]): the run stops at that step.
+    pub fn run(&mut self, mut progress: impl FnMut(u32)) -> Result<(), Runaway> {
         let every = (self.net.steps / 200).max(1);
         self.run_observed(|sim| {
             if sim.step.is_multiple_of(every) {
                 progress(sim.step);
             }
-        });
+        })
     }
 
     /// Run all remaining steps, calling `observe(self)` after each.
     ///
     /// With several threads the steps run on a team of threads kept for the whole run (see
     /// module `team`); `observe` runs on the calling thread between steps.
-    pub fn run_observed(&mut self, mut observe: impl FnMut(&Self)) {
-        if self.threads <= 1 || self.step >= self.net.steps {
-            while self.step < self.net.steps {
+    ///
+    /// # Errors
+    /// A neuron's state left its bound (see [`Runaway`]): the run stops at that step, before
+    /// `observe` sees it.
+    pub fn run_observed(&mut self, observe: impl FnMut(&Self)) -> Result<(), Runaway> {
+        self.run_steps(observe);
+        self.runaway.clone().map_or(Ok(()), Err)
+    }
+
+    /// Whether the run can go on: steps are left and no state has run away.
+    fn steps_left(&self) -> bool {
+        self.step < self.net.steps && self.runaway.is_none()
+    }
+
+    /// [`Self::run_observed`] without the result.
+    fn run_steps(&mut self, mut observe: impl FnMut(&Self)) {
+        if self.threads <= 1 || !self.steps_left() {
+            while self.steps_left() {
                 self.step_once();
-                observe(self);
+                if self.runaway.is_none() {
+                    observe(self);
+                }
             }
             return;
         }
@@ -624,7 +654,7 @@ impl<'a> Simulation<'a> {
             }
             let _guard = team.owner_guard();
             let mut preemptions = team::Preemptions::new();
-            while self.step < self.net.steps {
+            while self.steps_left() {
                 let start = self.profile.is_some().then(std::time::Instant::now);
                 let t = self.begin_step();
                 let mut bundles = self.ring.take(t);
@@ -634,7 +664,9 @@ impl<'a> Simulation<'a> {
                 let start = self.profile.is_some().then(std::time::Instant::now);
                 self.end_step(t, bundles);
                 self.add_sequential(sequential, start);
-                observe(self);
+                if self.runaway.is_none() {
+                    observe(self);
+                }
             }
             team.finish();
         });
@@ -642,15 +674,42 @@ impl<'a> Simulation<'a> {
         self.row_splits = row_splits;
     }
 
-    /// Simulate one step.
-    pub fn advance(&mut self) {
-        match self.pool.take() {
-            Some(pool) => {
-                pool.install(|| self.step_once());
-                self.pool = Some(pool);
+    /// Simulate one step (none once a state has run away).
+    ///
+    /// # Errors
+    /// A neuron's state left its bound (see [`Runaway`]), in this step or before.
+    pub fn advance(&mut self) -> Result<(), Runaway> {
+        if self.runaway.is_none() {
+            match self.pool.take() {
+                Some(pool) => {
+                    pool.install(|| self.step_once());
+                    self.pool = Some(pool);
+                }
+                None => self.step_once(),
             }
-            None => self.step_once(),
         }
+        self.runaway.clone().map_or(Ok(()), Err)
+    }
+
+    /// After step `t`: the first neuron, in population and index order, that a part found
+    /// beyond its bound, if any.
+    fn find_runaway(&mut self, t: u32) {
+        let Some(part) = self.parts.iter().find(|p| p.runaway.is_some()) else {
+            return;
+        };
+        let i = part.runaway.expect("found") as usize;
+        let population = &self.net.populations[part.pop];
+        let PopulationKind::Neurons { dynamics, .. } = &population.kind else {
+            unreachable!("parts hold neurons")
+        };
+        let anchor = &part.slots[i].anchor;
+        self.runaway = Some(Runaway::new(
+            &population.name,
+            part.lo + i as u32,
+            (t, self.net.dt_ms),
+            (dynamics.evaluate(anchor, t), anchor.bias),
+            dynamics.state_bound(),
+        ));
     }
 
     /// One step; inside the pool when there is one.
@@ -731,6 +790,10 @@ impl<'a> Simulation<'a> {
             }
         }
         self.switch_currents(t);
+        self.find_runaway(t);
+        if self.runaway.is_some() {
+            return;
+        }
         self.record_traces();
         self.emit(t);
     }
@@ -798,7 +861,12 @@ impl<'a> Simulation<'a> {
         changed.sort_unstable();
         changed.dedup();
         for k in changed {
-            self.parts[k].list_biased();
+            let part = &mut self.parts[k];
+            part.list_biased();
+            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
+                unreachable!("parts hold neurons")
+            };
+            part.check_bounds(dynamics);
         }
     }
 

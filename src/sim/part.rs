@@ -10,6 +10,7 @@ use super::ring::{Bundle, WakeQueue};
 use crate::network::compiled::{CompiledNetwork, Weights};
 use crate::neuron::{
     Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model, Prediction,
+    updated_magnitude,
 };
 
 /// One neuron's runtime record: its anchor, the input summed in the current step and its
@@ -179,6 +180,13 @@ pub(super) struct Part {
     pub active: u64,
     /// Local indices of the neurons with a non-zero constant current (active every step).
     pub biased: Vec<u32>,
+    /// The sum over this step's updates of the magnitudes of the states they left
+    /// ([`crate::neuron::magnitude`]). Above [`Dynamics::state_bound`] (or not finite), some
+    /// neuron's state may be beyond the bound: the step then ends by looking for the first
+    /// such neuron ([`Self::runaway`]).
+    magnitudes: f64,
+    /// The first neuron (local index) found beyond the bound, once one is.
+    pub runaway: Option<u32>,
 }
 
 impl Part {
@@ -223,6 +231,8 @@ impl Part {
             external: Vec::new(),
             active: 0,
             biased: Vec::new(),
+            magnitudes: 0.0,
+            runaway: None,
         }
     }
 
@@ -368,6 +378,24 @@ impl Part {
         }
         self.spikes.sort_unstable();
         self.count_active(t);
+        if dynamics.beyond_bound(std::mem::take(&mut self.magnitudes)) {
+            self.find_runaway(dynamics);
+        }
+    }
+
+    /// Find the first neuron whose state is beyond the bound (its index in [`Self::runaway`]).
+    #[cold]
+    fn find_runaway(&mut self, dynamics: &Dynamics) {
+        let first = self
+            .slots
+            .iter()
+            .position(|slot| dynamics.out_of_bounds(&slot.anchor));
+        self.runaway = first.map(|i| i as u32);
+    }
+
+    /// Look for a neuron beyond the bound (after a change of bias).
+    pub fn check_bounds(&mut self, dynamics: &Dynamics) {
+        self.find_runaway(dynamics);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -499,7 +527,7 @@ impl Part {
         weights: impl Iterator<Item = f64>,
     ) {
         let (slots, marked, n) = (&mut self.slots[..], &mut self.marked[..], self.n_marked);
-        let (n_marked, moves, active) = if receptor == 0 {
+        let (n_marked, moves, active, magnitudes) = if receptor == 0 {
             fold_each::<0>(dynamics, t, slots, marked, n, targets, ahead, weights)
         } else {
             fold_each::<1>(dynamics, t, slots, marked, n, targets, ahead, weights)
@@ -507,6 +535,7 @@ impl Part {
         self.n_marked = n_marked;
         self.moves += moves;
         self.active += active;
+        self.magnitudes += magnitudes;
     }
 
     /// Event engine, folded inputs: check the neurons whose headroom inputs used up in this
@@ -545,6 +574,7 @@ impl Part {
             return;
         }
         let mut updates = 0u64;
+        let mut magnitudes = 0.0;
         // Two passes: first update the neurons with input and predict their crossings, then
         // queue the checks. The branches of queueing then do not wait for the arithmetic of
         // the updates, and updates of different neurons overlap.
@@ -571,6 +601,7 @@ impl Part {
                 updates += 1;
                 let spiked =
                     dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh);
+                magnitudes += updated_magnitude::<M>(&slot.anchor);
                 if spiked {
                     self.spikes.push(self.lo + i as u32);
                 }
@@ -597,6 +628,7 @@ impl Part {
         predicted.clear();
         self.predicted = predicted;
         self.updates += updates;
+        self.magnitudes += magnitudes;
     }
 
     /// Every neuron, in order, with nothing to predict (all touched): a plain loop over both
@@ -604,6 +636,7 @@ impl Part {
     fn update_all<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
         let lo = self.lo;
         let DenseInputs { exc, inh } = &mut self.dense_inputs;
+        let mut magnitudes = 0.0;
         // 64 neurons per word of `touched`: their bits gather in a register.
         let words = self
             .slots
@@ -624,10 +657,12 @@ impl Part {
                 if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
                     self.spikes.push(lo + (w * 64 + b) as u32);
                 }
+                magnitudes += updated_magnitude::<M>(&slot.anchor);
             }
             self.touched[w] |= bits;
         }
         self.updates += self.slots.len() as u64;
+        self.magnitudes += magnitudes;
     }
 
     /// Event engine: threshold checks of neurons whose predicted crossing falls on this step.
@@ -698,6 +733,8 @@ impl Part {
     fn update_clock(&mut self, dynamics: &Dynamics, t: u32) {
         // Records sum the inputs of delta models; folded inputs mark their records on arrival.
         let records = !self.all_touched && !self.fold;
+        let lif_exp = dynamics.params.model == Model::LifExp;
+        let mut magnitudes = 0.0;
         if records {
             let marked = self.touched.iter().map(|w| u64::from(w.count_ones()));
             self.active += marked.sum::<u64>();
@@ -716,12 +753,19 @@ impl Part {
                 if self.all_touched {
                     self.touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
                 }
-                dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh)
+                let spiked = dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh);
+                magnitudes += if lif_exp {
+                    updated_magnitude::<MODEL_LIF_EXP>(&slot.anchor)
+                } else {
+                    updated_magnitude::<MODEL_IF>(&slot.anchor)
+                };
+                spiked
             };
             if spiked {
                 self.spikes.push(self.lo + i as u32);
             }
         }
+        self.magnitudes += magnitudes;
         if !self.all_touched {
             self.touched.fill(0);
         }
@@ -864,8 +908,9 @@ fn lower_bound(targets: &[u32], bound: u32, size: u32) -> usize {
 /// Fold inputs `weights` into receptor `RECEPTOR` of local neurons `targets` (see
 /// [`Part::fold`]), asking for the records of targets `ahead` on the way. If the most an input
 /// can raise the potential before the neuron's pending check uses up its headroom, the neuron
-/// is marked for a check: appended to `marked[..n_marked]`. Returns the new `n_marked` and the
-/// number of anchors moved. (All state in locals, so that the loop keeps it in registers.)
+/// is marked for a check: appended to `marked[..n_marked]`. Returns the new `n_marked`, the
+/// number of anchors moved, the number of neurons newly marked active, and the sum of the
+/// magnitudes of the potentials and currents the inputs changed (see [`Part::magnitudes`]). (All state in locals, so that the loop keeps it in registers.)
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fold_each<const RECEPTOR: usize>(
@@ -877,8 +922,8 @@ fn fold_each<const RECEPTOR: usize>(
     targets: impl Iterator<Item = usize>,
     mut ahead: impl Iterator<Item = usize>,
     weights: impl Iterator<Item = f64>,
-) -> (usize, u64, u64) {
-    let (mut moves, mut active) = (0u64, 0u64);
+) -> (usize, u64, u64, f64) {
+    let (mut moves, mut active, mut magnitudes) = (0u64, 0u64, 0.0);
     for (i, w) in targets.zip(weights) {
         if let Some(slot) = ahead.next().and_then(|j| slots.get(j)) {
             prefetch(slot);
@@ -888,6 +933,12 @@ fn fold_each<const RECEPTOR: usize>(
         // the peak).
         let rise = dynamics.max_rise_before::<RECEPTOR>(w, slot.wake.wrapping_sub(t));
         moves += u64::from(dynamics.fold_input::<RECEPTOR>(&mut slot.anchor, t, w));
+        let current = if RECEPTOR == 0 {
+            slot.anchor.i_exc
+        } else {
+            slot.anchor.i_inh
+        };
+        magnitudes += slot.anchor.v.abs() + current.abs();
         active += mark_active(slot, t);
         let headroom = slot.headroom;
         let left = headroom - rise;
@@ -897,7 +948,7 @@ fn fold_each<const RECEPTOR: usize>(
         marked[n_marked] = i as u32;
         n_marked += usize::from((headroom >= 0.0) & (left < 0.0));
     }
-    (n_marked, moves, active)
+    (n_marked, moves, active, magnitudes)
 }
 
 /// Whether dense accumulators that started the step at -0.0 received an input event.

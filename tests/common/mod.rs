@@ -19,7 +19,7 @@ pub fn net(text: &str) -> CompiledNetwork {
 /// counts.
 pub fn run(net: &CompiledNetwork, engine: Engine) -> (Vec<(u32, u32, u32)>, synops::sim::Counts) {
     let mut sim = Simulation::new(net, engine);
-    sim.run(|_| {});
+    sim.run(|_| {}).unwrap();
     (sim.recorded.spikes.clone(), sim.counts.clone())
 }
 
