@@ -221,3 +221,56 @@ fn figure_sizes_out_of_range_are_refused_before_drawing() {
         assert!(!out.exists());
     }
 }
+
+/// Run `f` on another thread and fail if it takes longer than `seconds` (a hang).
+fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(f()));
+    receive
+        .recv_timeout(std::time::Duration::from_secs(seconds))
+        .expect("finished in time (no hang)")
+}
+
+#[test]
+fn extreme_values_are_refused_quickly_and_write_nothing() {
+    let cases = [
+        (
+            Kind::Traces,
+            "traces.csv",
+            "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv\n0.1,exc,0,1e308,0,0\n0.2,exc,0,-1e308,0,0\n",
+            "beyond ±1e300",
+        ),
+        (
+            Kind::Traces,
+            "traces.csv",
+            "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv\n-1e300,exc,0,1,0,0\n1e300,exc,0,2,0,0\n",
+            "outside the run",
+        ),
+        (
+            Kind::Isi,
+            "spikes.csv",
+            "time_ms,population,index\n1.0,exc,0\n1e300,exc,0\n2e300,exc,0\n",
+            "outside the run",
+        ),
+        (
+            Kind::Isi,
+            "spikes.csv",
+            "time_ms,population,index\n-1e308,exc,0\n1,exc,0\n1e308,exc,0\n",
+            "beyond ±1e300",
+        ),
+    ];
+    for (kind, file, text, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixtures("run/summary.json"),
+            dir.path().join("summary.json"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let (input, out) = (dir.path().to_path_buf(), dir.path().join("f.png"));
+        let result = within(10, move || plot(kind, &input, &out, (400, 300)));
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains(file) && e.contains(expected), "{e}");
+        assert!(!dir.path().join("f.png").exists());
+    }
+}

@@ -1,6 +1,6 @@
 //! Reading the result files a figure is drawn from, with errors that name the file and line.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, short_number};
 use crate::output::Summary;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -83,7 +83,8 @@ pub fn load_json<T: DeserializeOwned>(input: &Path, name: &str) -> Result<T> {
 
 fn summary_beside(file: &Path) -> Result<Summary> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    load_json(&dir.join("summary.json"), "summary.json").map_err(|e| match e {
+    let path = dir.join("summary.json");
+    let summary: Summary = load_json(&path, "summary.json").map_err(|e| match e {
         Error::Io { path, .. } => bad(
             &path,
             format!(
@@ -92,7 +93,18 @@ fn summary_beside(file: &Path) -> Result<Summary> {
             ),
         ),
         other => other,
-    })
+    })?;
+    if !(summary.duration_ms > 0.0 && summary.duration_ms <= MAX_PLOT_VALUE) {
+        return Err(bad(
+            &path,
+            format!(
+                "duration_ms: {} is not a run's duration (above 0, at most {})",
+                short_number(summary.duration_ms),
+                short_number(MAX_PLOT_VALUE)
+            ),
+        ));
+    }
+    Ok(summary)
 }
 
 fn csv_rows(path: &Path, header: &str) -> Result<Vec<(usize, Vec<String>)>> {
@@ -134,15 +146,52 @@ fn csv_rows(path: &Path, header: &str) -> Result<Vec<(usize, Vec<String>)>> {
     Ok(rows)
 }
 
+/// The largest magnitude a value of a figure may have: the difference of two such values (an
+/// axis' span, an interval) is still finite.
+pub const MAX_PLOT_VALUE: f64 = 1e300;
+
 fn number(path: &Path, line: usize, text: &str) -> Result<f64> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| Error::Csv {
+    let value = text.parse::<f64>().ok().filter(|v| v.is_finite());
+    let csv = |message: String| Error::Csv {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    match value {
+        None => Err(csv(format!("`{}` is not a finite number", shorten(text)))),
+        Some(v) if v.abs() > MAX_PLOT_VALUE => Err(csv(format!(
+            "{} is beyond ±{}, the largest value a figure can draw",
+            short_number(v),
+            short_number(MAX_PLOT_VALUE)
+        ))),
+        Some(v) => Ok(v),
+    }
+}
+
+/// A field as a message quotes it: at most 40 characters.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// A spike or sample time of `path`, `line`: within the run (0 to `duration_ms`) when the run
+/// is known.
+fn time(path: &Path, line: usize, text: &str, duration_ms: Option<f64>) -> Result<f64> {
+    let t = number(path, line, text)?;
+    match duration_ms {
+        Some(d) if !(0.0..=d * (1.0 + 1e-9)).contains(&t) => Err(Error::Csv {
             path: path.to_path_buf(),
             line,
-            message: format!("`{text}` is not a finite number"),
-        })
+            message: format!(
+                "time {} ms is outside the run (0 to {} ms, from summary.json)",
+                short_number(t),
+                short_number(d)
+            ),
+        }),
+        _ => Ok(t),
+    }
 }
 
 fn populations(summary: &Summary) -> Vec<PopInfo> {
@@ -158,7 +207,7 @@ fn populations(summary: &Summary) -> Vec<PopInfo> {
         .collect()
 }
 
-fn read_spikes(path: &Path, pops: &[PopInfo]) -> Result<Vec<Spike>> {
+fn read_spikes(path: &Path, pops: &[PopInfo], duration_ms: f64) -> Result<Vec<Spike>> {
     csv_rows(path, "time_ms,population,index")?
         .into_iter()
         .map(|(line, cols)| {
@@ -179,7 +228,7 @@ fn read_spikes(path: &Path, pops: &[PopInfo]) -> Result<Vec<Spike>> {
                 });
             }
             Ok(Spike {
-                time_ms: number(path, line, &cols[0])?,
+                time_ms: time(path, line, &cols[0], Some(duration_ms))?,
                 population,
                 index: index as u32,
             })
@@ -193,7 +242,7 @@ impl SpikeData {
         let path = resolve(input, "spikes.csv")?;
         let summary = summary_beside(&path)?;
         let all = populations(&summary);
-        let spikes = read_spikes(&path, &all)?;
+        let spikes = read_spikes(&path, &all, summary.duration_ms)?;
         // Keep the populations whose spikes were recorded, renumbering the spikes.
         let keep: Vec<usize> = (0..all.len()).filter(|&k| all[k].recorded > 0).collect();
         let spikes = spikes
@@ -222,7 +271,11 @@ impl TraceData {
         let pops = summary.as_ref().map(populations).unwrap_or_default();
         let spikes_path = path.parent().unwrap_or(Path::new(".")).join("spikes.csv");
         let spikes = if spikes_path.exists() && !pops.is_empty() {
-            read_spikes(&spikes_path, &pops)?
+            read_spikes(
+                &spikes_path,
+                &pops,
+                summary.as_ref().map_or(f64::MAX, |s| s.duration_ms),
+            )?
         } else {
             Vec::new()
         };
@@ -230,7 +283,7 @@ impl TraceData {
         for (line, cols) in csv_rows(&path, "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv")? {
             let index = number(&path, line, &cols[2])? as u32;
             let sample = (
-                number(&path, line, &cols[0])?,
+                time(&path, line, &cols[0], summary.as_ref().map(|s| s.duration_ms))?,
                 number(&path, line, &cols[3])?,
                 number(&path, line, &cols[4])?,
                 number(&path, line, &cols[5])?,
