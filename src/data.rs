@@ -4,7 +4,7 @@
 //! row-major (784 values).
 
 use crate::error::{Error, Result};
-use std::io::Read;
+use crate::files::{self, InputKind};
 use std::path::{Path, PathBuf};
 
 /// Images and labels.
@@ -55,14 +55,20 @@ fn read_maybe_gz(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>)> {
         if !path.exists() {
             continue;
         }
-        let raw = std::fs::read(&path).map_err(|e| Error::io(&path, "cannot read", e))?;
+        let raw = files::read(&path, InputKind::Dataset)?;
         if !gz {
             return Ok((path, raw));
         }
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::io(&path, "cannot decompress", e))?;
+        // Decompressed within the same limit (a small file can decompress to any size).
+        let out = files::read_at_most(
+            flate2::read::GzDecoder::new(&raw[..]),
+            &path,
+            InputKind::Dataset,
+        )
+        .map_err(|e| match e {
+            Error::Io { cause, .. } => Error::io(&path, "cannot decompress", cause),
+            other => other,
+        })?;
         return Ok((path, out));
     }
     Err(Error::io(

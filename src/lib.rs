@@ -66,6 +66,7 @@ pub mod data;
 pub mod energy;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod network;
 pub mod neuron;
 pub mod output;

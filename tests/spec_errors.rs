@@ -156,6 +156,70 @@ fn too_large_networks_are_refused_before_allocating() {
 }
 
 #[test]
+fn a_population_too_large_for_memory_is_refused_before_its_state_is_allocated() {
+    // 4e9 neurons: 384 GB of state. Allocating first aborted the process.
+    let text = GOOD
+        .replace("size = 10", "size = 4000000000")
+        .replace("p = 0.5", "p = 0.0");
+    let spec = synops::network::parse_spec(&text, Path::new("net.toml")).unwrap();
+    let options = CompileOptions {
+        memory_limit_bytes: Some(1 << 30),
+        ..Default::default()
+    };
+    match compile(&spec, Path::new("net.toml"), &options) {
+        Err(e @ Error::TooLarge { .. }) => {
+            assert_has(&e.to_string(), &["net.toml", "4000000000 neurons"])
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_synapse_list_whose_rows_cannot_fit_is_refused_before_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    let rows: String = (0..100)
+        .map(|i| format!("{},{}\n", i % 10, i / 10))
+        .collect();
+    std::fs::write(&csv, format!("source,target\n{rows}")).unwrap();
+    let text = GOOD.replace(
+        "{ rule = \"fixed_probability\", p = 0.5 }",
+        "{ rule = \"from_file\", file = \"s.csv\" }",
+    );
+    let path = dir.path().join("net.toml");
+    let spec = synops::network::parse_spec(&text, &path).unwrap();
+    // 10 neurons fit in 2000 bytes; 100 rows at 64 bytes each do not.
+    let options = CompileOptions {
+        memory_limit_bytes: Some(2000),
+        ..Default::default()
+    };
+    let e = compile(&spec, &path, &options).unwrap_err().to_string();
+    assert_has(&e, &["s.csv", "101 lines need about"]);
+    // And the list itself builds in the memory of this machine.
+    compile(&spec, &path, &CompileOptions::default()).unwrap();
+}
+
+#[test]
+fn files_that_are_not_regular_files_are_refused_without_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = synops::network::read_spec(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert_has(&e, &["not a regular file"]);
+    if Path::new("/dev/zero").exists() {
+        let e = synops::network::read_spec(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert_has(&e, &["/dev/zero", "not a regular file"]);
+        let text = GOOD.replace(
+            "{ rule = \"fixed_probability\", p = 0.5 }",
+            "{ rule = \"from_file\", file = \"/dev/zero\" }",
+        );
+        assert_has(&error(&text), &["/dev/zero", "not a regular file"]);
+    }
+}
+
+#[test]
 fn missing_and_malformed_csv_files_are_reported_with_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let net = dir.path().join("net.toml");

@@ -280,7 +280,7 @@ fn bias_input<'t>(
 
 /// Read the initializers and the dense layers of an ONNX model, in graph order.
 pub fn read_onnx(path: &Path) -> Result<(Tensors, Vec<DenseLayer>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let bytes = crate::files::read(path, crate::files::InputKind::Model)?;
     let graph = fields(&bytes, "the model", path)?
         .into_iter()
         .find_map(|(n, v)| match (n, v) {

@@ -3,7 +3,6 @@
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 /// A dense tensor.
@@ -27,7 +26,7 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
 
 /// Read every tensor of a safetensors file.
 pub fn read_safetensors(path: &Path) -> Result<Tensors> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let bytes = crate::files::read(path, crate::files::InputKind::Model)?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = Tensors::new();
@@ -145,7 +144,7 @@ pub fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Tensor> {
 
 /// Read every array of a NumPy `.npz` archive (`np.savez` or `np.savez_compressed`).
 pub fn read_npz(path: &Path) -> Result<Tensors> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let (file, _) = crate::files::open(path, crate::files::InputKind::Model)?;
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|e| bad(path, format!("not a valid .npz (zip) archive: {e}")))?;
     let mut out = Tensors::new();
@@ -158,10 +157,12 @@ pub fn read_npz(path: &Path) -> Result<Tensors> {
             .map_err(|e| bad(path, format!("entry {i}: {e}")))?
             .trim_end_matches(".npy")
             .to_string();
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(path, format!("array `{name}`: {e}")))?;
+        // (Not sized from the archive's header, which a damaged file can make huge.)
+        let bytes = crate::files::read_at_most(&mut entry, path, crate::files::InputKind::Model)
+            .map_err(|e| match e {
+                Error::Io { cause, .. } => bad(path, format!("array `{name}`: {cause}")),
+                other => other,
+            })?;
         out.insert(name.clone(), parse_npy(&bytes, path, &name)?);
     }
     Ok(out)

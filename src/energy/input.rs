@@ -17,7 +17,7 @@ pub enum ResultFile {
 
 /// Read and check a `summary.json` or `eval.json`.
 pub fn read_result(path: &Path) -> Result<ResultFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let text = crate::files::read_text(path, crate::files::InputKind::Results)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         line: e.line(),

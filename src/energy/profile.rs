@@ -256,7 +256,7 @@ pub fn parse_profiles(text: &str, path: &Path) -> Result<Vec<Profile>> {
 pub fn load_profiles(extra: Option<&Path>) -> Result<Vec<Profile>> {
     let mut profiles = parse_profiles(BUILTIN_PROFILES, Path::new("<built-in profiles>"))?;
     if let Some(path) = extra {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+        let text = crate::files::read_text(path, crate::files::InputKind::Text)?;
         for p in parse_profiles(&text, path)? {
             profiles.retain(|q| q.name != p.name);
             profiles.push(p);

@@ -5,6 +5,7 @@
 
 use super::compiled::*;
 use super::connect::{self, Rule, Shape};
+use super::csv::{BYTES_PER_CSV_ROW, CsvRows, column, csv_index, read_csv};
 use super::graph::PopulationGraph;
 use super::spec::*;
 use crate::error::{Error, Result, short_number};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// Read and parse a network file, without checking values.
 pub fn read_spec(path: &Path) -> Result<NetworkSpec> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let text = crate::files::read_text(path, crate::files::InputKind::Text)?;
     parse_spec(&text, path)
 }
 
@@ -377,100 +378,29 @@ fn resolve(base: &Path, file: &str) -> PathBuf {
     base.parent().unwrap_or(Path::new(".")).join(file)
 }
 
-/// Check the header line of a CSV file: the first `min_cols` to `columns.len()` of `columns`,
-/// in that order. Returns the number of columns it names.
-fn check_csv_header(
-    path: &Path,
-    first: Option<&str>,
-    columns: &[&str],
-    min_cols: usize,
-) -> Result<usize> {
-    let expected = |n: usize| columns[..n].join(",");
-    let wanted = if min_cols == columns.len() {
-        format!("`{}`", expected(min_cols))
-    } else {
-        format!(
-            "`{}` (optionally followed by `{}`)",
-            expected(min_cols),
-            columns[min_cols..].join(",")
-        )
-    };
-    let fail = |message: String| Error::Csv {
-        path: path.to_path_buf(),
-        line: 1,
-        message,
-    };
-    let first = first.map(str::trim).unwrap_or_default();
-    let names: Vec<&str> = first.split(',').map(str::trim).collect();
-    if names.iter().all(|c| c.parse::<f64>().is_ok()) && !first.is_empty() {
-        return Err(fail(format!(
-            "the first line must be the header {wanted}, found data `{first}` (it would be lost)"
-        )));
+/// Bytes of memory per neuron: its initial state, its runtime record and its share of the
+/// engine's per-neuron arrays.
+const BYTES_PER_NEURON: f64 = 96.0;
+
+/// Refuse a network whose neurons alone would not fit in memory, before allocating them.
+fn check_neurons_fit(ctx: &Ctx, spec: &NetworkSpec, options: &CompileOptions) -> Result<()> {
+    let neurons: u64 = spec.populations.iter().map(|p| p.size).sum();
+    let needed = neurons as f64 * BYTES_PER_NEURON;
+    let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
+    match limit {
+        Some(limit) if needed > limit as f64 * 0.9 => Err(Error::TooLarge {
+            path: ctx.path.to_path_buf(),
+            needed_mb: needed / 1e6,
+            available_mb: limit as f64 / 1e6,
+            synapses: 0,
+            neurons,
+        }),
+        _ => Ok(()),
     }
-    let n = names.len();
-    if n < min_cols || n > columns.len() || names[..] != columns[..n] {
-        return Err(fail(format!(
-            "expected the header {wanted}, found `{first}`"
-        )));
-    }
-    Ok(n)
 }
 
-/// Read a CSV file into rows of numbers after its header line (the columns `columns`, the
-/// first `min_cols` required); errors name the line.
-fn read_csv(path: &Path, columns: &[&str], min_cols: usize) -> Result<Vec<(usize, Vec<f64>)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    let max_cols = check_csv_header(path, text.lines().next(), columns, min_cols)?;
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cols.len() < min_cols || cols.len() > max_cols {
-            return Err(Error::Csv {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: format!(
-                    "expected {min_cols} to {max_cols} columns, found {}",
-                    cols.len()
-                ),
-            });
-        }
-        let mut values = Vec::with_capacity(cols.len());
-        for c in cols {
-            let v: f64 = c.parse().map_err(|_| Error::Csv {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: format!("`{c}` is not a number"),
-            })?;
-            if !v.is_finite() {
-                return Err(Error::Csv {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    message: format!("`{c}` is not finite"),
-                });
-            }
-            values.push(v);
-        }
-        rows.push((i + 1, values));
-    }
-    Ok(rows)
-}
-
-fn csv_index(path: &Path, line: usize, v: f64, size: u32, what: &str) -> Result<u32> {
-    if v < 0.0 || v.fract() != 0.0 || v >= f64::from(size) {
-        return Err(Error::Csv {
-            path: path.to_path_buf(),
-            line,
-            message: format!("{what} {v} is not an index of a population of {size} neurons"),
-        });
-    }
-    Ok(v as u32)
-}
-
-fn available_memory_bytes() -> Option<u64> {
+/// The memory the machine reports as available \[bytes\].
+pub(super) fn available_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -499,6 +429,8 @@ pub fn compile(
     let seed = options.seed.unwrap_or(spec.simulation.seed);
     // Names first: duplicates and unknown references, with suggestions.
     PopulationGraph::from_spec(spec, path)?;
+    // Before any state is allocated: the neurons alone must fit.
+    check_neurons_fit(&ctx, spec, options)?;
     let mut populations = spec
         .populations
         .iter()
@@ -630,7 +562,7 @@ fn compile_population(
         ModelName::SpikeSource => {
             let file = resolve(ctx.path, p.file.as_deref().unwrap_or_default());
             let mut spikes = Vec::new();
-            for (line, cols) in read_csv(&file, &["time_ms", "index"], 2)? {
+            for (line, cols) in read_csv(&file, &["time_ms", "index"], 2, None)?.iter() {
                 let step = ctx.steps(&format!("{}:{line}: time_ms", file.display()), cols[0], 1)?;
                 let index = csv_index(&file, line, cols[1], size, "index")?;
                 // Spikes after the end (e.g. with a shorter --duration-ms) never happen.
@@ -694,9 +626,6 @@ fn check_weight_bound(
     }
     Ok(())
 }
-
-/// Rows of a CSV file: `(line number, values)`.
-type CsvRows = Vec<(usize, Vec<f64>)>;
 
 /// Check every projection and refuse the network if its synapses, state and recordings would
 /// not fit in memory.
@@ -895,7 +824,12 @@ fn plan_projections(
             }
             ConnectivitySpec::FromFile { file } => {
                 let file = resolve(ctx.path, file);
-                let rows = read_csv(&file, &["source", "target", "weight_mv", "delay_ms"], 2)?;
+                let rows = read_csv(
+                    &file,
+                    &["source", "target", "weight_mv", "delay_ms"],
+                    2,
+                    options.memory_limit_bytes,
+                )?;
                 (None, Some((file, rows)))
             }
             ConnectivitySpec::Dense { .. } => {
@@ -910,16 +844,16 @@ fn plan_projections(
             (None, Some((_, rows))) => rows.len() as f64,
             _ => f64::from(shape.sources) * f64::from(shape.targets),
         };
-        let per_synapse =
-            4.0 + if matches!(weight, ValueSpec::Constant(_)) && explicit.is_none() {
+        // An explicit list holds its parsed rows and edges while its tables are built.
+        let per_synapse = if explicit.is_some() {
+            BYTES_PER_CSV_ROW
+        } else {
+            4.0 + if matches!(weight, ValueSpec::Constant(_)) {
                 0.0
             } else {
                 4.0
-            } + if delay.2 || explicit.is_some() {
-                4.0
-            } else {
-                0.0
-            };
+            } + if delay.2 { 4.0 } else { 0.0 }
+        };
         bytes_needed += expected * per_synapse + f64::from(shape.sources) * 8.0;
         expected_total += expected;
         if expected > f64::from(u32::MAX) * 0.99 {
@@ -945,7 +879,7 @@ fn plan_projections(
         });
     }
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
-    bytes_needed += neurons as f64 * 96.0;
+    bytes_needed += neurons as f64 * BYTES_PER_NEURON;
     bytes_needed += recording_bytes(spec, f64::from(steps), ctx.dt);
     let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
     if let Some(limit) = limit
@@ -1010,10 +944,61 @@ fn recording_bytes(spec: &NetworkSpec, steps: f64, dt: f64) -> f64 {
 }
 
 /// Generate the synapses of a planned projection.
+/// The synapses of an explicit list (`from_file`): the synapse table, and per synapse its
+/// weight (NaN where the file gives none) and delay \[steps\]. The rows are dropped as soon as
+/// they are turned into edges.
+fn explicit_synapses(
+    ctx: &Ctx,
+    pl: &PlannedProjection,
+    file: &Path,
+    rows: CsvRows,
+) -> Result<(Csr, Vec<f32>, Vec<u32>)> {
+    let mut edges: Vec<(u32, u32, u32, f32)> = Vec::with_capacity(rows.len());
+    for (line, cols) in rows.iter() {
+        let s = csv_index(file, line, cols[0], pl.shape.sources, "source")?;
+        let t = csv_index(file, line, cols[1], pl.shape.targets, "target")?;
+        let w = column(cols, 2);
+        if let Some(w) = w {
+            let ok = match pl.receptor {
+                Receptor::Exc => w >= 0.0,
+                Receptor::Inh => w <= 0.0,
+            };
+            if !ok {
+                return Err(Error::Csv {
+                    path: file.to_path_buf(),
+                    line,
+                    message: format!(
+                        "weight {} has the wrong sign for this projection's receptor",
+                        short_number(w)
+                    ),
+                });
+            }
+        }
+        let d = match column(cols, 3) {
+            Some(d) => ctx.steps(&format!("{}:{line}: delay_ms", file.display()), d, 1)?,
+            None => pl.delay.0,
+        };
+        edges.push((s, d, t, w.map_or(f32::NAN, |w| w as f32)));
+    }
+    drop(rows);
+    edges.sort_by_key(|e| (e.0, e.1, e.2));
+    let mut row_ptr = vec![0u32; pl.shape.sources as usize + 1];
+    for e in &edges {
+        row_ptr[e.0 as usize + 1] += 1;
+    }
+    for i in 0..pl.shape.sources as usize {
+        row_ptr[i + 1] += row_ptr[i];
+    }
+    let targets = edges.iter().map(|e| e.2).collect();
+    let weights = edges.iter().map(|e| e.3).collect();
+    let delays = edges.iter().map(|e| e.1).collect();
+    Ok((Csr { row_ptr, targets }, weights, delays))
+}
+
 fn generate_projection(
     ctx: &Ctx,
     j: usize,
-    pl: PlannedProjection,
+    mut pl: PlannedProjection,
     seed: u64,
 ) -> Result<Projection> {
     let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
@@ -1028,47 +1013,12 @@ fn generate_projection(
             receptor: pl.receptor,
         });
     }
-    let (csr, explicit_weights, explicit_delays) = match (&pl.rule, &pl.explicit) {
+    let explicit = pl.explicit.take();
+    let (csr, explicit_weights, explicit_delays) = match (&pl.rule, explicit) {
         (Some(rule), _) => (connect::generate(rule, &pl.shape, seed, j), None, None),
         (None, Some((file, rows))) => {
-            let mut edges = Vec::with_capacity(rows.len());
-            for (line, cols) in rows {
-                let s = csv_index(file, *line, cols[0], pl.shape.sources, "source")?;
-                let t = csv_index(file, *line, cols[1], pl.shape.targets, "target")?;
-                let w = cols.get(2).copied();
-                if let Some(w) = w {
-                    let ok = match pl.receptor {
-                        Receptor::Exc => w >= 0.0,
-                        Receptor::Inh => w <= 0.0,
-                    };
-                    if !ok {
-                        return Err(Error::Csv {
-                            path: file.clone(),
-                            line: *line,
-                            message: format!(
-                                "weight {w} has the wrong sign for this projection's receptor"
-                            ),
-                        });
-                    }
-                }
-                let d = match cols.get(3) {
-                    Some(&d) => ctx.steps(&format!("{}:{line}: delay_ms", file.display()), d, 1)?,
-                    None => pl.delay.0,
-                };
-                edges.push((s, d, t, w));
-            }
-            edges.sort_by_key(|e| (e.0, e.1, e.2));
-            let mut row_ptr = vec![0u32; pl.shape.sources as usize + 1];
-            for e in &edges {
-                row_ptr[e.0 as usize + 1] += 1;
-            }
-            for i in 0..pl.shape.sources as usize {
-                row_ptr[i + 1] += row_ptr[i];
-            }
-            let targets = edges.iter().map(|e| e.2).collect();
-            let weights: Option<Vec<Option<f64>>> = Some(edges.iter().map(|e| e.3).collect());
-            let delays: Vec<u32> = edges.iter().map(|e| e.1).collect();
-            (Csr { row_ptr, targets }, weights, Some(delays))
+            let (csr, weights, delays) = explicit_synapses(ctx, &pl, &file, rows)?;
+            (csr, Some(weights), Some(delays))
         }
         _ => unreachable!(),
     };
@@ -1087,12 +1037,16 @@ fn generate_projection(
     };
     let weights = match (&explicit_weights, pl.weight) {
         (None, ValueSpec::Constant(c)) => Weights::Constant(c),
-        (Some(ws), ValueSpec::Constant(c)) if ws.iter().all(Option::is_none) => {
-            Weights::Constant(c)
-        }
+        (Some(ws), ValueSpec::Constant(c)) if ws.iter().all(|w| w.is_nan()) => Weights::Constant(c),
         (Some(ws), _) => Weights::PerSynapse(
             ws.iter()
-                .map(|w| w.unwrap_or_else(|| draw_weight(&mut wrng)) as f32)
+                .map(|&w| {
+                    if w.is_nan() {
+                        draw_weight(&mut wrng) as f32
+                    } else {
+                        w
+                    }
+                })
                 .collect(),
         ),
         (None, _) => {

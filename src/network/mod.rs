@@ -5,12 +5,14 @@
 //!  (names, ms, mV)               (spec.rs)     (build.rs:    (compiled.rs: indices, steps,
 //!                                               checks,       CSR synapses by source)
 //!                                               graph.rs,
-//!                                               connect.rs)
+//!                                               connect.rs,
+//!                                               csv.rs)
 //! ```
 
 pub mod build;
 pub mod compiled;
 pub mod connect;
+pub mod csv;
 pub mod graph;
 pub mod spec;
 

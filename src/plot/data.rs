@@ -72,7 +72,7 @@ fn resolve(input: &Path, name: &str) -> Result<PathBuf> {
 /// Read a JSON result (`eval.json`, `energy.json`).
 pub fn load_json<T: DeserializeOwned>(input: &Path, name: &str) -> Result<T> {
     let path = resolve(input, name)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, "cannot read", e))?;
+    let text = crate::files::read_text(&path, crate::files::InputKind::Results)?;
     serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: path.clone(),
         line: e.line(),
@@ -108,7 +108,7 @@ fn summary_beside(file: &Path) -> Result<Summary> {
 }
 
 fn csv_rows(path: &Path, header: &str) -> Result<Vec<(usize, Vec<String>)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let text = crate::files::read_text(path, crate::files::InputKind::Results)?;
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, h)) if h.trim() == header => {}
@@ -283,7 +283,12 @@ impl TraceData {
         for (line, cols) in csv_rows(&path, "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv")? {
             let index = number(&path, line, &cols[2])? as u32;
             let sample = (
-                time(&path, line, &cols[0], summary.as_ref().map(|s| s.duration_ms))?,
+                time(
+                    &path,
+                    line,
+                    &cols[0],
+                    summary.as_ref().map(|s| s.duration_ms),
+                )?,
                 number(&path, line, &cols[3])?,
                 number(&path, line, &cols[4])?,
                 number(&path, line, &cols[5])?,
