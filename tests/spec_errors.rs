@@ -305,3 +305,27 @@ fn poisson_rates_beyond_the_sampler_are_refused() {
     );
     assert_has(&error(&text), &["input[0].rate_hz", "must be >= 0"]);
 }
+
+#[test]
+fn names_that_could_escape_results_or_break_a_csv_are_refused() {
+    let cases = [
+        ("name = \"t\"", "name = \"../../etc\"", "name"),
+        ("name = \"t\"", "name = \"a,b\"", "name"),
+        ("name = \"a\"", "name = \"exc\\ninh\"", "population \"exc\\ninh\".name"),
+        ("name = \"a\"", "name = \"x,y\"", "population \"x,y\".name"),
+    ];
+    for (from, to, field) in cases {
+        let text = GOOD.replacen(from, to, 1).replace("\"a\"", "\"a\"");
+        let text = if from == "name = \"a\"" {
+            let new = &to["name = ".len()..];
+            text.replace("source = \"a\"", &format!("source = {new}"))
+                .replace("target = \"a\"", &format!("target = {new}"))
+        } else {
+            text
+        };
+        let e = error(&text);
+        assert_has(&e, &["net.toml", field, "not allowed", "letters, digits"]);
+    }
+    let text = GOOD.replace("source = \"a\"", "name = \"p,q\"\nsource = \"a\"");
+    assert_has(&error(&text), &["projection \"p,q\".name", "not allowed"]);
+}

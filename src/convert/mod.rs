@@ -380,10 +380,10 @@ impl Converted {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "converted".into());
+        let name = out.file_name().map_or_else(
+            || "converted".into(),
+            |n| crate::network::names::to_name(&n.to_string_lossy()),
+        );
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create folder", e))?;
         }

@@ -5,6 +5,7 @@
 //! connectivity lives in flat CSR tables.
 
 use super::build::nearest;
+use super::names::check_name;
 use super::spec::{ConnectivitySpec, InputSpec, NetworkSpec};
 use crate::error::{Error, Result};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -46,7 +47,12 @@ impl PopulationGraph {
     pub fn from_spec(spec: &NetworkSpec, path: &Path) -> Result<Self> {
         let mut graph = DiGraph::new();
         let mut index: HashMap<&str, NodeIndex> = HashMap::new();
+        let named = |field: String, name: &str, projection: bool| {
+            check_name(name, projection).map_err(|m| Error::invalid(path, field, m))
+        };
+        named("name".into(), &spec.name, false)?;
         for p in &spec.populations {
+            named(format!("population {:?}.name", p.name), &p.name, false)?;
             let node = graph.add_node(PopulationNode {
                 name: p.name.clone(),
                 size: p.size,
@@ -83,6 +89,9 @@ impl PopulationGraph {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{}->{}", pr.source, pr.target));
+            if pr.name.is_some() {
+                named(format!("projection {name:?}.name"), &name, true)?;
+            }
             let s = lookup(&pr.source, format!("projection \"{name}\".source"))?;
             let t = lookup(&pr.target, format!("projection \"{name}\".target"))?;
             if !names.insert(name.clone()) {

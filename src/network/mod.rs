@@ -14,6 +14,7 @@ pub mod compiled;
 pub mod connect;
 pub mod csv;
 pub mod graph;
+pub mod names;
 pub mod spec;
 
 pub use build::{CompileOptions, compile, compile_file, parse_spec, read_spec};
