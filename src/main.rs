@@ -425,6 +425,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The highest rate of an input of value 1 under spike encodings \[Hz\]: a converted network
+/// steps 1 ms, and a source spikes at most once per step.
+const MAX_INPUT_RATE_HZ: f64 = 1000.0;
+
 /// The longest evaluation per sample \[steps\]: a sample's recorded spikes grow with its
 /// steps (about 0.4 GB at a million steps for the shipped MLP).
 const MAX_EVAL_TIMESTEPS: u32 = 1_000_000;
@@ -672,16 +676,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     LayoutArg::InOut => Layout::InOut,
                 },
             };
-            let ann = convert::load_model(&model, &load)?;
-            let dir = synops::data::parse_data_arg(&calibration)?;
-            let data = synops::data::load_mnist(&dir, synops::data::Split::Train)?
-                .truncate(calibration_samples);
             if !(percentile > 0.0 && percentile <= 100.0) {
                 anyhow::bail!("--percentile must be in (0, 100], got {percentile}");
             }
             if timesteps == 0 {
-                anyhow::bail!("--timesteps must be at least 1");
+                anyhow::bail!("--timesteps must be at least 1, got 0");
             }
+            if !(max_rate_hz > 0.0 && max_rate_hz <= MAX_INPUT_RATE_HZ) {
+                anyhow::bail!(
+                    "--max-rate-hz must be above 0 and at most {MAX_INPUT_RATE_HZ} (one spike per 1 ms step), got {max_rate_hz}"
+                );
+            }
+            if calibration_samples == 0 {
+                anyhow::bail!("--calibration-samples must be at least 1, got 0");
+            }
+            let dir = synops::data::parse_data_arg(&calibration)?;
+            let ann = convert::load_model(&model, &load)?;
+            let data = synops::data::load_mnist(&dir, synops::data::Split::Train)?
+                .truncate(calibration_samples);
             let options = ConvertOptions {
                 normalization: match normalization {
                     NormArg::Max => Normalization::Max,

@@ -51,7 +51,12 @@ fn nan_weights_are_refused_with_the_tensor_named() {
     );
     assert_has(
         &load_error(&path),
-        &["m.safetensors", "tensor `0`", "non-finite", "index 1"],
+        &[
+            "m.safetensors",
+            "tensor `0.weight`",
+            "non-finite",
+            "index 1",
+        ],
     );
 }
 
@@ -232,4 +237,72 @@ fn cli_convert_and_eval_fail_cleanly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a converted network"));
+}
+
+#[test]
+fn a_layer_of_size_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    write_safetensors(&path, &[("0.weight", vec![0, 4], vec![])]);
+    assert_has(
+        &load_error(&path),
+        &[
+            "m.safetensors",
+            "tensor `0.weight`",
+            "[0, 4]",
+            "at least one",
+        ],
+    );
+}
+
+#[test]
+fn cli_convert_checks_its_options_before_any_work_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_synops");
+    let data = format!("mnist:{}", root().join("data/mnist").display());
+    for (option, value, expected) in [
+        ("--max-rate-hz", "-5", "--max-rate-hz must be above 0"),
+        ("--max-rate-hz", "1e9", "at most 1000"),
+        ("--max-rate-hz", "NaN", "--max-rate-hz must be above 0"),
+        (
+            "--calibration-samples",
+            "0",
+            "--calibration-samples must be at least 1",
+        ),
+    ] {
+        // A missing model shows whether the options were checked first.
+        let out = Command::new(bin)
+            .args(["convert", "missing.safetensors", "--calibration", &data])
+            .args(["--out", "snn", &format!("{option}={value}")])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{option} {value}: {stderr}");
+    }
+    // A model whose weights leave the range of f32 once normalized.
+    let huge = dir.path().join("huge.safetensors");
+    write_safetensors(
+        &huge,
+        &[
+            ("0.weight", vec![2, 784], vec![3e38; 2 * 784]),
+            ("2.weight", vec![10, 2], vec![3e38; 20]),
+        ],
+    );
+    let out = Command::new(bin)
+        .args(["convert", huge.to_str().unwrap(), "--calibration", &data])
+        .args(["--calibration-samples", "10", "--out", "snn"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("huge.safetensors"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "huge.safetensors")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -311,7 +311,11 @@ fn names_that_could_escape_results_or_break_a_csv_are_refused() {
     let cases = [
         ("name = \"t\"", "name = \"../../etc\"", "name"),
         ("name = \"t\"", "name = \"a,b\"", "name"),
-        ("name = \"a\"", "name = \"exc\\ninh\"", "population \"exc\\ninh\".name"),
+        (
+            "name = \"a\"",
+            "name = \"exc\\ninh\"",
+            "population \"exc\\ninh\".name",
+        ),
         ("name = \"a\"", "name = \"x,y\"", "population \"x,y\".name"),
     ];
     for (from, to, field) in cases {

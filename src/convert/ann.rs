@@ -122,6 +122,12 @@ impl Ann {
             return Err(fail("no dense layer found".into()));
         }
         for (k, l) in self.layers.iter().enumerate() {
+            if l.n_in == 0 || l.n_out == 0 {
+                return Err(fail(format!(
+                    "layer `{}` has {} inputs and {} outputs: a layer needs at least one of each",
+                    l.name, l.n_in, l.n_out
+                )));
+            }
             if l.weight.len() != l.n_in * l.n_out || l.bias.len() != l.n_out {
                 return Err(fail(format!(
                     "layer `{}`: weight or bias size does not match [{}, {}]",
@@ -191,6 +197,18 @@ pub fn from_state_dict(
     };
     let mut prefixes: Vec<String> = Vec::new();
     for (name, t) in tensors {
+        if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
+            return Err(fail(format!(
+                "tensor `{name}` has a non-finite value ({}) at flat index {i}",
+                t.data[i]
+            )));
+        }
+        if t.shape.contains(&0) {
+            return Err(fail(format!(
+                "tensor `{name}` has shape {:?}: a layer needs at least one input and one output",
+                t.shape
+            )));
+        }
         let Some(prefix) = name
             .strip_suffix(".weight")
             .or_else(|| name.strip_suffix(".kernel"))

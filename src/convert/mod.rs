@@ -26,7 +26,7 @@ pub mod tensors;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
-use ann::{Ann, Layout};
+use ann::{Ann, DenseLayer, Layout};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -306,6 +306,7 @@ pub fn convert(
             scale: lambda,
             bias_threshold_ratio: bias_ratio,
         });
+        check_scaled(&scaled, &layer.name, lambda, source_model)?;
         layers.push(scaled);
         previous = lambda;
     }
@@ -316,6 +317,26 @@ pub fn convert(
         example_input: calibration.image(0).to_vec(),
         source_model: source_model.to_string(),
     })
+}
+
+/// Refuse a scaled layer with a weight or bias that is not finite as `f32` (a model whose
+/// weights or activations reach beyond what `f32` holds once normalized).
+fn check_scaled(scaled: &DenseLayer, source: &str, lambda: f64, model: &str) -> Result<()> {
+    let bad = scaled
+        .weight
+        .iter()
+        .chain(&scaled.bias)
+        .any(|x| !x.is_finite());
+    if bad || !lambda.is_finite() {
+        return Err(Error::Data {
+            path: model.into(),
+            message: format!(
+                "layer `{source}`: normalized by its activation scale {}, its weights or biases leave the range of 32-bit floats; the model's weights are too large to convert",
+                crate::error::short_number(lambda)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The `[conversion]` table of a converted network file.
@@ -515,6 +536,15 @@ impl Converted {
         })?;
         let _ = writeln!(t, "\n# What `synops eval` needs to know.\n{table}");
         write_atomic(&toml_path, |w| w.write_all(t.as_bytes()))?;
+        // What is written must read back as a valid network; if not, nothing is left behind.
+        if let Err(e) = crate::network::compile_file(&toml_path, &Default::default()) {
+            let _ = std::fs::remove_file(&toml_path);
+            let _ = std::fs::remove_file(&weights_path);
+            return Err(Error::Data {
+                path: toml_path,
+                message: format!("the converted network does not validate (nothing written): {e}"),
+            });
+        }
         Ok((toml_path, weights_path))
     }
 }

@@ -28,7 +28,10 @@ pub fn check_name(name: &str, projection: bool) -> Result<(), String> {
         return Err(format!("the character {c:?} is not allowed: {NAME_RULE}"));
     }
     if name.starts_with(['.', '-']) {
-        return Err(format!("the name starts with `{}`: {NAME_RULE}", &name[..1]));
+        return Err(format!(
+            "the name starts with `{}`: {NAME_RULE}",
+            &name[..1]
+        ));
     }
     Ok(())
 }
@@ -55,7 +58,9 @@ mod tests {
 
     #[test]
     fn names_that_could_escape_a_folder_or_break_a_csv_are_refused() {
-        for bad in ["", "..", "../x", "a/b", "a,b", "a\nb", "a\"b", ".hidden", "-x", "é"] {
+        for bad in [
+            "", "..", "../x", "a/b", "a,b", "a\nb", "a\"b", ".hidden", "-x", "é",
+        ] {
             assert!(check_name(bad, false).is_err(), "{bad:?} accepted");
         }
         assert!(check_name(&"a".repeat(65), false).is_err());
