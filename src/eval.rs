@@ -146,6 +146,7 @@ impl ConvertedNetwork {
             path,
             &CompileOptions {
                 duration_ms: Some(f64::from(max_t) * spec.simulation.dt_ms),
+                duration_option: Some("--timesteps"),
                 ..Default::default()
             },
         )?;

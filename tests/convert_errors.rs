@@ -82,7 +82,11 @@ fn truncated_files_are_refused() {
     std::fs::write(&path, &model[..model.len() / 2]).unwrap();
     assert_has(
         &load_error(&path),
-        &["cut.safetensors", "not a valid safetensors file"],
+        &[
+            "cut.safetensors",
+            "not a valid safetensors file",
+            "truncated",
+        ],
     );
     let path = dir.path().join("cut.onnx");
     std::fs::write(&path, &model[..1000]).unwrap();

@@ -274,3 +274,17 @@ fn extreme_values_are_refused_quickly_and_write_nothing() {
         assert!(!dir.path().join("f.png").exists());
     }
 }
+
+#[test]
+fn an_output_folder_that_does_not_exist_is_named_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("missing/f.png");
+    let e = plot(Kind::Raster, &fixtures("run"), &out, (400, 300))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("missing/f.png") && e.contains("cannot write"),
+        "{e}"
+    );
+    assert!(!e.contains("ImageError") && !e.contains("Os {"), "{e}");
+}

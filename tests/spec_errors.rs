@@ -101,11 +101,34 @@ fn delays_off_the_step_grid_name_the_nearest_valid_values() {
         &[
             "delay_ms",
             "1.25 ms is not a whole number of steps",
-            "1.2 ms or 1.3 ms",
+            "the nearest valid values are 1.2 ms and 1.3 ms",
         ],
     );
     let e = error(&GOOD.replace("delay_ms = 1.0", "delay_ms = 0.0"));
     assert_has(&e, &["delay_ms", "less than 1 step", "0.1 ms"]);
+    // Below the first step, one valid value is the nearest (not "0.1 ms or 0.1 ms").
+    let e = error(&GOOD.replace("delay_ms = 1.0", "delay_ms = 0.05"));
+    assert_has(&e, &["delay_ms", "the nearest valid value is 0.1 ms"]);
+    // Huge and tiny values are written short, never as hundreds of digits.
+    for (from, to) in [
+        ("delay_ms = 1.0", "delay_ms = 1e308"),
+        ("delay_ms = 1.0", "delay_ms = -1e308"),
+        ("dt_ms = 0.1", "dt_ms = 1e-300"),
+        ("v_th_mv = 20.0", "v_th_mv = 1e308"),
+        ("p = 0.5", "p = 1e308"),
+        ("weight_mv = 1.0", "weight_mv = 1e308"),
+    ] {
+        let e = error(&GOOD.replace(from, to));
+        assert!(e.len() < 300, "{to}: {e}");
+        assert!(!e.contains("00000000"), "{to}: {e}");
+        assert!(e.contains("e308") || e.contains("e-300"), "{to}: {e}");
+    }
+    // Rust type names never reach the user.
+    let e = error(&GOOD.replace("{ rule = \"fixed_probability\", p = 0.5 }", "5"));
+    assert_has(&e, &["expected a connectivity table such as"]);
+    assert!(!e.contains("ConnectivitySpec"), "{e}");
+    let e = error(&GOOD.replace("version = 1", "version = \"one\""));
+    assert_has(&e, &["expected a whole number"]);
 }
 
 #[test]

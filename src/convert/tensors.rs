@@ -24,11 +24,29 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
+/// What a safetensors reading error means, in the words of a user holding the file.
+fn safetensors_message(e: &safetensors::SafeTensorError, file_bytes: usize) -> String {
+    use safetensors::SafeTensorError as E;
+    let what = match e {
+        E::HeaderTooSmall | E::InvalidHeaderLength | E::MetadataIncompleteBuffer => format!(
+            "the file is truncated or damaged: its header announces more data than its {file_bytes} bytes hold"
+        ),
+        E::HeaderTooLarge => {
+            "its first 8 bytes announce a header of over 100 MB (is it another format?)".into()
+        }
+        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => {
+            "it does not start with a safetensors header (is it another format?)".into()
+        }
+        other => other.to_string(),
+    };
+    format!("not a valid safetensors file: {what}")
+}
+
 /// Read every tensor of a safetensors file.
 pub fn read_safetensors(path: &Path) -> Result<Tensors> {
     let bytes = crate::files::read(path, crate::files::InputKind::Model)?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+        .map_err(|e| bad(path, safetensors_message(&e, bytes.len())))?;
     let mut out = Tensors::new();
     for (name, view) in st.tensors() {
         let raw = view.data();

@@ -70,7 +70,7 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// Append "did you mean" to serde's unknown-field and unknown-variant messages.
 fn with_suggestion(message: &str) -> String {
-    let message = message.trim_end().to_string();
+    let message = in_user_words(message.trim_end());
     let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
     let known = message.starts_with("unknown field") || message.starts_with("unknown variant");
     if known
@@ -82,11 +82,56 @@ fn with_suggestion(message: &str) -> String {
     message
 }
 
+/// What the format's types are called in messages, in place of their Rust names.
+const TYPE_WORDS: [(&str, &str); 13] = [
+    (
+        "internally tagged enum ConnectivitySpec",
+        "a connectivity table such as { rule = \"fixed_probability\", p = 0.1 }",
+    ),
+    (
+        "internally tagged enum InputSpec",
+        "an input table with kind = \"poisson\" or kind = \"current\"",
+    ),
+    ("struct NetworkSpec", "a network file"),
+    ("struct SimulationSpec", "a [simulation] table"),
+    ("struct PopulationSpec", "a [[population]] table"),
+    ("struct ProjectionSpec", "a [[projection]] table"),
+    ("struct RecordSpec", "a [record] table"),
+    (
+        "struct TensorRef",
+        "a table { file = \"...\", tensor = \"...\" }",
+    ),
+    ("struct Selection", "a table { population = \"...\" }"),
+    ("u32", "a whole number (0 to 4294967295)"),
+    ("u64", "a whole number (at least 0)"),
+    ("usize", "a whole number (at least 0)"),
+    ("f64", "a number"),
+];
+
+/// A message of the TOML reader with the Rust names of types replaced by what they are in the
+/// network format.
+fn in_user_words(message: &str) -> String {
+    let mut message = message.to_string();
+    for (rust, words) in TYPE_WORDS {
+        let expected = format!("expected {rust}");
+        if let Some(at) = message.find(&expected) {
+            let end = at + expected.len();
+            // Whole names only (`u32` but not `u32x`).
+            if !message[end..].starts_with(|c: char| c.is_alphanumeric()) {
+                message.replace_range(at..end, &format!("expected {words}"));
+            }
+        }
+    }
+    message
+}
+
 /// Options of [`compile`].
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     /// Override the file's duration \[ms\].
     pub duration_ms: Option<f64>,
+    /// The option that gave `duration_ms`, as errors name it (default `--duration-ms`).
+    pub duration_option: Option<&'static str>,
     /// Override the file's seed.
     pub seed: Option<u64>,
     /// Refuse networks whose estimate exceeds this many bytes (default: the memory the
@@ -104,6 +149,15 @@ struct Ctx<'a> {
     path: &'a Path,
     dt: f64,
 }
+
+/// The largest magnitude of a model's resting, threshold and reset potentials \[mV\] (1 kV: far
+/// beyond any neuron, and a bound on the scale of its state; see
+/// [`crate::neuron::Dynamics::state_bound`]).
+pub const MAX_POTENTIAL_MV: f64 = 1e6;
+/// The shortest time step \[ms\] (1 ns).
+pub const MIN_DT_MS: f64 = 1e-6;
+/// The longest time step \[ms\] (1 s).
+pub const MAX_DT_MS: f64 = 1e3;
 
 impl Ctx<'_> {
     fn err(&self, field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -123,44 +177,85 @@ impl Ctx<'_> {
         if v > 0.0 {
             Ok(v)
         } else {
-            Err(self.err(field, format!("must be > 0, got {v}")))
+            Err(self.err(field, format!("must be > 0, got {}", short_number(v))))
+        }
+    }
+
+    /// A model's potential: finite and within ±[`MAX_POTENTIAL_MV`].
+    fn potential(&self, field: &str, v: f64) -> Result<f64> {
+        self.finite(field, v)?;
+        if v.abs() <= MAX_POTENTIAL_MV {
+            Ok(v)
+        } else {
+            Err(self.err(
+                field,
+                format!(
+                    "{} mV is beyond ±{} mV, the range of a model's potentials",
+                    short_number(v),
+                    short_number(MAX_POTENTIAL_MV)
+                ),
+            ))
         }
     }
 
     /// Convert a time to whole steps, refusing values off the step grid.
     fn steps(&self, field: &str, ms: f64, min_steps: u64) -> Result<u32> {
         self.finite(field, ms)?;
+        let dt = short_number(self.dt);
+        let max_steps = f64::from(u32::MAX - 1);
+        // Exact to the picosecond (valid values are at most 13 digits long: dt is bounded).
+        let at = |n: f64| {
+            let v = n * self.dt;
+            // 15 significant digits at most, 9 decimals at most: no rounding noise shows.
+            let decimals = (14 - v.abs().max(1.0).log10().floor() as i32).clamp(0, 9) as usize;
+            let text = format!("{v:.decimals$}");
+            format!("{} ms", text.trim_end_matches('0').trim_end_matches('.'))
+        };
         let exact = ms / self.dt;
-        let rounded = exact.round();
-        let off_grid = (exact - rounded).abs() > 1e-6 * rounded.abs().max(1.0);
-        let nearest = |n: f64| format!("{}", (n * self.dt * 1e9).round() / 1e9);
-        if off_grid {
-            let (lo, hi) = (
-                exact.floor().max(min_steps as f64),
-                exact.ceil().max(min_steps as f64),
-            );
+        if ms < 0.0 {
+            return Err(self.err(
+                field,
+                format!("must be >= 0 ms, got {} ms", short_number(ms)),
+            ));
+        }
+        if exact > max_steps {
             return Err(self.err(
                 field,
                 format!(
-                    "{ms} ms is not a whole number of steps of dt = {} ms; nearest valid values: {} ms or {} ms",
-                    self.dt,
-                    nearest(lo),
-                    nearest(hi)
+                    "{} ms is more than {max_steps} steps of dt = {dt} ms (at most {})",
+                    short_number(ms),
+                    at(max_steps)
                 ),
             ));
         }
+        let rounded = exact.round();
         if rounded < min_steps as f64 {
             return Err(self.err(
                 field,
                 format!(
-                    "{ms} ms is less than {min_steps} step(s) of dt = {} ms; smallest valid value: {} ms",
-                    self.dt,
-                    nearest(min_steps as f64)
+                    "{} ms is less than {min_steps} step(s) of dt = {dt} ms; the smallest valid value is {}",
+                    short_number(ms),
+                    at(min_steps as f64)
                 ),
             ));
         }
-        if rounded > f64::from(u32::MAX - 1) {
-            return Err(self.err(field, format!("{ms} ms is too many steps")));
+        if (exact - rounded).abs() > 1e-6 * rounded.abs().max(1.0) {
+            let (lo, hi) = (
+                exact.floor().max(min_steps as f64),
+                exact.ceil().max(min_steps as f64),
+            );
+            let nearest = if lo == hi {
+                format!("the nearest valid value is {}", at(lo))
+            } else {
+                format!("the nearest valid values are {} and {}", at(lo), at(hi))
+            };
+            return Err(self.err(
+                field,
+                format!(
+                    "{} ms is not a whole number of steps of dt = {dt} ms; {nearest}",
+                    short_number(ms)
+                ),
+            ));
         }
         Ok(rounded as u32)
     }
@@ -169,11 +264,18 @@ impl Ctx<'_> {
     fn rate(&self, field: &str, rate_hz: f64) -> Result<f64> {
         let per_step = rate_hz * self.dt * 1e-3;
         if rate_hz < 0.0 {
-            Err(self.err(field, format!("must be >= 0, got {rate_hz}")))
+            Err(self.err(
+                field,
+                format!("must be >= 0, got {}", short_number(rate_hz)),
+            ))
         } else if per_step > 100.0 {
             Err(self.err(
                 field,
-                format!("{rate_hz} Hz is {per_step} spikes per step; at most 100 are supported"),
+                format!(
+                    "{} Hz is {} spikes per step; at most 100 are supported",
+                    short_number(rate_hz),
+                    short_number(per_step)
+                ),
             ))
         } else {
             Ok(rate_hz)
@@ -187,11 +289,16 @@ impl Ctx<'_> {
         match *v {
             ValueSpec::Uniform { lo, hi } if lo > hi => Err(self.err(
                 field,
-                format!("uniform bounds must satisfy lo <= hi, got [{lo}, {hi}]"),
+                format!(
+                    "uniform bounds must satisfy lo <= hi, got [{}, {}]",
+                    short_number(lo),
+                    short_number(hi)
+                ),
             )),
-            ValueSpec::Normal { std, .. } if std < 0.0 => {
-                Err(self.err(field, format!("normal std must be >= 0, got {std}")))
-            }
+            ValueSpec::Normal { std, .. } if std < 0.0 => Err(self.err(
+                field,
+                format!("normal std must be >= 0, got {}", short_number(std)),
+            )),
             _ => Ok(*v),
         }
     }
@@ -351,13 +458,17 @@ fn neuron_params(ctx: &Ctx, p: &PopulationSpec) -> Result<NeuronParams> {
             None => Ok(1.0),
         }
     };
-    let v_rest_mv = ctx.finite(&field("v_rest_mv"), p.v_rest_mv.unwrap_or(0.0))?;
-    let v_th_mv = ctx.finite(&field("v_th_mv"), p.v_th_mv.unwrap_or(0.0))?;
-    let v_reset_mv = ctx.finite(&field("v_reset_mv"), p.v_reset_mv.unwrap_or(v_rest_mv))?;
+    let v_rest_mv = ctx.potential(&field("v_rest_mv"), p.v_rest_mv.unwrap_or(0.0))?;
+    let v_th_mv = ctx.potential(&field("v_th_mv"), p.v_th_mv.unwrap_or(0.0))?;
+    let v_reset_mv = ctx.potential(&field("v_reset_mv"), p.v_reset_mv.unwrap_or(v_rest_mv))?;
     if v_reset_mv >= v_th_mv {
         return Err(ctx.err(
             field("v_reset_mv"),
-            format!("must be below v_th_mv = {v_th_mv}, got {v_reset_mv}"),
+            format!(
+                "must be below v_th_mv = {}, got {}",
+                short_number(v_th_mv),
+                short_number(v_reset_mv)
+            ),
         ));
     }
     Ok(NeuronParams {
@@ -424,8 +535,22 @@ pub fn compile(
         ));
     }
     ctx.dt = ctx.positive("simulation.dt_ms", spec.simulation.dt_ms)?;
+    if !(MIN_DT_MS..=MAX_DT_MS).contains(&ctx.dt) {
+        return Err(ctx.err(
+            "simulation.dt_ms",
+            format!(
+                "{} ms is outside {MIN_DT_MS} to {MAX_DT_MS} ms, the time steps synops supports",
+                short_number(ctx.dt)
+            ),
+        ));
+    }
     let duration = options.duration_ms.unwrap_or(spec.simulation.duration_ms);
-    let steps = ctx.steps("simulation.duration_ms", duration, 1)?;
+    let duration_field = match (options.duration_ms, options.duration_option) {
+        (None, _) => "simulation.duration_ms",
+        (Some(_), Some(option)) => option,
+        (Some(_), None) => "--duration-ms",
+    };
+    let steps = ctx.steps(duration_field, duration, 1)?;
     let seed = options.seed.unwrap_or(spec.simulation.seed);
     // Names first: duplicates and unknown references, with suggestions.
     PopulationGraph::from_spec(spec, path)?;
@@ -787,7 +912,7 @@ fn plan_projections(
                 if !(0.0..=1.0).contains(p) {
                     return Err(ctx.err(
                         format!("{cfield}.p"),
-                        format!("probability must be in [0, 1], got {p}"),
+                        format!("probability must be in [0, 1], got {}", short_number(*p)),
                     ));
                 }
                 (Some(Rule::FixedProbability(*p)), None)

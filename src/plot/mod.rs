@@ -128,6 +128,12 @@ pub fn plot(kind: Kind, input: &Path, output: &Path, size: (u32, u32)) -> Result
     // Read and check all input before creating any file.
     let figure = Figure::load(kind, input)?;
     register_font();
+    if output.is_dir() {
+        return Err(Error::Data {
+            path: output.to_path_buf(),
+            message: "is a folder; name the figure's file (.png or .svg)".into(),
+        });
+    }
     let dir = output
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -141,6 +147,9 @@ pub fn plot(kind: Kind, input: &Path, output: &Path, size: (u32, u32)) -> Result
         std::process::id(),
         if svg { "svg" } else { "png" }
     ));
+    // Whether the figure can be written there, said in the operating system's words (the
+    // drawing backends report it as a debug dump).
+    std::fs::File::create(&tmp).map_err(|e| Error::io(output, "cannot write", e))?;
     let drawn = if svg {
         let root = SVGBackend::new(&tmp, size).into_drawing_area();
         figure.draw(root)
