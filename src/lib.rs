@@ -67,6 +67,7 @@ pub mod energy;
 pub mod error;
 pub mod eval;
 pub mod files;
+pub mod fuzzing;
 pub mod network;
 pub mod neuron;
 pub mod output;

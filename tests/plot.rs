@@ -288,3 +288,21 @@ fn an_output_folder_that_does_not_exist_is_named_in_plain_words() {
     );
     assert!(!e.contains("ImageError") && !e.contains("Os {"), "{e}");
 }
+
+#[test]
+fn spikes_listed_twice_or_out_of_order_still_draw_in_time() {
+    // Found by the mutation suite: repeated rows made a CV of 0/0 and an endless axis.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures("run/summary.json"),
+        dir.path().join("summary.json"),
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(fixtures("run/spikes.csv")).unwrap();
+    text.push_str("190.0,inh,1\n190.2,inh,6\n195.0,integrator,1\n197.5,exc,32\n1.0,exc,32\n");
+    std::fs::write(dir.path().join("spikes.csv"), text).unwrap();
+    for kind in [Kind::Raster, Kind::Rates, Kind::Isi] {
+        let (input, out) = (dir.path().to_path_buf(), dir.path().join("f.svg"));
+        within(10, move || plot(kind, &input, &out, (400, 300))).unwrap();
+    }
+}

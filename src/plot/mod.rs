@@ -548,10 +548,12 @@ fn histogram<DB: DrawingBackend>(
     y_desc: &str,
     groups: &[(String, Vec<f64>)],
 ) -> DrawResult<DB> {
+    // Only finite values have a bin (and an infinite one would make the axis endless).
     let top = groups
         .iter()
         .flat_map(|g| &g.1)
         .copied()
+        .filter(|x| x.is_finite())
         .fold(0.0, f64::max)
         .max(1e-9);
     let bins = 40usize;
@@ -560,7 +562,7 @@ fn histogram<DB: DrawingBackend>(
         .iter()
         .map(|(_, v)| {
             let mut h = vec![0f64; bins];
-            for &x in v {
+            for &x in v.iter().filter(|x| x.is_finite()) {
                 h[((x / width) as usize).min(bins - 1)] += 1.0;
             }
             let n = v.len().max(1) as f64;
@@ -618,10 +620,12 @@ fn draw_isi<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SpikeData) ->
         }
         let mut pop_isi = Vec::new();
         let mut pop_cv = Vec::new();
-        for t in &times {
+        for t in &mut times {
+            // (A hand-edited file may list a neuron's spikes out of order.)
+            t.sort_by(f64::total_cmp);
             let intervals: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
-            if intervals.len() >= 2 {
-                let mean = intervals.iter().sum::<f64>() / intervals.len() as f64;
+            let mean = intervals.iter().sum::<f64>() / intervals.len().max(1) as f64;
+            if intervals.len() >= 2 && mean > 0.0 {
                 let var = intervals.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
                     / intervals.len() as f64;
                 pop_cv.push(var.sqrt() / mean);

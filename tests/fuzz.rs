@@ -1,0 +1,402 @@
+//! The mutation suite: seed files of every kind synops reads, mutated by a deterministic
+//! mutator (bit flips, byte edits, cut and repeated stretches, numbers replaced by extreme
+//! ones), each handed to its reader (`synops::fuzzing`) with a time limit. Zero panics, zero
+//! hangs, zero files left after a refusal.
+//!
+//! `SYNOPS_FUZZ_CASES` sets the mutants per seed (default 40, seconds in all); a longer run,
+//! e.g. `SYNOPS_FUZZ_CASES=5000 cargo test --release --test fuzz`, is in the README. A failing
+//! case is saved under `target/fuzz-failures/` to be replayed.
+
+mod common;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+use synops::fuzzing::{Target, run};
+
+/// The longest a reader may take on one input.
+const TIME_LIMIT: Duration = Duration::from_secs(20);
+
+/// A small deterministic generator (xorshift64*), so that every run mutates alike.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// One to four edits of `seed`.
+    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
+        let mut bytes = seed.to_vec();
+        for _ in 0..1 + self.below(4) {
+            self.edit(&mut bytes);
+        }
+        bytes
+    }
+
+    fn edit(&mut self, bytes: &mut Vec<u8>) {
+        const EXTREMES: [&str; 14] = [
+            "0", "-1", "1e308", "-1e308", "nan", "inf", "4294967296", "4294967295",
+            "18446744073709551616", "1e-320", "-0", "999999999", "0.0000001", "\"\"",
+        ];
+        let len = bytes.len();
+        match self.below(8) {
+            0 if len > 0 => {
+                let i = self.below(len);
+                bytes[i] ^= 1 << self.below(8);
+            }
+            1 if len > 0 => {
+                let i = self.below(len);
+                bytes[i] = self.next() as u8;
+            }
+            2 if len > 0 => {
+                let (a, n) = (self.below(len), 1 + self.below(16));
+                bytes.drain(a..(a + n).min(len));
+            }
+            3 if len > 0 => {
+                let (a, n) = (self.below(len), 1 + self.below(64));
+                let stretch = bytes[a..(a + n).min(len)].to_vec();
+                let at = self.below(len);
+                bytes.splice(at..at, stretch);
+            }
+            4 => {
+                let at = self.below(len + 1);
+                let junk: Vec<u8> = (0..1 + self.below(8)).map(|_| self.next() as u8).collect();
+                bytes.splice(at..at, junk);
+            }
+            5 if len > 0 => bytes.truncate(self.below(len)),
+            _ => {
+                // A number (a run of digits) replaced by an extreme one.
+                let starts: Vec<usize> = (0..len)
+                    .filter(|&i| bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()))
+                    .collect();
+                if starts.is_empty() {
+                    return;
+                }
+                let a = starts[self.below(starts.len())];
+                let b = (a..len).find(|&i| !bytes[i].is_ascii_digit() && bytes[i] != b'.').unwrap_or(len);
+                let value = EXTREMES[self.below(EXTREMES.len())].as_bytes().to_vec();
+                bytes.splice(a..b, value);
+            }
+        }
+    }
+}
+
+/// Run one case on its own thread: a panic or a hang fails the suite, with the case saved.
+fn check(target: Target, bytes: Vec<u8>, label: &str) {
+    let (send, receive) = mpsc::channel();
+    let input = bytes.clone();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(|| {
+            let _ = run(target, &input);
+        });
+        let _ = send.send(outcome.is_ok());
+    });
+    let failure = match receive.recv_timeout(TIME_LIMIT) {
+        Ok(true) => return,
+        Ok(false) => "panicked",
+        Err(_) => "hung",
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{target:?}-{label}.bin"));
+    std::fs::write(&file, &bytes).unwrap();
+    panic!("{target:?} {label}: the reader {failure}; the input is in {}", file.display());
+}
+
+fn cases() -> usize {
+    std::env::var("SYNOPS_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40)
+}
+
+fn fuzz(target: Target, seeds: &[(&str, Vec<u8>)]) {
+    assert!(!seeds.is_empty());
+    let mut mutator = Mutator(0x5EED ^ target as u64);
+    for (name, seed) in seeds {
+        check(target, seed.clone(), &format!("{name}-seed"));
+        for k in 0..cases() {
+            check(target, mutator.mutate(seed), &format!("{name}-{k}"));
+        }
+    }
+}
+
+fn root(path: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+/// A small network that uses most of the format, without files beside it.
+const SMALL_NETWORK: &str = r#"version = 1
+name = "small"
+[simulation]
+dt_ms = 0.1
+duration_ms = 5.0
+seed = 7
+[[population]]
+name = "exc"
+size = 40
+model = "lif_exp"
+tau_m_ms = 20.0
+tau_syn_exc_ms = 5.0
+tau_syn_inh_ms = 10.0
+v_rest_mv = -65.0
+v_th_mv = -50.0
+t_ref_ms = 2.0
+bias_mv = 16.0
+v_init_mv = { uniform = [-65.0, -50.0] }
+[[population]]
+name = "inh"
+size = 10
+model = "lif_delta"
+tau_m_ms = 10.0
+v_th_mv = 10.0
+[[population]]
+name = "int"
+size = 5
+model = "if"
+v_th_mv = 1.0
+reset = "subtract"
+bias_mv_per_ms = 0.5
+[[population]]
+name = "noise"
+size = 20
+model = "poisson"
+rate_hz = 500.0
+[[projection]]
+source = "exc"
+target = "inh"
+connectivity = { rule = "fixed_indegree", indegree = 4 }
+weight_mv = { normal = { mean = 2.0, std = 0.5 } }
+delay_ms = { uniform = [0.1, 0.5] }
+[[projection]]
+source = "inh"
+target = "exc"
+connectivity = { rule = "fixed_probability", p = 0.3 }
+weight_mv = -1.0
+delay_ms = 0.2
+[[projection]]
+source = "noise"
+target = "int"
+connectivity = { rule = "all_to_all" }
+weight_mv = 0.1
+delay_ms = 0.1
+[[input]]
+kind = "poisson"
+target = "inh"
+rate_hz = 800.0
+weight_mv = 0.8
+[[input]]
+kind = "current"
+target = "exc"
+amplitude_mv = 4.0
+start_ms = 1.0
+stop_ms = 3.0
+indices = [0, 1]
+[[record.traces]]
+population = "exc"
+indices = [0]
+every_steps = 5
+[[record.rates]]
+population = "exc"
+bin_ms = 1.0
+"#;
+
+#[test]
+fn network_files() {
+    fuzz(
+        Target::Network,
+        &[
+            ("small", SMALL_NETWORK.as_bytes().to_vec()),
+            ("example", root("networks/example.toml")),
+        ],
+    );
+}
+
+#[test]
+fn csv_files() {
+    fuzz(
+        Target::Csv,
+        &[
+            ("spikes", root("networks/example_spikes.csv")),
+            ("synapses", root("networks/example_synapses.csv")),
+        ],
+    );
+}
+
+/// Tensors of a two-layer MLP (4 -> 3 -> 2).
+fn mlp() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
+    vec![
+        ("0.weight", vec![3, 4], (0..12).map(|i| i as f32 / 10.0 - 0.5).collect()),
+        ("0.bias", vec![3], vec![0.1, -0.1, 0.0]),
+        ("2.weight", vec![2, 3], (0..6).map(|i| 0.3 - i as f32 / 10.0).collect()),
+    ]
+}
+
+#[test]
+fn safetensors_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    common::write_safetensors(&path, &mlp());
+    fuzz(Target::Safetensors, &[("mlp", std::fs::read(&path).unwrap())]);
+}
+
+/// An `.npy` array of float32 values.
+fn npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+#[test]
+fn npz_files() {
+    use std::io::Write;
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, shape, values) in mlp() {
+        archive
+            .start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        archive.write_all(&npy(&shape, &values)).unwrap();
+    }
+    let bytes = archive.finish().unwrap().into_inner();
+    fuzz(Target::Npz, &[("mlp", bytes)]);
+}
+
+/// Protobuf: a length-delimited field.
+fn field(num: u64, bytes: &[u8], out: &mut Vec<u8>) {
+    varint(num << 3 | 2, out);
+    varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// An ONNX model `y = relu(x W^T + b)` (Gemm with transB = 1, then Relu), 4 -> 3.
+fn onnx() -> Vec<u8> {
+    let tensor = |name: &str, dims: &[u64], values: &[f32]| {
+        let mut t = Vec::new();
+        for &d in dims {
+            varint(1 << 3, &mut t);
+            varint(d, &mut t);
+        }
+        varint(2 << 3, &mut t);
+        varint(1, &mut t); // FLOAT
+        field(8, name.as_bytes(), &mut t);
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        field(9, &raw, &mut t);
+        t
+    };
+    let node = |inputs: &[&str], output: &str, op: &str, attribute: Option<Vec<u8>>| {
+        let mut n = Vec::new();
+        for i in inputs {
+            field(1, i.as_bytes(), &mut n);
+        }
+        field(2, output.as_bytes(), &mut n);
+        field(4, op.as_bytes(), &mut n);
+        if let Some(a) = attribute {
+            field(5, &a, &mut n);
+        }
+        n
+    };
+    let mut trans_b = Vec::new();
+    field(1, b"transB", &mut trans_b);
+    varint(3 << 3, &mut trans_b);
+    varint(1, &mut trans_b);
+    varint(20 << 3, &mut trans_b);
+    varint(2, &mut trans_b); // INT
+    let mut graph = Vec::new();
+    field(1, &node(&["x", "W", "b"], "h", "Gemm", Some(trans_b)), &mut graph);
+    field(1, &node(&["h"], "y", "Relu", None), &mut graph);
+    field(2, b"mlp", &mut graph);
+    let w: Vec<f32> = (0..12).map(|i| i as f32 / 10.0 - 0.5).collect();
+    field(5, &tensor("W", &[3, 4], &w), &mut graph);
+    field(5, &tensor("b", &[3], &[0.1, -0.1, 0.0]), &mut graph);
+    let mut value = Vec::new();
+    field(1, b"x", &mut value);
+    field(11, &value, &mut graph);
+    let mut value = Vec::new();
+    field(1, b"y", &mut value);
+    field(12, &value, &mut graph);
+    let mut model = Vec::new();
+    varint(1 << 3, &mut model);
+    varint(8, &mut model);
+    field(7, &graph, &mut model);
+    model
+}
+
+#[test]
+fn onnx_files() {
+    fuzz(Target::Onnx, &[("gemm", onnx())]);
+}
+
+#[test]
+fn mnist_files() {
+    // Three 2x2 images and their labels, behind the byte that splits them.
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2];
+    images.extend((0..12).map(|i| (i * 20) as u8));
+    let labels = [0u8, 0, 8, 1, 0, 0, 0, 3, 1, 7, 9];
+    let mut seed = vec![images.len() as u8];
+    seed.extend(&images);
+    seed.extend(labels);
+    fuzz(Target::Mnist, &[("tiny", seed)]);
+}
+
+#[test]
+fn result_files() {
+    fuzz(
+        Target::Result,
+        &[
+            ("summary", root("tests/fixtures/run/summary.json")),
+            ("eval", root("tests/fixtures/eval/eval.json")),
+        ],
+    );
+}
+
+#[test]
+fn spike_and_trace_files() {
+    fuzz(Target::Spikes, &[("spikes", root("tests/fixtures/run/spikes.csv"))]);
+    fuzz(Target::Traces, &[("traces", root("tests/fixtures/run/traces.csv"))]);
+}
+
+#[test]
+fn the_seeds_are_accepted() {
+    // The mutants start from valid inputs, so the suite reaches past the first check.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    common::write_safetensors(&path, &mlp());
+    let seeds = [
+        (Target::Network, SMALL_NETWORK.as_bytes().to_vec()),
+        (Target::Safetensors, std::fs::read(&path).unwrap()),
+        (Target::Result, root("tests/fixtures/run/summary.json")),
+        (Target::Result, root("tests/fixtures/eval/eval.json")),
+        (Target::Onnx, onnx()),
+    ];
+    for (target, seed) in seeds {
+        run(target, &seed).unwrap_or_else(|e| panic!("{target:?} seed refused: {e}"));
+    }
+}
