@@ -192,7 +192,9 @@ fn result(scratch: &Scratch, bytes: &[u8]) -> Result<()> {
     let profiles = load_profiles(None)?;
     let devices: Vec<_> = profiles.iter().collect();
     let report = match read_result(&path)? {
-        ResultFile::Run(summary) => EnergyReport::from_run(&summary, &devices, &Options::default())?,
+        ResultFile::Run(summary) => {
+            EnergyReport::from_run(&summary, &devices, &Options::default())?
+        }
         ResultFile::Eval(eval) => {
             EnergyReport::from_eval(&eval, None, &devices, devices[0], &Options::default())?
         }

@@ -5,7 +5,8 @@
 //!
 //! `SYNOPS_FUZZ_CASES` sets the mutants per seed (default 40, seconds in all); a longer run,
 //! e.g. `SYNOPS_FUZZ_CASES=5000 cargo test --release --test fuzz`, is in the README. A failing
-//! case is saved under `target/fuzz-failures/` to be replayed.
+//! case is saved under `target/fuzz-failures/` to be replayed. The seeds are kept under
+//! `target/fuzz-seeds/` as the first corpus of the `cargo fuzz` targets in `fuzz/`.
 
 mod common;
 use std::path::Path;
@@ -42,8 +43,20 @@ impl Mutator {
 
     fn edit(&mut self, bytes: &mut Vec<u8>) {
         const EXTREMES: [&str; 14] = [
-            "0", "-1", "1e308", "-1e308", "nan", "inf", "4294967296", "4294967295",
-            "18446744073709551616", "1e-320", "-0", "999999999", "0.0000001", "\"\"",
+            "0",
+            "-1",
+            "1e308",
+            "-1e308",
+            "nan",
+            "inf",
+            "4294967296",
+            "4294967295",
+            "18446744073709551616",
+            "1e-320",
+            "-0",
+            "999999999",
+            "0.0000001",
+            "\"\"",
         ];
         let len = bytes.len();
         match self.below(8) {
@@ -74,13 +87,17 @@ impl Mutator {
             _ => {
                 // A number (a run of digits) replaced by an extreme one.
                 let starts: Vec<usize> = (0..len)
-                    .filter(|&i| bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()))
+                    .filter(|&i| {
+                        bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                    })
                     .collect();
                 if starts.is_empty() {
                     return;
                 }
                 let a = starts[self.below(starts.len())];
-                let b = (a..len).find(|&i| !bytes[i].is_ascii_digit() && bytes[i] != b'.').unwrap_or(len);
+                let b = (a..len)
+                    .find(|&i| !bytes[i].is_ascii_digit() && bytes[i] != b'.')
+                    .unwrap_or(len);
                 let value = EXTREMES[self.below(EXTREMES.len())].as_bytes().to_vec();
                 bytes.splice(a..b, value);
             }
@@ -107,7 +124,10 @@ fn check(target: Target, bytes: Vec<u8>, label: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{target:?}-{label}.bin"));
     std::fs::write(&file, &bytes).unwrap();
-    panic!("{target:?} {label}: the reader {failure}; the input is in {}", file.display());
+    panic!(
+        "{target:?} {label}: the reader {failure}; the input is in {}",
+        file.display()
+    );
 }
 
 fn cases() -> usize {
@@ -117,10 +137,22 @@ fn cases() -> usize {
         .unwrap_or(40)
 }
 
+/// Keep the seeds where `cargo fuzz` finds them as its first corpus
+/// (`target/fuzz-seeds/<target>/`, the names of the targets in `fuzz/`).
+fn save_seed(target: Target, name: &str, seed: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/fuzz-seeds")
+        .join(format!("{target:?}").to_lowercase());
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(name), seed);
+    }
+}
+
 fn fuzz(target: Target, seeds: &[(&str, Vec<u8>)]) {
     assert!(!seeds.is_empty());
     let mut mutator = Mutator(0x5EED ^ target as u64);
     for (name, seed) in seeds {
+        save_seed(target, name, seed);
         check(target, seed.clone(), &format!("{name}-seed"));
         for k in 0..cases() {
             check(target, mutator.mutate(seed), &format!("{name}-{k}"));
@@ -233,9 +265,17 @@ fn csv_files() {
 /// Tensors of a two-layer MLP (4 -> 3 -> 2).
 fn mlp() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
     vec![
-        ("0.weight", vec![3, 4], (0..12).map(|i| i as f32 / 10.0 - 0.5).collect()),
+        (
+            "0.weight",
+            vec![3, 4],
+            (0..12).map(|i| i as f32 / 10.0 - 0.5).collect(),
+        ),
         ("0.bias", vec![3], vec![0.1, -0.1, 0.0]),
-        ("2.weight", vec![2, 3], (0..6).map(|i| 0.3 - i as f32 / 10.0).collect()),
+        (
+            "2.weight",
+            vec![2, 3],
+            (0..6).map(|i| 0.3 - i as f32 / 10.0).collect(),
+        ),
     ]
 }
 
@@ -244,7 +284,10 @@ fn safetensors_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     common::write_safetensors(&path, &mlp());
-    fuzz(Target::Safetensors, &[("mlp", std::fs::read(&path).unwrap())]);
+    fuzz(
+        Target::Safetensors,
+        &[("mlp", std::fs::read(&path).unwrap())],
+    );
 }
 
 /// An `.npy` array of float32 values.
@@ -273,7 +316,10 @@ fn npz_files() {
     let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, shape, values) in mlp() {
         archive
-            .start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default())
+            .start_file(
+                format!("{name}.npy"),
+                zip::write::SimpleFileOptions::default(),
+            )
             .unwrap();
         archive.write_all(&npy(&shape, &values)).unwrap();
     }
@@ -330,7 +376,11 @@ fn onnx() -> Vec<u8> {
     varint(20 << 3, &mut trans_b);
     varint(2, &mut trans_b); // INT
     let mut graph = Vec::new();
-    field(1, &node(&["x", "W", "b"], "h", "Gemm", Some(trans_b)), &mut graph);
+    field(
+        1,
+        &node(&["x", "W", "b"], "h", "Gemm", Some(trans_b)),
+        &mut graph,
+    );
     field(1, &node(&["h"], "y", "Relu", None), &mut graph);
     field(2, b"mlp", &mut graph);
     let w: Vec<f32> = (0..12).map(|i| i as f32 / 10.0 - 0.5).collect();
@@ -379,8 +429,14 @@ fn result_files() {
 
 #[test]
 fn spike_and_trace_files() {
-    fuzz(Target::Spikes, &[("spikes", root("tests/fixtures/run/spikes.csv"))]);
-    fuzz(Target::Traces, &[("traces", root("tests/fixtures/run/traces.csv"))]);
+    fuzz(
+        Target::Spikes,
+        &[("spikes", root("tests/fixtures/run/spikes.csv"))],
+    );
+    fuzz(
+        Target::Traces,
+        &[("traces", root("tests/fixtures/run/traces.csv"))],
+    );
 }
 
 #[test]
