@@ -117,6 +117,15 @@ impl Error {
     }
 }
 
+/// A field or line of a user's file as a message quotes it: its first `max_chars` characters,
+/// then `...` if it is longer.
+pub fn quoted(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// A number as a message shows it: at most 4 significant digits, in exponent form (`1e308`,
 /// `-8.868e11`) outside 0.001 to 1,000,000, so that no message prints hundreds of digits.
 pub fn short_number(x: f64) -> String {

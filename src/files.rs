@@ -88,9 +88,18 @@ pub fn open(path: &Path, kind: InputKind) -> Result<(std::fs::File, u64)> {
     Ok((file, meta.len()))
 }
 
-/// Read all of `reader` (from `path`), at most `max` bytes, refusing more.
+/// Read all of `reader` (from `path`), at most `kind`'s limit, refusing more.
 pub fn read_at_most(reader: impl Read, path: &Path, kind: InputKind) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+    read_capped(reader, path, kind, Vec::new())
+}
+
+/// [`read_at_most`] into `bytes` (allocated for the expected size, when known).
+fn read_capped(
+    reader: impl Read,
+    path: &Path,
+    kind: InputKind,
+    mut bytes: Vec<u8>,
+) -> Result<Vec<u8>> {
     reader
         .take(kind.max_bytes() + 1)
         .read_to_end(&mut bytes)
@@ -104,9 +113,8 @@ pub fn read_at_most(reader: impl Read, path: &Path, kind: InputKind) -> Result<V
 /// Read a whole file of `kind`.
 pub fn read(path: &Path, kind: InputKind) -> Result<Vec<u8>> {
     let (file, size) = open(path, kind)?;
-    let mut bytes = read_at_most(file, path, kind)?;
-    bytes.shrink_to(size as usize);
-    Ok(bytes)
+    // One allocation of the file's size (plus the byte that shows a file that grew).
+    read_capped(file, path, kind, Vec::with_capacity(size as usize + 1))
 }
 
 /// Read a whole text file of `kind`.

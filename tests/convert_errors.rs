@@ -2,7 +2,7 @@
 //! or field; the command line exits with code 2 and writes nothing.
 
 mod common;
-use common::write_safetensors;
+use common::{bytes_field, varint, write_safetensors};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use synops::convert::{self, LoadOptions};
@@ -101,21 +101,6 @@ fn truncated_files_are_refused() {
     let path = dir.path().join("model.pt");
     std::fs::write(&path, b"x").unwrap();
     assert_has(&load_error(&path), &["model.pt", "unknown model format"]);
-}
-
-/// A minimal protobuf encoder, enough to write an ONNX graph by hand.
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes_field(num: u64, bytes: &[u8], out: &mut Vec<u8>) {
-    varint(num << 3 | 2, out);
-    varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
 }
 
 fn onnx_with_op(op: &str) -> Vec<u8> {

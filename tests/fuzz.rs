@@ -9,6 +9,7 @@
 //! `target/fuzz-seeds/` as the first corpus of the `cargo fuzz` targets in `fuzz/`.
 
 mod common;
+use common::{bytes_field as field, varint};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -325,21 +326,6 @@ fn npz_files() {
     }
     let bytes = archive.finish().unwrap().into_inner();
     fuzz(Target::Npz, &[("mlp", bytes)]);
-}
-
-/// Protobuf: a length-delimited field.
-fn field(num: u64, bytes: &[u8], out: &mut Vec<u8>) {
-    varint(num << 3 | 2, out);
-    varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
-}
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// An ONNX model `y = relu(x W^T + b)` (Gemm with transB = 1, then Relu), 4 -> 3.

@@ -497,21 +497,28 @@ const BYTES_PER_NEURON: f64 = 96.0;
 fn check_neurons_fit(ctx: &Ctx, spec: &NetworkSpec, options: &CompileOptions) -> Result<()> {
     let neurons: u64 = spec.populations.iter().map(|p| p.size).sum();
     let needed = neurons as f64 * BYTES_PER_NEURON;
-    let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
-    match limit {
-        Some(limit) if needed > limit as f64 * 0.9 => Err(Error::TooLarge {
+    match exceeds_memory(needed, options.memory_limit_bytes) {
+        Some(limit) => Err(Error::TooLarge {
             path: ctx.path.to_path_buf(),
             needed_mb: needed / 1e6,
             available_mb: limit as f64 / 1e6,
             synapses: 0,
             neurons,
         }),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
+/// The memory limit (`limit`, or else the memory available) when `needed` bytes exceed 90 %
+/// of it; `None` when they fit or nothing is known.
+pub(super) fn exceeds_memory(needed: f64, limit: Option<u64>) -> Option<u64> {
+    limit
+        .or_else(available_memory_bytes)
+        .filter(|&limit| needed > limit as f64 * 0.9)
+}
+
 /// The memory the machine reports as available \[bytes\].
-pub(super) fn available_memory_bytes() -> Option<u64> {
+fn available_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -1006,10 +1013,7 @@ fn plan_projections(
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
     bytes_needed += neurons as f64 * BYTES_PER_NEURON;
     bytes_needed += recording_bytes(spec, f64::from(steps), ctx.dt);
-    let limit = options.memory_limit_bytes.or_else(available_memory_bytes);
-    if let Some(limit) = limit
-        && bytes_needed > limit as f64 * 0.9
-    {
+    if let Some(limit) = exceeds_memory(bytes_needed, options.memory_limit_bytes) {
         return Err(Error::TooLarge {
             path: ctx.path.to_path_buf(),
             needed_mb: bytes_needed / 1e6,

@@ -2,7 +2,7 @@
 //! numbers. Read as a stream into one flat array (the text is never held whole), after a
 //! first pass that counts the rows and refuses a file whose rows would not fit in memory.
 
-use crate::error::{Error, Result, short_number};
+use crate::error::{Error, Result, quoted, short_number};
 use crate::files::{self, InputKind};
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ fn check_csv_header(
         message,
     };
     let first = first.map(str::trim).unwrap_or_default();
-    let quoted = quote(first);
+    let quoted = quoted(first, 60);
     let names: Vec<&str> = first.split(',').map(str::trim).collect();
     if names.iter().all(|c| c.parse::<f64>().is_ok()) && !first.is_empty() {
         return Err(fail(format!(
@@ -82,14 +82,6 @@ fn check_csv_header(
         )));
     }
     Ok(n)
-}
-
-/// A field or line as a message quotes it: at most 60 characters.
-fn quote(text: &str) -> String {
-    match text.char_indices().nth(60) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_string(),
-    }
 }
 
 /// Count the lines of a file in one streaming pass.
@@ -115,9 +107,7 @@ fn count_lines(file: &mut std::fs::File, path: &Path) -> Result<u64> {
 /// memory available).
 fn check_rows_fit(path: &Path, rows: u64, limit: Option<u64>) -> Result<()> {
     let needed = rows as f64 * BYTES_PER_CSV_ROW;
-    if let Some(available) = limit.or_else(super::build::available_memory_bytes)
-        && needed > available as f64 * 0.9
-    {
+    if let Some(available) = super::build::exceeds_memory(needed, limit) {
         return Err(Error::Data {
             path: path.to_path_buf(),
             message: format!(
@@ -197,9 +187,9 @@ fn parse_row(
         }
         let v: f64 = c
             .parse()
-            .map_err(|_| csv(format!("`{}` is not a number", quote(c))))?;
+            .map_err(|_| csv(format!("`{}` is not a number", quoted(c, 60))))?;
         if !v.is_finite() {
-            return Err(csv(format!("`{}` is not finite", quote(c))));
+            return Err(csv(format!("`{}` is not finite", quoted(c, 60))));
         }
         values.push(v);
     }

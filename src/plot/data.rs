@@ -1,6 +1,6 @@
 //! Reading the result files a figure is drawn from, with errors that name the file and line.
 
-use crate::error::{Error, Result, short_number};
+use crate::error::{Error, Result, quoted, short_number};
 use crate::output::Summary;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -158,21 +158,16 @@ fn number(path: &Path, line: usize, text: &str) -> Result<f64> {
         message,
     };
     match value {
-        None => Err(csv(format!("`{}` is not a finite number", shorten(text)))),
+        None => Err(csv(format!(
+            "`{}` is not a finite number",
+            quoted(text, 40)
+        ))),
         Some(v) if v.abs() > MAX_PLOT_VALUE => Err(csv(format!(
             "{} is beyond ±{}, the largest value a figure can draw",
             short_number(v),
             short_number(MAX_PLOT_VALUE)
         ))),
         Some(v) => Ok(v),
-    }
-}
-
-/// A field as a message quotes it: at most 40 characters.
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(40) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_string(),
     }
 }
 

@@ -474,23 +474,18 @@ impl<'a> Simulation<'a> {
         };
         sim.apply_analog_currents(&analog_values);
         for part in &mut sim.parts {
+            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
+                unreachable!("parts hold neurons")
+            };
             part.list_biased();
-            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
-                unreachable!("parts hold neurons")
-            };
-            part.check_bounds(dynamics);
-        }
-        sim.find_runaway(0);
-        for part in &mut sim.parts {
-            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
-                unreachable!("parts hold neurons")
-            };
+            part.find_runaway(dynamics);
             part.can_self_cross = can_self_cross(dynamics, part.slots.iter().map(|s| &s.anchor))
                 || net.currents.iter().any(|c| c.population == part.pop);
             if dynamics.params.model == Model::LifExp && !part.all_touched {
                 part.set_fold();
             }
         }
+        sim.find_runaway(0);
         // A population can self-cross if any of its parts can.
         for range in sim.pop_parts.clone() {
             let any = sim.parts[range.clone()].iter().any(|p| p.can_self_cross);
@@ -866,7 +861,7 @@ impl<'a> Simulation<'a> {
             let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
                 unreachable!("parts hold neurons")
             };
-            part.check_bounds(dynamics);
+            part.find_runaway(dynamics);
         }
     }
 

@@ -383,19 +383,15 @@ impl Part {
         }
     }
 
-    /// Find the first neuron whose state is beyond the bound (its index in [`Self::runaway`]).
+    /// Find the first neuron whose state is beyond the bound (its index in [`Self::runaway`]):
+    /// after a step whose updates may have left one, and after a change of bias.
     #[cold]
-    fn find_runaway(&mut self, dynamics: &Dynamics) {
+    pub fn find_runaway(&mut self, dynamics: &Dynamics) {
         let first = self
             .slots
             .iter()
             .position(|slot| dynamics.out_of_bounds(&slot.anchor));
         self.runaway = first.map(|i| i as u32);
-    }
-
-    /// Look for a neuron beyond the bound (after a change of bias).
-    pub fn check_bounds(&mut self, dynamics: &Dynamics) {
-        self.find_runaway(dynamics);
     }
 
     #[allow(clippy::too_many_arguments)]
