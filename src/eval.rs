@@ -532,11 +532,9 @@ pub fn evaluate(
         layer_models: cn
             .layers
             .iter()
-            .map(|&l| match &cn.net.populations[l].kind {
-                crate::network::compiled::PopulationKind::Neurons { dynamics, .. } => {
-                    dynamics.params.model.name().to_string()
-                }
-                _ => "source".to_string(),
+            .map(|&l| {
+                let model = cn.net.populations[l].model_name();
+                model.unwrap_or("source").to_string()
             })
             .collect(),
         ann_nonzero_macs_per_layer,

@@ -68,6 +68,7 @@ pub mod error;
 pub mod eval;
 pub mod files;
 pub mod fuzzing;
+pub mod model;
 pub mod network;
 pub mod neuron;
 pub mod output;

@@ -42,6 +42,11 @@ pub struct PopulationSummary {
     /// Threshold \[mV\] (simulated neurons only; for plots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v_th_mv: Option<f64>,
+    /// The arithmetic of one update of a clocked model's neuron (see [`crate::model`]); such
+    /// populations are updated every step by both engines. Absent for the exact models, whose
+    /// arithmetic follows from their name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_operations: Option<crate::neuron::UpdateOperations>,
 }
 
 /// Per-projection results in `summary.json`.
@@ -165,15 +170,10 @@ impl Summary {
                 rate_hz: counts.spikes[i] as f64 / f64::from(p.size) / seconds,
                 neuron_updates: counts.neuron_updates[i],
                 threshold_checks: counts.threshold_checks[i],
-                model: match &p.kind {
-                    PopulationKind::Neurons { dynamics, .. } => {
-                        Some(dynamics.params.model.name().to_string())
-                    }
-                    _ => None,
-                },
-                neuron_steps: match &p.kind {
-                    PopulationKind::Neurons { .. } => u64::from(p.size) * u64::from(net.steps),
-                    _ => 0,
+                model: p.model_name().map(str::to_string),
+                neuron_steps: match p.is_neurons() {
+                    true => u64::from(p.size) * u64::from(net.steps),
+                    false => 0,
                 },
                 active_neuron_steps: counts.active_neuron_steps[i],
                 recorded_neurons: Some(
@@ -185,10 +185,14 @@ impl Summary {
                     PopulationKind::Neurons { dynamics, .. } => Some(dynamics.params.v_th_mv),
                     _ => None,
                 },
+                update_operations: match &p.kind {
+                    PopulationKind::Clocked { model, .. } => Some(model.operations()),
+                    _ => None,
+                },
             })
             .collect();
         let simulated: Vec<usize> = (0..net.populations.len())
-            .filter(|&i| matches!(net.populations[i].kind, PopulationKind::Neurons { .. }))
+            .filter(|&i| net.populations[i].is_neurons())
             .collect();
         let sim_neurons: u64 = simulated
             .iter()
@@ -392,18 +396,28 @@ pub fn write_results(
     }
     if !net.record.traces.is_empty() {
         write_atomic(&dir.join("traces.csv"), |w| {
-            writeln!(w, "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv")?;
+            // The columns: every traced model's variables, in order of first appearance;
+            // a variable another model lacks is left empty.
+            let mut columns: Vec<&str> = Vec::new();
+            for req in &net.record.traces {
+                for &v in net.populations[req.population].variables() {
+                    if !columns.contains(&v) {
+                        columns.push(v);
+                    }
+                }
+            }
+            writeln!(w, "time_ms,population,index,{}", columns.join(","))?;
             for s in &rec.traces {
-                writeln!(
-                    w,
-                    "{},{},{},{},{},{}",
-                    time(s.step),
-                    net.populations[s.population as usize].name,
-                    s.index,
-                    s.v,
-                    s.i_exc,
-                    s.i_inh
-                )?;
+                let p = &net.populations[s.population as usize];
+                write!(w, "{},{},{}", time(s.step), p.name, s.index)?;
+                let vars = p.variables();
+                for c in &columns {
+                    match vars.iter().position(|v| v == c) {
+                        Some(k) => write!(w, ",{}", s.values[k])?,
+                        None => write!(w, ",")?,
+                    }
+                }
+                writeln!(w)?;
             }
             Ok(())
         })?;

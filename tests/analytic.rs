@@ -77,9 +77,9 @@ fn lif_subthreshold_relaxation_is_exact() {
         let t = f64::from(s.step) * DT;
         let expected = 15.0 * (1.0 - (-t / 10.0).exp());
         assert!(
-            (s.v - expected).abs() < 1e-12,
+            (s.values[0] - expected).abs() < 1e-12,
             "t {t}: {} vs {expected}",
-            s.v
+            s.values[0]
         );
     }
 }
@@ -136,16 +136,16 @@ indices = [0]
                 w * tau_s / (tau_s - tau_m) * ((-t / tau_s).exp() - (-t / tau_m).exp())
             };
             assert!(
-                (s.v - expected).abs() < 1e-12,
+                (s.values[0] - expected).abs() < 1e-12,
                 "{engine:?} step {}: {} vs {expected}",
                 s.step,
-                s.v
+                s.values[0]
             );
             if s.step >= arrival {
                 let t = f64::from(s.step - arrival) * DT;
-                assert!((s.i_exc - w * (-t / tau_s).exp()).abs() < 1e-12);
+                assert!((s.values[1] - w * (-t / tau_s).exp()).abs() < 1e-12);
             }
-            peak = peak.max(s.v);
+            peak = peak.max(s.values[0]);
         }
         // Peak at t* = ln(tau_m/tau_s) tau_m tau_s / (tau_m - tau_s) = 9.24 ms.
         let t_peak = (tau_m / tau_s).ln() * tau_m * tau_s / (tau_m - tau_s);
@@ -258,7 +258,7 @@ every_steps = 1
         sim.recorded
             .traces
             .iter()
-            .all(|s| s.step < 11 || s.v == 0.0)
+            .all(|s| s.step < 11 || s.values[0] == 0.0)
     );
 }
 

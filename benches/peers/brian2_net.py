@@ -1,6 +1,6 @@
-"""Brunel (NEST's brunel_delta parameters) and CUBA (Brian2's example) in Brian2, 1 s.
+"""Brunel (NEST's brunel_delta parameters), CUBA and COBA (Brian2's examples) in Brian2, 1 s.
 
-Usage: python brian2_net.py brunel|cuba cpp_standalone|cython|numpy [REPEATS]
+Usage: python brian2_net.py brunel|cuba|coba cpp_standalone|cython|numpy [REPEATS]
 Prints one JSON line: build_s, compile_s, loop_s, spikes, rate_hz, synapses, peak_rss_mb.
 With cpp_standalone, the compiled binary runs REPEATS times (default 1) and loop_s is the
 median of its loop times (all in loop_s_all).
@@ -58,6 +58,28 @@ if network == "brunel":
     ext = b2.PoissonInput(G, "v", N=CE, rate=eta * nu_th, weight=J)
     synapses = [exc, inh]
     neurons = NE + NI
+elif network == "coba":
+    # Brette et al. (2007) benchmark 1 as in Brian2's COBA example, integrated by forward
+    # Euler (the method of Brian2's benchmark), with a 0.1 ms delay as in synops' version.
+    from brian2 import nS
+    taum, taue, taui = 20 * ms, 5 * ms, 10 * ms
+    Vt, Vr, El, Ee, Ei = -50 * mV, -60 * mV, -60 * mV, 0 * mV, -80 * mV
+    gl = 10 * nS
+    eqs = """dv/dt = (gl*(El-v) + ge*(Ee-v) + gi*(Ei-v))/(taum*gl) : volt (unless refractory)
+             dge/dt = -ge/taue : siemens
+             dgi/dt = -gi/taui : siemens"""
+    method = sys.argv[4] if len(sys.argv) > 4 else "euler"
+    G = b2.NeuronGroup(4000, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms,
+                       method=method)
+    G.v = "Vr + rand() * (Vt - Vr)"
+    G.ge = "(randn() * 1.5 + 4) * 10.*nS"
+    G.gi = "(randn() * 12 + 20) * 10.*nS"
+    exc = b2.Synapses(G, G, on_pre="ge += 6*nS", delay=0.1 * ms)
+    exc.connect("i<3200", p=0.02)
+    inh = b2.Synapses(G, G, on_pre="gi += 67*nS", delay=0.1 * ms)
+    inh.connect("i>=3200", p=0.02)
+    synapses = [exc, inh]
+    neurons = 4000
 else:
     taum, taue, taui = 20 * ms, 5 * ms, 10 * ms
     Vt, Vr, El = -50 * mV, -60 * mV, -49 * mV

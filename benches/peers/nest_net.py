@@ -1,6 +1,6 @@
-"""Brunel (NEST's brunel_delta example) and CUBA in NEST, 1 s.
+"""Brunel (NEST's brunel_delta example), CUBA and COBA (iaf_cond_exp) in NEST, 1 s.
 
-Usage: python nest_net.py brunel|cuba THREADS
+Usage: python nest_net.py brunel|cuba|coba THREADS
 Prints one JSON line: build_s, loop_s, spikes, rate_hz, synapses, peak_rss_mb.
 """
 import json
@@ -34,6 +34,22 @@ if network == "brunel":
     nest.Connect(inn, nodes, {"rule": "fixed_indegree", "indegree": CI},
                  {"weight": -g * J, "delay": 1.5})
     neurons = NE + NI
+elif network == "coba":
+    # Brette et al. (2007) benchmark 1: iaf_cond_exp, C_m = tau_m g_L = 200 pF, jumps of 6 nS
+    # and 67 nS, initial conductances as in Brian2's example.
+    params = {"C_m": 200.0, "g_L": 10.0, "E_L": -60.0, "V_th": -50.0, "V_reset": -60.0,
+              "t_ref": 5.0, "E_ex": 0.0, "E_in": -80.0, "tau_syn_ex": 5.0, "tau_syn_in": 10.0}
+    pop = nest.Create("iaf_cond_exp", 4000, params=params)
+    pop.V_m = nest.random.uniform(-60.0, -50.0)
+    pop.g_ex = nest.random.normal(40.0, 15.0)
+    pop.g_in = nest.random.normal(200.0, 120.0)
+    rec = nest.Create("spike_recorder")
+    nodes = pop
+    nest.Connect(pop[:3200], pop, {"rule": "pairwise_bernoulli", "p": 0.02},
+                 {"weight": 6.0, "delay": 0.1})
+    nest.Connect(pop[3200:], pop, {"rule": "pairwise_bernoulli", "p": 0.02},
+                 {"weight": -67.0, "delay": 0.1})
+    neurons = 4000
 else:
     # CUBA with currents in pA: C_m = 250 pF, g_L = C_m / tau_m, so a current I gives I/g_L mV.
     import numpy as np

@@ -90,8 +90,17 @@ fn check_summary(s: &Summary, path: &Path) -> Result<()> {
             return Err(bad(path, &field("active_neuron_steps"), m));
         }
         match &p.model {
-            Some(m) if crate::neuron::Model::from_name(m).is_none() => {
-                let m = format!("unknown neuron model `{m}` (known: if, lif_delta, lif_exp)");
+            Some(m)
+                if crate::neuron::Model::from_name(m).is_none()
+                    && (crate::model::clocked(m).is_none() || p.update_operations.is_none()) =>
+            {
+                let m = match crate::model::clocked(m) {
+                    Some(_) => format!("model `{m}` needs its update_operations"),
+                    None => format!(
+                        "unknown neuron model `{m}` (known: {})",
+                        crate::model::simulated_names().join(", ")
+                    ),
+                };
                 return Err(bad(path, &field("model"), m));
             }
             Some(_) if p.neuron_steps != p.neurons * s.steps => {

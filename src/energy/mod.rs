@@ -33,7 +33,7 @@ pub use profile::{
 
 use crate::error::{Error, Result};
 use crate::eval::{EvalReport, TimestepResult};
-use crate::neuron::Model;
+use crate::neuron::{Model, UpdateOperations};
 use crate::output::Summary;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -229,7 +229,14 @@ impl<'p> Charges<'p> {
     }
 
     /// Neuron updates of `neuron_steps` steps of neurons of `model`, `active` of them active.
-    fn neurons(&mut self, part: &str, model: &str, neuron_steps: f64, active: f64) -> Result<()> {
+    /// `model`: its name, and its arithmetic where the summary gives it (clocked models).
+    fn neurons(
+        &mut self,
+        part: &str,
+        model: (&str, Option<UpdateOperations>),
+        neuron_steps: f64,
+        active: f64,
+    ) -> Result<()> {
         let d = self.device;
         let upd = match d.execution {
             Execution::AllIn => return Ok(()),
@@ -293,16 +300,16 @@ fn need(profile: &Profile, value: Option<f64>, what: &str) -> Result<f64> {
 
 /// Energy of one update of a neuron of `model` on `d`: the profile's figure, or the
 /// arithmetic of the model at the profile's multiply and add energies.
-fn update_pj(d: &Profile, model: &str) -> Result<f64> {
+fn update_pj(d: &Profile, (model, ops): (&str, Option<UpdateOperations>)) -> Result<f64> {
     if let Some(pj) = d.neuron_update_pj {
         return Ok(pj);
     }
-    let ops = Model::from_name(model)
+    let ops = ops
+        .or_else(|| Model::from_name(model).map(Model::update_operations))
         .ok_or_else(|| Error::Data {
             path: "--device".into(),
             message: format!("unknown neuron model `{model}` (known: if, lif_delta, lif_exp)"),
-        })?
-        .update_operations();
+        })?;
     let mul = need(d, d.multiply_pj, "multiplication")?;
     let add = need(d, d.add_pj, "addition")?;
     Ok(f64::from(ops.multiplies) * mul + f64::from(ops.adds) * add)
@@ -424,7 +431,8 @@ impl EnergyReport {
             for p in &summary.populations {
                 if let Some(model) = &p.model {
                     let (steps, active) = (p.neuron_steps as f64, p.active_neuron_steps as f64);
-                    c.neurons(&p.name, model, steps, active)?;
+                    let ops = p.update_operations;
+                    c.neurons(&p.name, (model, ops), steps, active)?;
                 }
                 c.spikes(&p.name, p.spikes as f64, options.hops);
             }
@@ -664,7 +672,7 @@ fn snn_energy(
         let steps = at.neuron_steps_per_layer[l];
         c.neurons(
             name,
-            &eval.layer_models[l],
+            (&eval.layer_models[l], None),
             steps,
             at.active_neuron_steps_per_layer[l],
         )?;

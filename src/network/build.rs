@@ -13,117 +13,7 @@ use crate::neuron::{Anchor, Dynamics, Model, NeuronParams};
 use crate::rng::{Purpose, Stream};
 use std::path::{Path, PathBuf};
 
-/// Read and parse a network file, without checking values.
-pub fn read_spec(path: &Path) -> Result<NetworkSpec> {
-    let text = crate::files::read_text(path, crate::files::InputKind::Text)?;
-    parse_spec(&text, path)
-}
-
-/// Parse network file text; `path` is only used in error messages.
-pub fn parse_spec(text: &str, path: &Path) -> Result<NetworkSpec> {
-    toml::from_str(text).map_err(|e| {
-        let (line, column) = match e.span() {
-            Some(span) => line_column(text, span.start),
-            None => (1, 1),
-        };
-        Error::Parse {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: with_suggestion(e.message()),
-        }
-    })
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The candidate closest to `name`, if reasonably close.
-pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, c)| d <= (c.len().max(name.len()) / 2).max(2))
-        .min()
-        .map(|(_, c)| c)
-}
-
-/// Append "did you mean" to serde's unknown-field and unknown-variant messages.
-fn with_suggestion(message: &str) -> String {
-    let message = in_user_words(message.trim_end());
-    let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    let known = message.starts_with("unknown field") || message.starts_with("unknown variant");
-    if known
-        && ticked.len() > 1
-        && let Some(best) = nearest(ticked[0], ticked[1..].iter().copied())
-    {
-        return format!("{message}; did you mean `{best}`?");
-    }
-    message
-}
-
-/// What the format's types are called in messages, in place of their Rust names.
-const TYPE_WORDS: [(&str, &str); 13] = [
-    (
-        "internally tagged enum ConnectivitySpec",
-        "a connectivity table such as { rule = \"fixed_probability\", p = 0.1 }",
-    ),
-    (
-        "internally tagged enum InputSpec",
-        "an input table with kind = \"poisson\" or kind = \"current\"",
-    ),
-    ("struct NetworkSpec", "a network file"),
-    ("struct SimulationSpec", "a [simulation] table"),
-    ("struct PopulationSpec", "a [[population]] table"),
-    ("struct ProjectionSpec", "a [[projection]] table"),
-    ("struct RecordSpec", "a [record] table"),
-    (
-        "struct TensorRef",
-        "a table { file = \"...\", tensor = \"...\" }",
-    ),
-    ("struct Selection", "a table { population = \"...\" }"),
-    ("u32", "a whole number (0 to 4294967295)"),
-    ("u64", "a whole number (at least 0)"),
-    ("usize", "a whole number (at least 0)"),
-    ("f64", "a number"),
-];
-
-/// A message of the TOML reader with the Rust names of types replaced by what they are in the
-/// network format.
-fn in_user_words(message: &str) -> String {
-    let mut message = message.to_string();
-    for (rust, words) in TYPE_WORDS {
-        let expected = format!("expected {rust}");
-        if let Some(at) = message.find(&expected) {
-            let end = at + expected.len();
-            // Whole names only (`u32` but not `u32x`).
-            if !message[end..].starts_with(|c: char| c.is_alphanumeric()) {
-                message.replace_range(at..end, &format!("expected {words}"));
-            }
-        }
-    }
-    message
-}
+pub use super::parse::{edit_distance, nearest, parse_spec, read_spec};
 
 /// Options of [`compile`].
 #[derive(Debug, Clone, Default)]
@@ -351,7 +241,7 @@ fn population_index(ctx: &Ctx, field: &str, name: &str, pops: &[PopulationSpec])
 
 /// Which parameters each model accepts; the rest must be absent.
 fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
-    let present: [(&str, bool); 17] = [
+    let present: [(&str, bool); 18] = [
         ("tau_m_ms", p.tau_m_ms.is_some()),
         ("tau_syn_exc_ms", p.tau_syn_exc_ms.is_some()),
         ("tau_syn_inh_ms", p.tau_syn_inh_ms.is_some()),
@@ -369,6 +259,7 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         ("values", p.values.is_some()),
         ("encoding", p.encoding.is_some()),
         ("max_rate_hz", p.max_rate_hz.is_some()),
+        ("initial", p.initial.is_some()),
     ];
     let neuron = [
         "v_th_mv",
@@ -396,6 +287,8 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         ModelName::Poisson => vec!["rate_hz"],
         ModelName::SpikeSource => vec![],
         ModelName::Analog => vec!["values", "encoding", "max_rate_hz"],
+        // The model's own parameters were set aside at parsing (see `parse_spec`).
+        ModelName::Clocked(_) => vec!["v_init_mv", "initial"],
     };
     let field = |f: &str| format!("population \"{}\".{f}", p.name);
     for (name, is_set) in present {
@@ -431,7 +324,7 @@ fn check_parameters(ctx: &Ctx, p: &PopulationSpec) -> Result<()> {
         ],
         ModelName::Poisson => &[("rate_hz", p.rate_hz.is_some())],
         ModelName::SpikeSource => &[("file", p.file.is_some())],
-        ModelName::Analog => &[],
+        ModelName::Analog | ModelName::Clocked(_) => &[],
     };
     for &(name, is_set) in required {
         if !is_set {
@@ -658,6 +551,7 @@ fn compile_population(
                 initial,
             }
         }
+        ModelName::Clocked(name) => clocked_population(ctx, pi, p, name, seed, size)?,
         ModelName::Analog => {
             let values = p.values.clone().unwrap_or_else(|| vec![0.0; size as usize]);
             if values.len() != size as usize {
@@ -714,6 +608,145 @@ fn compile_population(
     })
 }
 
+/// A population of a clocked model: its parameters (set aside at parsing) built into the
+/// model, and the initial potentials drawn as for the exact models.
+fn clocked_population(
+    ctx: &Ctx,
+    pi: usize,
+    p: &PopulationSpec,
+    name: &str,
+    seed: u64,
+    size: u32,
+) -> Result<PopulationKind> {
+    let field = |f: &str| format!("population \"{}\".{f}", p.name);
+    let entry = crate::model::clocked(name).expect("parsing accepts only registered models");
+    let model = (entry.build)(&p.model_params, ctx.dt).map_err(|e| match e {
+        crate::model::BuildError::Param(e) => ctx.err(field(e.field), e.message),
+        crate::model::BuildError::Format(message) => ctx.err(field("model"), message),
+    })?;
+    let default = ValueSpec::Constant(model.resting_potential());
+    let init = ctx.value(&field("v_init_mv"), &p.v_init_mv.unwrap_or(default))?;
+    let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, 0);
+    let mut initial: Vec<[f64; crate::model::MAX_VARIABLES]> = (0..size)
+        .map(|_| model.initial_values(draw(&init, &mut rng)))
+        .collect();
+    if let Some(v) = initial
+        .iter()
+        .map(|s| s[0])
+        .find(|v| v.is_nan() || v.abs() > MAX_POTENTIAL_MV)
+    {
+        return Err(ctx.err(
+            field("v_init_mv"),
+            format!(
+                "a potential of {} mV is outside ±{} mV",
+                short_number(v),
+                short_number(MAX_POTENTIAL_MV)
+            ),
+        ));
+    }
+    // Each other variable drawn from a stream of its own (the potential's is the exact
+    // models').
+    let variables = model.variables();
+    for (name, value) in p.initial.iter().flatten() {
+        let what = format!("initial.{name}");
+        let Some(k) = variables
+            .iter()
+            .skip(1)
+            .position(|v| v == name)
+            .map(|k| k + 1)
+        else {
+            return Err(ctx.err(
+                field(&what),
+                format!(
+                    "not a state variable of model `{}` besides the potential (its others: {}; the potential is v_init_mv)",
+                    model.name(),
+                    variables[1..].join(", ")
+                ),
+            ));
+        };
+        let value = ctx.value(&field(&what), value)?;
+        let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, k as u64);
+        for state in &mut initial {
+            state[k] = draw(&value, &mut rng);
+        }
+    }
+    Ok(PopulationKind::Clocked { model, initial })
+}
+
+/// The weight field a projection or drive into `target` must use (`weight_mv`, or `weight_ns`
+/// for conductance-based targets), refusing the other one.
+fn weight_field(
+    ctx: &Ctx,
+    field: &dyn Fn(&str) -> String,
+    (target, name): (&Population, &str),
+    (mv, ns): (bool, bool),
+) -> Result<&'static str> {
+    let synapses = target.synapses();
+    let wanted = synapses.weight_field();
+    let wrong = match synapses {
+        crate::model::Synapses::Voltage => ns.then_some("weight_ns"),
+        crate::model::Synapses::Conductance => mv.then_some("weight_mv"),
+    };
+    match wrong {
+        Some(wrong) => Err(ctx.err(
+            field(wrong),
+            format!(
+                "population `{name}` (model `{}`) takes its weights as {wanted}",
+                target.model_name().unwrap_or("source")
+            ),
+        )),
+        None => Ok(wanted),
+    }
+}
+
+/// The receptor of a projection or drive: the one named, or else by the sign of its lowest
+/// weight (conductances, always ≥ 0: excitatory unless named).
+fn receptor_of(
+    named: Option<ReceptorSpec>,
+    lowest: f64,
+    synapses: crate::model::Synapses,
+) -> Receptor {
+    match named {
+        Some(ReceptorSpec::Exc) => Receptor::Exc,
+        Some(ReceptorSpec::Inh) => Receptor::Inh,
+        None if lowest >= 0.0 || synapses == crate::model::Synapses::Conductance => Receptor::Exc,
+        None => Receptor::Inh,
+    }
+}
+
+/// Whether weights in `(lo, hi)` have the sign `receptor` takes: conductances ≥ 0 for both,
+/// potentials ≥ 0 for excitatory and ≤ 0 for inhibitory.
+fn weight_sign_ok(
+    receptor: Receptor,
+    (lo, hi): (f64, f64),
+    synapses: crate::model::Synapses,
+) -> bool {
+    match (synapses, receptor) {
+        (crate::model::Synapses::Conductance, _) | (_, Receptor::Exc) => lo >= 0.0 && hi >= 0.0,
+        (_, Receptor::Inh) => lo <= 0.0 && hi <= 0.0,
+    }
+}
+
+/// The refusal of weights of the wrong sign.
+fn weight_sign_message(receptor: Receptor, synapses: crate::model::Synapses) -> String {
+    if synapses == crate::model::Synapses::Conductance {
+        return "conductance weights must be >= 0 for both receptors (name the receptor: receptor = \"inh\")".to_string();
+    }
+    format!(
+        "weights of an {} projection must be {} (one sign per projection; a normal distribution is redrawn where it crosses zero)",
+        if receptor == Receptor::Exc {
+            "excitatory"
+        } else {
+            "inhibitory"
+        },
+        if receptor == Receptor::Exc {
+            ">= 0"
+        } else {
+            "<= 0"
+        }
+    )
+}
+
 /// A checked projection whose synapses are not generated yet.
 struct PlannedProjection {
     name: String,
@@ -740,18 +773,25 @@ fn check_weight_bound(
     range: (f64, f64),
     target: &Population,
 ) -> Result<()> {
-    let PopulationKind::Neurons { dynamics, .. } = &target.kind else {
-        return Ok(());
+    let bound = match &target.kind {
+        PopulationKind::Neurons { dynamics, .. } => dynamics.state_bound(),
+        PopulationKind::Clocked { model, .. } => model.state_bound(),
+        _ => return Ok(()),
     };
     let largest = range.0.abs().max(range.1.abs());
-    if dynamics.beyond_bound(largest) {
+    let unit = match target.synapses() {
+        crate::model::Synapses::Voltage => "mV",
+        crate::model::Synapses::Conductance => "nS",
+    };
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what makes NaN beyond
+    if !(largest <= bound) {
         return Err(ctx.err(
             field,
             format!(
-                "{what} of {} mV is beyond the largest state of population `{}` (±{} mV, {} times its voltage scale): no neuron can take such an input",
+                "{what} of {} {unit} is beyond the largest state of population `{}` (±{} {unit}, {} times its voltage scale): no neuron can take such an input",
                 short_number(largest),
                 target.name,
-                short_number(dynamics.state_bound()),
+                short_number(bound),
                 short_number(crate::neuron::STATE_BOUND_FACTOR)
             ),
         ));
@@ -788,14 +828,39 @@ fn plan_projections(
                 ),
             ));
         }
-        let target_is_lif_exp = spec.populations[target].model == ModelName::LifExp;
-        // Dense projections take their weights from a tensor, every other rule from weight_mv.
+        let current_source = matches!(
+            populations[source].kind,
+            PopulationKind::Analog {
+                encoding: Encoding::Current,
+                ..
+            }
+        );
+        if current_source && matches!(populations[target].kind, PopulationKind::Clocked { .. }) {
+            return Err(ctx.err(
+                field("target"),
+                format!(
+                    "`{}` is current-encoded and drives its targets' bias, which model `{}` takes as a parameter; use encoding = \"poisson\" or \"regular\"",
+                    pr.source,
+                    populations[target].model_name().unwrap_or_default()
+                ),
+            ));
+        }
+        let synapses = populations[target].synapses();
+        let weight_field = weight_field(
+            ctx,
+            &field,
+            (&populations[target], &pr.target),
+            (pr.weight_mv.is_some(), pr.weight_ns.is_some()),
+        )?;
+        let given = pr.weight_mv.as_ref().or(pr.weight_ns.as_ref());
+        // Dense projections take their weights from a tensor, every other rule from their
+        // weight field.
         let dense = match &pr.connectivity {
             ConnectivitySpec::Dense { file, tensor } => {
-                if pr.weight_mv.is_some() {
+                if given.is_some() {
                     return Err(ctx.err(
-                        field("weight_mv"),
-                        "a dense projection takes its weights from its tensor; remove weight_mv",
+                        field(weight_field),
+                        format!("a dense projection takes its weights from its tensor; remove {weight_field}"),
                     ));
                 }
                 let (sources, targets) = (populations[source].size, populations[target].size);
@@ -821,10 +886,10 @@ fn plan_projections(
             }
             _ => None,
         };
-        let weight = match (&pr.weight_mv, &dense) {
-            (Some(w), None) => ctx.value(&field("weight_mv"), w)?,
+        let weight = match (given, &dense) {
+            (Some(w), None) => ctx.value(&field(weight_field), w)?,
             (None, None) => {
-                return Err(ctx.err(field("weight_mv"), "required (a number or a distribution)"));
+                return Err(ctx.err(field(weight_field), "required (a number or a distribution)"));
             }
             (_, Some(_)) => ValueSpec::Constant(0.0),
         };
@@ -836,31 +901,16 @@ fn plan_projections(
             (None, ValueSpec::Uniform { lo, hi }) => (lo, hi),
             (None, ValueSpec::Normal { mean, .. }) => (mean, mean),
         };
-        let receptor = match pr.receptor {
-            Some(ReceptorSpec::Exc) => Receptor::Exc,
-            Some(ReceptorSpec::Inh) => Receptor::Inh,
-            None if wlo >= 0.0 => Receptor::Exc,
-            None => Receptor::Inh,
-        };
-        let sign_ok = match receptor {
-            Receptor::Exc => wlo >= 0.0 && whi >= 0.0,
-            Receptor::Inh => wlo <= 0.0 && whi <= 0.0,
-        };
-        // Delta-synapse targets add both signs to the potential; only lif_exp needs one sign.
-        let mixed_ok = dense.is_some() && !target_is_lif_exp;
-        if !sign_ok && !mixed_ok {
-            return Err(ctx.err(
-                field("weight_mv"),
-                format!(
-                    "weights of an {} projection must be {} (one sign per projection; a normal distribution is redrawn where it crosses zero)",
-                    if receptor == Receptor::Exc { "excitatory" } else { "inhibitory" },
-                    if receptor == Receptor::Exc { ">= 0" } else { "<= 0" }
-                ),
-            ));
+        let receptor = receptor_of(pr.receptor, wlo, synapses);
+        // Delta-synapse targets add both signs to the potential; only targets with two
+        // receptors need one sign.
+        let mixed_ok = dense.is_some() && !populations[target].has_two_receptors();
+        if !weight_sign_ok(receptor, (wlo, whi), synapses) && !mixed_ok {
+            return Err(ctx.err(field(weight_field), weight_sign_message(receptor, synapses)));
         }
         check_weight_bound(
             ctx,
-            (&field("weight_mv"), "a weight"),
+            (&field(weight_field), "a weight"),
             (wlo, whi),
             &populations[target],
         )?;
@@ -1234,6 +1284,7 @@ fn compile_inputs(
                 target,
                 rate_hz,
                 weight_mv,
+                weight_ns,
                 receptor,
                 indices,
             } => {
@@ -1243,23 +1294,22 @@ fn compile_inputs(
                 }
                 let rate = ctx.finite(&field("rate_hz"), *rate_hz)?;
                 ctx.rate(&field("rate_hz"), rate)?;
-                let w = ctx.finite(&field("weight_mv"), *weight_mv)?;
-                let receptor = match receptor {
-                    Some(ReceptorSpec::Exc) => Receptor::Exc,
-                    Some(ReceptorSpec::Inh) => Receptor::Inh,
-                    None if w >= 0.0 => Receptor::Exc,
-                    None => Receptor::Inh,
-                };
-                if (receptor == Receptor::Exc && w < 0.0) || (receptor == Receptor::Inh && w > 0.0)
-                {
-                    return Err(ctx.err(field("weight_mv"), "sign does not match the receptor"));
-                }
-                check_weight_bound(
+                let synapses = populations[t].synapses();
+                let wf = weight_field(
                     ctx,
-                    (&field("weight_mv"), "a weight"),
-                    (w, w),
-                    &populations[t],
+                    &field,
+                    (&populations[t], target),
+                    (weight_mv.is_some(), weight_ns.is_some()),
                 )?;
+                let Some(w) = weight_mv.or(*weight_ns) else {
+                    return Err(ctx.err(field(wf), "required (the weight of each input spike)"));
+                };
+                let w = ctx.finite(&field(wf), w)?;
+                let receptor = receptor_of(*receptor, w, synapses);
+                if !weight_sign_ok(receptor, (w, w), synapses) {
+                    return Err(ctx.err(field(wf), "sign does not match the receptor"));
+                }
+                check_weight_bound(ctx, (&field(wf), "a weight"), (w, w), &populations[t])?;
                 drives.push(PoissonDrive {
                     target: t,
                     rate_hz: rate,
@@ -1300,6 +1350,15 @@ fn compile_inputs(
                                 } else {
                                     "amplitude_mv"
                                 }
+                            ),
+                        ));
+                    }
+                    (PopulationKind::Clocked { model, .. }, _, _) => {
+                        return Err(ctx.err(
+                            field("target"),
+                            format!(
+                                "`{target}` (model `{}`) takes a constant current as its bias parameter; current inputs drive the exact models",
+                                model.name()
                             ),
                         ));
                     }

@@ -23,6 +23,14 @@ pub enum PopulationKind {
         /// Initial anchor of each neuron (step 0).
         initial: Vec<Anchor>,
     },
+    /// Simulated neurons of a clocked model (see [`crate::model`]): updated every step.
+    Clocked {
+        /// The model with its parameters.
+        model: std::sync::Arc<dyn crate::model::CompiledModel>,
+        /// Initial state variables of each neuron (in the order of
+        /// [`crate::model::CompiledModel::variables`]).
+        initial: Vec<[f64; crate::model::MAX_VARIABLES]>,
+    },
     /// Independent Poisson spike sources: each neuron spikes in a step with probability
     /// `1 - exp(-rate * dt)`.
     Poisson {
@@ -76,7 +84,49 @@ impl Population {
 
     /// True for populations with simulated neurons (not sources).
     pub fn is_neurons(&self) -> bool {
-        matches!(self.kind, PopulationKind::Neurons { .. })
+        matches!(
+            self.kind,
+            PopulationKind::Neurons { .. } | PopulationKind::Clocked { .. }
+        )
+    }
+
+    /// How inputs to this population are weighted (sources: as potentials).
+    pub fn synapses(&self) -> crate::model::Synapses {
+        match &self.kind {
+            PopulationKind::Clocked { model, .. } => model.synapses(),
+            _ => crate::model::Synapses::Voltage,
+        }
+    }
+
+    /// True when the population sums excitatory and inhibitory inputs apart (`lif_exp` and
+    /// the clocked models); delta-synapse models add both to the potential.
+    pub fn has_two_receptors(&self) -> bool {
+        match &self.kind {
+            PopulationKind::Neurons { dynamics, .. } => {
+                dynamics.params.model == crate::neuron::Model::LifExp
+            }
+            PopulationKind::Clocked { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The state variables of the population's model as `traces.csv` names them (none for
+    /// sources).
+    pub fn variables(&self) -> &'static [&'static str] {
+        match &self.kind {
+            PopulationKind::Neurons { .. } => &["v_mv", "i_exc_mv", "i_inh_mv"],
+            PopulationKind::Clocked { model, .. } => model.variables(),
+            _ => &[],
+        }
+    }
+
+    /// The name of the population's model as summaries write it.
+    pub fn model_name(&self) -> Option<&'static str> {
+        match &self.kind {
+            PopulationKind::Neurons { dynamics, .. } => Some(dynamics.params.model.name()),
+            PopulationKind::Clocked { model, .. } => Some(model.name()),
+            _ => None,
+        }
     }
 }
 

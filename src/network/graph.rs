@@ -4,8 +4,8 @@
 //! and to export Graphviz DOT (`synops graph FILE`). The engines never see it: at run time
 //! connectivity lives in flat CSR tables.
 
-use super::build::nearest;
 use super::names::check_name;
+use super::parse::nearest;
 use super::spec::{ConnectivitySpec, InputSpec, NetworkSpec};
 use crate::error::{Error, Result};
 use petgraph::graph::{DiGraph, NodeIndex};

@@ -15,9 +15,11 @@ pub mod connect;
 pub mod csv;
 pub mod graph;
 pub mod names;
+pub mod parse;
 pub mod spec;
 
-pub use build::{CompileOptions, compile, compile_file, parse_spec, read_spec};
+pub use build::{CompileOptions, compile, compile_file};
 pub use compiled::CompiledNetwork;
 pub use graph::PopulationGraph;
+pub use parse::{parse_spec, read_spec};
 pub use spec::NetworkSpec;

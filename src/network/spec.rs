@@ -56,8 +56,7 @@ pub struct SimulationSpec {
 }
 
 /// The neuron model of a population.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelName {
     /// Integrate-and-fire without leak, voltage jumps on input.
     If,
@@ -71,19 +70,52 @@ pub enum ModelName {
     SpikeSource,
     /// Analog input units (e.g. pixels), as a constant current or rate-coded spikes.
     Analog,
+    /// A clocked model of the registry ([`crate::model::CLOCKED`]), by name.
+    Clocked(&'static str),
 }
+
+/// The built-in models, with their names in network files.
+const BUILT_IN: [(ModelName, &str); 6] = [
+    (ModelName::If, "if"),
+    (ModelName::LifDelta, "lif_delta"),
+    (ModelName::LifExp, "lif_exp"),
+    (ModelName::Poisson, "poisson"),
+    (ModelName::SpikeSource, "spike_source"),
+    (ModelName::Analog, "analog"),
+];
+
+/// Every name `model` may take.
+static MODEL_NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let built_in = BUILT_IN.iter().map(|&(_, name)| name);
+    built_in
+        .chain(crate::model::CLOCKED.iter().map(|e| e.name))
+        .collect()
+});
 
 impl ModelName {
     /// The name as written in network files.
     pub fn as_str(self) -> &'static str {
         match self {
-            ModelName::If => "if",
-            ModelName::LifDelta => "lif_delta",
-            ModelName::LifExp => "lif_exp",
-            ModelName::Poisson => "poisson",
-            ModelName::SpikeSource => "spike_source",
-            ModelName::Analog => "analog",
+            ModelName::Clocked(name) => name,
+            built_in => BUILT_IN
+                .iter()
+                .find(|&&(m, _)| m == built_in)
+                .map_or("", |&(_, name)| name),
         }
+    }
+
+    /// The model named `name` in a network file.
+    pub fn from_name(name: &str) -> Option<ModelName> {
+        let built_in = BUILT_IN.iter().find(|&&(_, n)| n == name).map(|&(m, _)| m);
+        built_in.or_else(|| crate::model::clocked(name).map(|e| ModelName::Clocked(e.name)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ModelName::from_name(&name)
+            .ok_or_else(|| serde::de::Error::unknown_variant(&name, &MODEL_NAMES))
     }
 }
 
@@ -148,6 +180,14 @@ pub struct PopulationSpec {
     /// Rate of an `analog` unit with value 1 under a spike encoding \[Hz\]. Default one spike per
     /// step (`1000 / dt_ms`).
     pub max_rate_hz: Option<f64>,
+    /// Initial values of a clocked model's state variables other than the potential, by their
+    /// `traces.csv` names: `initial = { g_exc_ns = { normal = { mean = 40, std = 15 } } }`.
+    pub initial: Option<std::collections::BTreeMap<String, ValueSpec>>,
+    /// The parameters of a clocked model (see [`crate::model`]): every field of the table but
+    /// `name`, `size`, `model` and `v_init_mv`, set aside by [`super::parse_spec`] and checked
+    /// against the model's own parameter struct.
+    #[serde(skip)]
+    pub model_params: toml::Table,
 }
 
 /// A tensor in a safetensors file: `{ file = "net.safetensors", tensor = "layer1.bias" }`.
@@ -337,10 +377,16 @@ pub struct ProjectionSpec {
     /// synaptic current in voltage units (lif_exp). Required, except for `dense` projections,
     /// whose weights come from their tensor.
     pub weight_mv: Option<ValueSpec>,
+    /// Synaptic weight \[nS\] into a conductance-based target (`lif_cond_exp`): the jump of the
+    /// receptor's conductance, ≥ 0 for both receptors. Such targets take `weight_ns` in place of
+    /// `weight_mv`.
+    pub weight_ns: Option<ValueSpec>,
     /// Transmission delay \[ms\], at least one step and a whole number of steps. A distribution is
     /// drawn as whole steps.
     pub delay_ms: ValueSpec,
-    /// Receptor of a lif_exp target. Default: `exc` for non-negative weights, `inh` otherwise.
+    /// Receptor of a target with two (`lif_exp` and the clocked models). Default: `exc` for
+    /// non-negative weights, `inh` otherwise; conductance weights are ≥ 0, so an inhibitory
+    /// projection into a conductance-based target names `receptor = "inh"`.
     pub receptor: Option<ReceptorSpec>,
 }
 
@@ -367,7 +413,9 @@ pub enum InputSpec {
         /// Rate per neuron \[Hz\].
         rate_hz: f64,
         /// Weight of each input spike \[mV\].
-        weight_mv: f64,
+        weight_mv: Option<f64>,
+        /// Weight of each input spike into a conductance-based target \[nS\].
+        weight_ns: Option<f64>,
         /// Receptor of a lif_exp target. Default by the weight's sign.
         receptor: Option<ReceptorSpec>,
         /// Selected neurons. Default all.

@@ -120,12 +120,9 @@ pub struct TraceSample {
     pub population: u32,
     /// Neuron index.
     pub index: u32,
-    /// Membrane potential \[mV\].
-    pub v: f64,
-    /// Excitatory current \[mV\].
-    pub i_exc: f64,
-    /// Inhibitory current \[mV\].
-    pub i_inh: f64,
+    /// The state variables of the population's model, in the order of
+    /// [`crate::network::compiled::Population::variables`] (the potential first).
+    pub values: [f64; crate::model::MAX_VARIABLES],
 }
 
 /// What a run recorded.
@@ -328,6 +325,14 @@ impl<'a> Simulation<'a> {
                     }
                     Source::Neurons
                 }
+                PopulationKind::Clocked { model, initial } => {
+                    let bounds = part_bounds(p.size, threads);
+                    for (rank, w) in bounds.windows(2).enumerate() {
+                        let states = model.states(&initial[w[0] as usize..w[1] as usize]);
+                        parts.push(Part::new_clocked(pi, rank, w[0], states));
+                    }
+                    Source::Neurons
+                }
                 PopulationKind::Poisson { rate_hz } => {
                     Source::Poisson(Box::new(PoissonField::new(
                         (0..p.size).collect(),
@@ -363,15 +368,18 @@ impl<'a> Simulation<'a> {
         let into_inh: Vec<bool> = net
             .projections
             .iter()
-            .map(|pr| pr.receptor == Receptor::Inh && is_lif_exp(&net.populations[pr.target]))
+            .map(|pr| {
+                pr.receptor == Receptor::Inh && net.populations[pr.target].has_two_receptors()
+            })
             .collect();
         // Drives into a whole population go to its parts (their blocks align with the parts);
         // drives into index subsets stay whole.
         let mut subset_drives = Vec::new();
         for (k, d) in net.drives.iter().enumerate() {
             let lambda = d.rate_hz * net.dt_ms * 1e-3;
-            let receptor =
-                usize::from(d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]));
+            let receptor = usize::from(
+                d.receptor == Receptor::Inh && net.populations[d.target].has_two_receptors(),
+            );
             let size = net.populations[d.target].size;
             let whole = d.neurons.len() == size as usize;
             if !whole {
@@ -474,11 +482,12 @@ impl<'a> Simulation<'a> {
         };
         sim.apply_analog_currents(&analog_values);
         for part in &mut sim.parts {
-            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
-                unreachable!("parts hold neurons")
+            let kind = &net.populations[part.pop].kind;
+            part.find_runaway(kind);
+            let PopulationKind::Neurons { dynamics, .. } = kind else {
+                continue; // clocked: no bias records, no predictions
             };
             part.list_biased();
-            part.find_runaway(dynamics);
             part.can_self_cross = can_self_cross(dynamics, part.slots.iter().map(|s| &s.anchor))
                 || net.currents.iter().any(|c| c.population == part.pop);
             if dynamics.params.model == Model::LifExp && !part.all_touched {
@@ -497,7 +506,7 @@ impl<'a> Simulation<'a> {
             for part in &mut sim.parts {
                 let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind
                 else {
-                    unreachable!("parts hold neurons")
+                    continue; // clocked: updated every step
                 };
                 for i in 0..part.slots.len() {
                     part.schedule(dynamics, i, 0);
@@ -585,6 +594,29 @@ impl<'a> Simulation<'a> {
             }
             _ => None,
         }
+    }
+
+    /// The state variables of neuron `index` of population `population` at the current step
+    /// (in the order of [`crate::network::compiled::Population::variables`]), or `None` for
+    /// spike sources.
+    pub fn state_variables(
+        &self,
+        population: usize,
+        index: u32,
+    ) -> Option<[f64; crate::model::MAX_VARIABLES]> {
+        let mut values = [0.0; crate::model::MAX_VARIABLES];
+        match &self.net.populations[population].kind {
+            PopulationKind::Neurons { .. } => {
+                let e = self.state(population, index)?;
+                values[..3].copy_from_slice(&[e.v, e.i_exc, e.i_inh]);
+            }
+            PopulationKind::Clocked { .. } => {
+                let (k, l) = self.locate(population, index);
+                self.parts[k].clocked.as_ref()?.values(l, &mut values);
+            }
+            _ => return None,
+        }
+        Some(values)
     }
 
     /// Run all remaining steps, calling `progress(step)` now and then.
@@ -799,10 +831,11 @@ impl<'a> Simulation<'a> {
         let mut subset = std::mem::take(&mut self.subset_drives);
         for (k, field) in &mut subset {
             let d = &net.drives[*k];
-            let r =
-                usize::from(d.receptor == Receptor::Inh && is_lif_exp(&net.populations[d.target]));
-            let PopulationKind::Neurons { dynamics, .. } = &net.populations[d.target].kind else {
-                unreachable!("drives target neurons")
+            let target = &net.populations[d.target];
+            let r = usize::from(d.receptor == Receptor::Inh && target.has_two_receptors());
+            let dynamics = match &target.kind {
+                PopulationKind::Neurons { dynamics, .. } => Some(dynamics),
+                _ => None,
             };
             let mut events = 0u64;
             field.step(t, |n, c| {
@@ -858,10 +891,7 @@ impl<'a> Simulation<'a> {
         for k in changed {
             let part = &mut self.parts[k];
             part.list_biased();
-            let PopulationKind::Neurons { dynamics, .. } = &net.populations[part.pop].kind else {
-                unreachable!("parts hold neurons")
-            };
-            part.find_runaway(dynamics);
+            part.find_runaway(&net.populations[part.pop].kind);
         }
     }
 
@@ -872,14 +902,12 @@ impl<'a> Simulation<'a> {
                 continue;
             }
             for &n in &req.neurons {
-                if let Some(e) = self.state(req.population, n) {
+                if let Some(values) = self.state_variables(req.population, n) {
                     self.recorded.traces.push(TraceSample {
                         step: t,
                         population: req.population as u32,
                         index: n,
-                        v: e.v,
-                        i_exc: e.i_exc,
-                        i_inh: e.i_inh,
+                        values,
                     });
                 }
             }
@@ -952,10 +980,6 @@ impl<'a> Simulation<'a> {
             self.spikes_now[pi] = spikes;
         }
     }
-}
-
-fn is_lif_exp(p: &Population) -> bool {
-    matches!(&p.kind, PopulationKind::Neurons { dynamics, .. } if dynamics.params.model == Model::LifExp)
 }
 
 /// Whether a neuron of this population could reach threshold with no input at all.

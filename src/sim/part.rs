@@ -7,7 +7,8 @@
 
 use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
-use crate::network::compiled::{CompiledNetwork, Weights};
+use crate::model::ClockedStates;
+use crate::network::compiled::{CompiledNetwork, PopulationKind, Weights};
 use crate::neuron::{
     Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model, Prediction,
     updated_magnitude,
@@ -187,6 +188,10 @@ pub(super) struct Part {
     magnitudes: f64,
     /// The first neuron (local index) found beyond the bound, once one is.
     pub runaway: Option<u32>,
+    /// The states of a clocked population's neurons (see [`crate::model`]), which then have
+    /// no records in `slots`: every neuron is updated every step, its inputs summed in
+    /// `dense_inputs`.
+    pub clocked: Option<Box<dyn ClockedStates>>,
 }
 
 impl Part {
@@ -233,7 +238,27 @@ impl Part {
             biased: Vec::new(),
             magnitudes: 0.0,
             runaway: None,
+            clocked: None,
         }
+    }
+
+    /// A part of a clocked population: neurons `lo .. lo + states.len()`.
+    pub fn new_clocked(pop: usize, rank: usize, lo: u32, states: Box<dyn ClockedStates>) -> Self {
+        let n = states.len();
+        let mut part = Part::new(pop, rank, lo, &[]);
+        part.touched = {
+            let mut v = vec![0; n.div_ceil(64) + TAIL_PAD_WORDS];
+            v.truncate(n.div_ceil(64));
+            v
+        };
+        part.clocked = Some(states);
+        part.set_all_touched();
+        part
+    }
+
+    /// Number of neurons.
+    pub fn len(&self) -> usize {
+        self.clocked.as_ref().map_or(self.slots.len(), |c| c.len())
     }
 
     /// List again the neurons with a non-zero constant current (after a change of bias).
@@ -272,15 +297,15 @@ impl Part {
 
     /// One past the last neuron.
     pub fn hi(&self) -> u32 {
-        self.lo + self.slots.len() as u32
+        self.lo + self.len() as u32
     }
 
     /// Sum inputs densely (see `dense_inputs`): every neuron is touched every step.
     pub fn set_all_touched(&mut self) {
         self.all_touched = true;
         self.dense_inputs = DenseInputs {
-            exc: vec![-0.0; self.slots.len()],
-            inh: vec![-0.0; self.slots.len()],
+            exc: vec![-0.0; self.len()],
+            inh: vec![-0.0; self.len()],
         };
     }
 
@@ -292,21 +317,22 @@ impl Part {
     }
 
     /// Add `weight`, arriving at step `t`, to local neuron `i`'s input (`dynamics`: the
-    /// population's).
+    /// population's, `None` for a clocked one).
     #[inline]
     pub fn add_input(
         &mut self,
-        dynamics: &Dynamics,
+        dynamics: Option<&Dynamics>,
         t: u32,
         i: usize,
         receptor: usize,
         weight: f64,
     ) {
-        if self.fold {
-            let (target, weight) = (std::iter::once(i), std::iter::once(weight));
-            self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
-        } else if self.all_touched {
+        if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
+        } else if self.fold {
+            let (target, weight) = (std::iter::once(i), std::iter::once(weight));
+            let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
+            self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
         } else {
             self.slots.add(i, receptor, weight);
             self.touched[i >> 6] |= 1 << (i & 63);
@@ -327,10 +353,11 @@ impl Part {
         } = *input;
         let rank = self.rank;
         let mut lap = Lap::new(profile);
-        let crate::network::compiled::PopulationKind::Neurons { dynamics, .. } =
-            &net.populations[self.pop].kind
-        else {
-            unreachable!("parts hold neurons")
+        let kind = &net.populations[self.pop].kind;
+        let dynamics = match kind {
+            PopulationKind::Neurons { dynamics, .. } => Some(dynamics),
+            PopulationKind::Clocked { .. } => None,
+            _ => unreachable!("parts hold neurons"),
         };
         self.external.clear();
         let mut drives = std::mem::take(&mut self.drives);
@@ -361,6 +388,22 @@ impl Part {
         lap.record(&mut self.phase_ns[Phase::Drives as usize]);
         self.deliver(dynamics, t, net, bundles, into_inh, row_splits, rank);
         lap.record(&mut self.phase_ns[Phase::Delivery as usize]);
+        match dynamics {
+            Some(dynamics) => self.update_exact(dynamics, t, event, &mut lap),
+            None => {
+                self.update_clocked(t);
+                lap.record(&mut self.phase_ns[Phase::Updates as usize]);
+            }
+        }
+        self.spikes.sort_unstable();
+        self.count_active(t);
+        if beyond_bound(kind, std::mem::take(&mut self.magnitudes)) {
+            self.find_runaway(kind);
+        }
+    }
+
+    /// The update of an exact model's part by the event or the clock engine.
+    fn update_exact(&mut self, dynamics: &Dynamics, t: u32, event: bool, lap: &mut Lap) {
         if event {
             self.updates += std::mem::take(&mut self.moves);
             if self.fold {
@@ -376,28 +419,46 @@ impl Part {
             self.update_clock(dynamics, t);
             lap.record(&mut self.phase_ns[Phase::Updates as usize]);
         }
-        self.spikes.sort_unstable();
-        self.count_active(t);
-        if dynamics.beyond_bound(std::mem::take(&mut self.magnitudes)) {
-            self.find_runaway(dynamics);
-        }
+    }
+
+    /// The update of a clocked model's part (both engines): every neuron, with the inputs
+    /// summed in `dense_inputs`.
+    fn update_clocked(&mut self, t: u32) {
+        let states = self.clocked.as_mut().expect("clocked parts hold states");
+        let DenseInputs { exc, inh } = &mut self.dense_inputs;
+        self.magnitudes += states.update(crate::model::Step {
+            t,
+            exc,
+            inh,
+            lo: self.lo,
+            spikes: &mut self.spikes,
+            received: &mut self.touched,
+        });
+        self.updates += states.len() as u64;
     }
 
     /// Find the first neuron whose state is beyond the bound (its index in [`Self::runaway`]):
     /// after a step whose updates may have left one, and after a change of bias.
     #[cold]
-    pub fn find_runaway(&mut self, dynamics: &Dynamics) {
-        let first = self
-            .slots
-            .iter()
-            .position(|slot| dynamics.out_of_bounds(&slot.anchor));
-        self.runaway = first.map(|i| i as u32);
+    pub fn find_runaway(&mut self, kind: &PopulationKind) {
+        let first = match (kind, &self.clocked) {
+            (PopulationKind::Clocked { model, .. }, Some(states)) => {
+                states.find_runaway(model.state_bound())
+            }
+            (PopulationKind::Neurons { dynamics, .. }, _) => self
+                .slots
+                .iter()
+                .position(|slot| dynamics.out_of_bounds(&slot.anchor))
+                .map(|i| i as u32),
+            _ => None,
+        };
+        self.runaway = first;
     }
 
     #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
-        dynamics: &Dynamics,
+        dynamics: Option<&Dynamics>,
         t: u32,
         net: &CompiledNetwork,
         bundles: &[Bundle],
@@ -449,6 +510,7 @@ impl Part {
                 let row = &w[first..last][lo as usize..hi as usize];
                 if self.fold {
                     let weights = row.iter().map(|&w| f64::from(w));
+                    let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
                     self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
                 } else if self.all_touched {
                     accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
@@ -475,6 +537,7 @@ impl Part {
                     .iter()
                     .skip(FOLD_PREFETCH_AHEAD)
                     .map(|&n| (n - lo) as usize);
+                let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
                 match &pr.weights {
                     Weights::Constant(w) => {
                         self.fold_inputs(dynamics, t, r, local, ahead, std::iter::repeat(*w))
@@ -819,6 +882,20 @@ impl Part {
         }
     }
 }
+
+/// Whether a sum of magnitudes of a population's states is beyond its bound (or NaN).
+#[inline]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what makes NaN beyond
+fn beyond_bound(kind: &PopulationKind, magnitudes: f64) -> bool {
+    match kind {
+        PopulationKind::Neurons { dynamics, .. } => dynamics.beyond_bound(magnitudes),
+        PopulationKind::Clocked { model, .. } => !(magnitudes <= model.state_bound()),
+        _ => false,
+    }
+}
+
+/// Folded inputs exist only in `lif_exp` parts, which have dynamics.
+const FOLDED_HAVE_DYNAMICS: &str = "folded parts are of an exact model";
 
 /// Delivery with folded inputs asks for the record of the target this many synapses ahead: the
 /// records are read at random, and each fold waits for its record before it can compute.

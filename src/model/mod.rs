@@ -1,0 +1,361 @@
+//! The neuron-model seam: every model a network file can name, and the one trait a model
+//! outside the exact core implements.
+//!
+//! Two kinds of models run on the same engines:
+//!
+//! * **Exact** models (`if`, `lif_delta`, `lif_exp`, in [`crate::neuron`]): linear with
+//!   constant coefficients, integrated in closed form, with a rigorous prediction of their next
+//!   threshold crossing, so the event engine computes a neuron only when an input arrives or a
+//!   crossing is possible.
+//! * **Clocked** models (one file each in this folder): models whose state cannot be predicted
+//!   rigorously between inputs (nonlinear, or linear with time-varying coefficients). Their
+//!   populations are updated every step in both engines (the event engine still delivers their
+//!   synaptic events event-driven, into dense per-neuron accumulators), so their neuron updates
+//!   equal their clock-equivalent updates, and both engines give the same spikes.
+//!
+//! # Adding a model
+//!
+//! One new file plus one registration line: write a type implementing [`ClockedModel`] (its
+//! parameter struct, its state record, its update; see [`izhikevich`] for a short one), and add
+//! it to the [`clocked_models!`] list at the bottom of this file. The network file then selects
+//! it with `model = "<NAME>"`; its parameters are the model's own struct, whose unknown fields
+//! are refused with the nearest valid name; `traces.csv` gains its state variables.
+
+pub mod adex;
+pub mod izhikevich;
+pub mod lif_cond_exp;
+pub mod method;
+
+use crate::neuron::UpdateOperations;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// The most state variables a model may record in `traces.csv`.
+pub const MAX_VARIABLES: usize = 4;
+
+/// How a model's synaptic inputs are weighted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synapses {
+    /// Weights are potential jumps \[mV\] (`weight_mv`): excitatory ≥ 0, inhibitory ≤ 0.
+    Voltage,
+    /// Weights are conductance jumps \[nS\] (`weight_ns`), ≥ 0 for both receptors.
+    Conductance,
+}
+
+impl Synapses {
+    /// The projection field that holds such weights.
+    pub fn weight_field(self) -> &'static str {
+        match self {
+            Synapses::Voltage => "weight_mv",
+            Synapses::Conductance => "weight_ns",
+        }
+    }
+}
+
+/// A wrong parameter: the field (as written in the network file) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamError {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong, with the value and the valid range.
+    pub message: String,
+}
+
+impl ParamError {
+    /// A refusal of `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        ParamError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Refuse `value` of `field` unless it is finite and above 0.
+pub fn positive(field: &'static str, value: f64) -> Result<f64, ParamError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(ParamError::new(
+            field,
+            format!("must be a finite number above 0, got {value}"),
+        ))
+    }
+}
+
+/// Refuse `value` of `field` unless it is finite.
+pub fn finite(field: &'static str, value: f64) -> Result<f64, ParamError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ParamError::new(
+            field,
+            format!("must be a finite number, got {value}"),
+        ))
+    }
+}
+
+/// Refuse a refractory period that is negative or not a whole number of steps; the steps.
+pub fn refractory_steps(field: &'static str, t_ref_ms: f64, dt_ms: f64) -> Result<u32, ParamError> {
+    let steps = t_ref_ms / dt_ms;
+    let whole = steps.round();
+    if !(t_ref_ms >= 0.0 && (steps - whole).abs() <= 1e-6 * whole.max(1.0) && whole < 1e9) {
+        return Err(ParamError::new(
+            field,
+            format!("must be a whole number of steps of {dt_ms} ms, at least 0, got {t_ref_ms}"),
+        ));
+    }
+    Ok(whole as u32)
+}
+
+/// A neuron model updated every step: its parameters, its state record and its update.
+///
+/// The update of step `t` advances the state from step `t - 1` to `t`, adds the inputs that
+/// arrive at `t` (summed per receptor), then checks the threshold, as the exact models do (see
+/// [`crate::neuron`]'s time semantics).
+pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
+    /// The name in network files.
+    const NAME: &'static str;
+    /// The parameters as written in a `[[population]]` table (besides `name`, `size`, `model`
+    /// and `v_init_mv`); unknown fields are refused.
+    type Params: DeserializeOwned;
+    /// One neuron's state: only what the model needs.
+    type State: Copy + Debug + Send + Sync;
+    /// The state variables, as `traces.csv` columns with their units, the potential first.
+    const VARIABLES: &'static [&'static str];
+    /// How inputs are weighted.
+    const SYNAPSES: Synapses;
+
+    /// Check the parameters and precompute what the update needs for step `dt_ms`.
+    fn new(params: Self::Params, dt_ms: f64) -> Result<Self, ParamError>;
+    /// The initial state of a neuron at potential `v_mv`.
+    fn initial(&self, v_mv: f64) -> Self::State;
+    /// The state with variables `values` (in the order of [`Self::VARIABLES`]), the inverse
+    /// of [`Self::values`].
+    fn with_values(&self, values: &[f64; MAX_VARIABLES]) -> Self::State;
+    /// The initial potential when the file gives none \[mV\].
+    fn resting_potential(&self) -> f64;
+    /// The voltage scale of the parameters \[mV\], for the runaway bound.
+    fn voltage_scale(&self) -> f64;
+    /// Step `t` of one neuron with the inputs arriving at `t`; true if it spikes.
+    fn update(&self, state: &mut Self::State, t: u32, in_exc: f64, in_inh: f64) -> bool;
+    /// The state variables (in the order of [`Self::VARIABLES`]).
+    fn values(state: &Self::State, out: &mut [f64; MAX_VARIABLES]);
+    /// The sum of the magnitudes of the state: not finite if a variable is not.
+    fn magnitude(state: &Self::State) -> f64;
+    /// The arithmetic of one update, for energy estimates.
+    fn operations(&self) -> UpdateOperations;
+}
+
+/// A clocked model with its parameters, as populations hold it (object-safe).
+pub trait CompiledModel: Debug + Send + Sync {
+    /// The name in network files.
+    fn name(&self) -> &'static str;
+    /// The state variables' column names.
+    fn variables(&self) -> &'static [&'static str];
+    /// How inputs are weighted.
+    fn synapses(&self) -> Synapses;
+    /// The initial potential when the file gives none \[mV\].
+    fn resting_potential(&self) -> f64;
+    /// The largest magnitude a state may reach: [`crate::neuron::STATE_BOUND_FACTOR`] times
+    /// the voltage scale of the parameters.
+    fn state_bound(&self) -> f64;
+    /// The state variables of a neuron starting at potential `v_mv`, the others at their
+    /// defaults.
+    fn initial_values(&self, v_mv: f64) -> [f64; MAX_VARIABLES];
+    /// The states of neurons starting with state variables `initial`.
+    fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates>;
+    /// The arithmetic of one update.
+    fn operations(&self) -> UpdateOperations;
+}
+
+/// The states of a range of neurons of a clocked population, updated together.
+pub trait ClockedStates: Debug + Send + Sync {
+    /// Number of neurons.
+    fn len(&self) -> usize;
+    /// True when there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Step `t` of every neuron: inputs taken from `exc` and `inh` (which are left at -0.0),
+    /// the indices (plus `lo`) of spiking neurons pushed to `spikes`, bit `i` of `received`
+    /// set where neuron `i` had an input. Returns the sum of the magnitudes of the states.
+    fn update(&mut self, step: Step<'_>) -> f64;
+    /// Neuron `i`'s state variables.
+    fn values(&self, i: usize, out: &mut [f64; MAX_VARIABLES]);
+    /// The first neuron whose state is beyond `bound` or not finite.
+    fn find_runaway(&self, bound: f64) -> Option<u32>;
+}
+
+/// What one step of a [`ClockedStates`] reads and writes.
+pub struct Step<'a> {
+    /// The step.
+    pub t: u32,
+    /// Excitatory inputs of the step, one per neuron.
+    pub exc: &'a mut [f64],
+    /// Inhibitory inputs of the step.
+    pub inh: &'a mut [f64],
+    /// Index of the first neuron in its population.
+    pub lo: u32,
+    /// Spiking neurons (population indices).
+    pub spikes: &'a mut Vec<u32>,
+    /// One bit per neuron: received an input.
+    pub received: &'a mut [u64],
+}
+
+/// A [`ClockedModel`] with its parameters.
+#[derive(Debug, Clone)]
+struct Compiled<M: ClockedModel>(Arc<M>);
+
+impl<M: ClockedModel> CompiledModel for Compiled<M> {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+    fn variables(&self) -> &'static [&'static str] {
+        M::VARIABLES
+    }
+    fn synapses(&self) -> Synapses {
+        M::SYNAPSES
+    }
+    fn resting_potential(&self) -> f64 {
+        self.0.resting_potential()
+    }
+    fn state_bound(&self) -> f64 {
+        crate::neuron::STATE_BOUND_FACTOR * self.0.voltage_scale().max(1.0)
+    }
+    fn initial_values(&self, v_mv: f64) -> [f64; MAX_VARIABLES] {
+        let mut values = [0.0; MAX_VARIABLES];
+        M::values(&self.0.initial(v_mv), &mut values);
+        values
+    }
+    fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates> {
+        Box::new(States {
+            model: self.0.clone(),
+            states: initial.iter().map(|v| self.0.with_values(v)).collect(),
+        })
+    }
+    fn operations(&self) -> UpdateOperations {
+        self.0.operations()
+    }
+}
+
+/// The states of neurons of model `M`, in one array of its own records.
+#[derive(Debug)]
+struct States<M: ClockedModel> {
+    model: Arc<M>,
+    states: Vec<M::State>,
+}
+
+impl<M: ClockedModel> ClockedStates for States<M> {
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    fn update(&mut self, step: Step<'_>) -> f64 {
+        let model = &*self.model;
+        let mut magnitudes = 0.0;
+        let words = self
+            .states
+            .chunks_mut(64)
+            .zip(step.exc.chunks_mut(64).zip(step.inh.chunks_mut(64)));
+        for (w, (states, (exc, inh))) in words.enumerate() {
+            let mut bits = 0u64;
+            for (b, (s, (e, i))) in states.iter_mut().zip(exc.iter_mut().zip(inh)).enumerate() {
+                let (in_exc, in_inh) = (std::mem::replace(e, -0.0), std::mem::replace(i, -0.0));
+                // An accumulator that received nothing is still -0.0 (sign bit set, no other).
+                let got = (in_exc.to_bits() | in_inh.to_bits()) != (-0.0f64).to_bits();
+                bits |= u64::from(got) << b;
+                if model.update(s, step.t, in_exc, in_inh) {
+                    step.spikes.push(step.lo + (w * 64 + b) as u32);
+                }
+                magnitudes += M::magnitude(s);
+            }
+            step.received[w] |= bits;
+        }
+        magnitudes
+    }
+
+    fn values(&self, i: usize, out: &mut [f64; MAX_VARIABLES]) {
+        M::values(&self.states[i], out);
+    }
+
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what makes NaN beyond
+    fn find_runaway(&self, bound: f64) -> Option<u32> {
+        let beyond = |s: &M::State| !(M::magnitude(s) <= bound);
+        self.states.iter().position(beyond).map(|i| i as u32)
+    }
+}
+
+/// A clocked model as the registry lists it: its name and how to build it from a
+/// population's parameter table.
+pub struct Entry {
+    /// The name in network files.
+    pub name: &'static str,
+    /// Check that a parameter table matches the model's parameter struct (at parsing, where
+    /// errors are located by line and column).
+    pub check: fn(toml::de::Deserializer<'_>) -> Result<(), toml::de::Error>,
+    /// Deserialize and check the parameters; `dt_ms` is the run's step.
+    pub build: BuildFn,
+}
+
+/// Builds a model from a population's parameter table and the run's step \[ms\].
+pub type BuildFn = fn(&toml::Table, f64) -> Result<Arc<dyn CompiledModel>, BuildError>;
+
+/// Why a parameter table did not build a model.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The table does not match the parameter struct (unknown or missing field, wrong type).
+    Format(String),
+    /// A value is out of range.
+    Param(ParamError),
+}
+
+/// Build model `M` from a parameter table.
+fn build<M: ClockedModel>(
+    table: &toml::Table,
+    dt_ms: f64,
+) -> Result<Arc<dyn CompiledModel>, BuildError> {
+    let params = toml::Value::Table(table.clone())
+        .try_into::<M::Params>()
+        .map_err(|e| BuildError::Format(e.message().to_string()))?;
+    let model = M::new(params, dt_ms).map_err(BuildError::Param)?;
+    Ok(Arc::new(Compiled(Arc::new(model))))
+}
+
+/// Check a parameter table against model `M`'s parameter struct.
+fn check<M: ClockedModel>(table: toml::de::Deserializer<'_>) -> Result<(), toml::de::Error> {
+    M::Params::deserialize(table).map(|_| ())
+}
+
+/// Registers clocked models: one line each, `module::Type`.
+macro_rules! clocked_models {
+    ($($model:ty),* $(,)?) => {
+        /// Every registered clocked model.
+        pub static CLOCKED: &[Entry] = &[$(Entry {
+            name: <$model as ClockedModel>::NAME,
+            check: check::<$model>,
+            build: build::<$model>,
+        }),*];
+    };
+}
+
+clocked_models!(lif_cond_exp::LifCondExp, adex::Adex, izhikevich::Izhikevich,);
+
+/// The clocked model named `name`, if one is registered.
+pub fn clocked(name: &str) -> Option<&'static Entry> {
+    CLOCKED.iter().find(|e| e.name == name)
+}
+
+/// The names of the exact models, in the order documentation lists them.
+pub const EXACT: [&str; 3] = ["if", "lif_delta", "lif_exp"];
+
+/// The names of every simulated model, exact then clocked.
+pub fn simulated_names() -> Vec<&'static str> {
+    EXACT
+        .iter()
+        .copied()
+        .chain(CLOCKED.iter().map(|e| e.name))
+        .collect()
+}
