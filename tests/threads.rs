@@ -13,7 +13,12 @@ fn spikes_and_counts(
 ) -> (Vec<(u32, u32, u32)>, synops::sim::Counts, Vec<u64>) {
     let mut sim = Simulation::with_threads(net, engine, threads);
     sim.run(|_| {}).unwrap();
-    let traces = sim.recorded.traces.iter().map(|s| s.values[0].to_bits()).collect();
+    let traces = sim
+        .recorded
+        .traces
+        .iter()
+        .map(|s| s.values[0].to_bits())
+        .collect();
     (sim.recorded.spikes.clone(), sim.counts.clone(), traces)
 }
 

@@ -20,7 +20,8 @@
 
 use super::method::Method;
 use super::{
-    ClockedModel, MAX_VARIABLES, ParamError, Synapses, finite, positive, refractory_steps,
+    ClockedModel, MAX_VARIABLES, ParamError, Synapses, explicit_method, finite, positive,
+    refractory_steps,
 };
 use crate::neuron::UpdateOperations;
 use serde::Deserialize;
@@ -131,7 +132,7 @@ impl ClockedModel for Adex {
             ref_steps: refractory_steps("t_ref_ms", p.t_ref_ms.unwrap_or(0.0), dt_ms)?,
             bias: finite("bias_pa", p.bias_pa.unwrap_or(0.0))?,
             dt: dt_ms,
-            method: p.method.unwrap_or(Method::Rk4),
+            method: explicit_method(p.method.unwrap_or(Method::Rk4))?,
         })
     }
 
@@ -167,7 +168,7 @@ impl ClockedModel for Adex {
         let free = t > s.ref_end;
         let (dv, dw) = match self.method {
             Method::Euler => self.derivatives(s.v, s.w, free),
-            Method::Rk4 => {
+            Method::Rk4 | Method::IntegratingFactor => {
                 let (v1, w1) = self.derivatives(s.v, s.w, free);
                 let (v2, w2) = self.derivatives(s.v + 0.5 * h * v1, s.w + 0.5 * h * w1, free);
                 let (v3, w3) = self.derivatives(s.v + 0.5 * h * v2, s.w + 0.5 * h * w2, free);
@@ -210,7 +211,7 @@ impl ClockedModel for Adex {
                 multiplies: 10,
                 adds: 11,
             },
-            Method::Rk4 => UpdateOperations {
+            Method::Rk4 | Method::IntegratingFactor => UpdateOperations {
                 multiplies: 46,
                 adds: 41,
             },

@@ -12,6 +12,10 @@ pub enum Method {
     Euler,
     /// The classical fourth-order Runge–Kutta method over the step (local error O(dt⁵)).
     Rk4,
+    /// For a potential linear in itself with coefficients known in closed form (conductance
+    /// models): the exact integrating factor, and Gauss–Legendre quadrature of the input
+    /// integral (see [`super::lif_cond_exp`]).
+    IntegratingFactor,
 }
 
 impl Method {
@@ -20,6 +24,7 @@ impl Method {
         match self {
             Method::Euler => "euler",
             Method::Rk4 => "rk4",
+            Method::IntegratingFactor => "integrating_factor",
         }
     }
 }

@@ -110,6 +110,17 @@ pub fn refractory_steps(field: &'static str, t_ref_ms: f64, dt_ms: f64) -> Resul
     Ok(whole as u32)
 }
 
+/// Refuse a method that applies only to conductance models (`integrating_factor`).
+pub fn explicit_method(method: method::Method) -> Result<method::Method, ParamError> {
+    match method {
+        method::Method::IntegratingFactor => Err(ParamError::new(
+            "method",
+            "integrating_factor applies to conductance-based models; this model takes euler or rk4",
+        )),
+        m => Ok(m),
+    }
+}
+
 /// A neuron model updated every step: its parameters, its state record and its update.
 ///
 /// The update of step `t` advances the state from step `t - 1` to `t`, adds the inputs that

@@ -64,14 +64,15 @@ fn set_aside_model_params<'i>(
             continue;
         };
         let model = match table.get("model").map(|m| m.get_ref()) {
-            Some(DeValue::String(name)) => ModelName::from_name(name),
-            _ => None,
+            Some(DeValue::String(name)) => ModelName::from_name(name).ok_or(()),
+            _ => continue,
         };
-        let Some(ModelName::Clocked(name)) = model else {
-            continue;
-        };
-        let Some(entry) = crate::model::clocked(name) else {
-            continue;
+        let entry = match model {
+            Ok(ModelName::Clocked(name)) => crate::model::clocked(name),
+            // An unknown model: its fields are set aside too, so that the error is the
+            // model's name, not a field of the model meant.
+            Err(()) => None,
+            Ok(_) => continue,
         };
         let keys: Vec<_> = table
             .keys()
@@ -84,7 +85,9 @@ fn set_aside_model_params<'i>(
                 params.insert(key, value);
             }
         }
-        own.push((k, entry, Spanned::new(span, params)));
+        if let Some(entry) = entry {
+            own.push((k, entry, Spanned::new(span, params)));
+        }
     }
     own
 }
