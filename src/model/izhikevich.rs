@@ -144,7 +144,7 @@ impl ClockedModel for Izhikevich {
                 )
             }
         };
-        s.u = h * du + s.u;
+        s.u += h * du;
         s.v = (h * dv + s.v) + (in_exc + in_inh);
         let spiked = s.v >= self.v_peak;
         if spiked {
