@@ -24,7 +24,7 @@ if target == "cpp_standalone":
     b2.set_device("cpp_standalone", directory=workdir, build_on_run=False)
     b2.prefs.devices.cpp_standalone.openmp_threads = 0
 b2.defaultclock.dt = 0.1 * ms
-b2.seed(1)
+b2.seed(int(__import__("os").environ.get("SEED", "1")))
 
 start = time.perf_counter()
 if network == "brunel":

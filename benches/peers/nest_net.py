@@ -13,7 +13,8 @@ import nest
 
 nest.set_verbosity("M_ERROR")
 nest.ResetKernel()
-nest.SetKernelStatus({"resolution": 0.1, "local_num_threads": threads, "rng_seed": 1,
+nest.SetKernelStatus({"resolution": 0.1, "local_num_threads": threads,
+                      "rng_seed": int(__import__("os").environ.get("SEED", "1")),
                       "print_time": False})
 start = time.perf_counter()
 if network == "brunel":
