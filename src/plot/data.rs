@@ -34,8 +34,10 @@ pub struct Trace {
     pub population: String,
     pub index: u32,
     pub threshold: Option<f64>,
-    /// `(time_ms, v, i_exc, i_inh)`.
-    pub samples: Vec<(f64, f64, f64, f64)>,
+    /// `(time_ms, v)`.
+    pub samples: Vec<(f64, f64)>,
+    /// The other state variables of the neuron's model, by column: `(time_ms, value)`.
+    pub others: Vec<(String, Vec<(f64, f64)>)>,
     pub spikes: Vec<f64>,
 }
 
@@ -44,6 +46,9 @@ pub struct TraceData {
     pub network: String,
     pub traces: Vec<Trace>,
 }
+
+/// The columns every `traces.csv` starts with; the state variables of the traced models follow.
+const TRACE_COLUMNS: &str = "time_ms,population,index,v_mv";
 
 fn bad(path: &Path, message: impl Into<String>) -> Error {
     Error::Data {
@@ -105,6 +110,21 @@ fn summary_beside(file: &Path) -> Result<Summary> {
         ));
     }
     Ok(summary)
+}
+
+/// The header and rows of a `traces.csv`: its first columns fixed, the variables after them.
+fn trace_rows(path: &Path) -> Result<(String, Vec<(usize, Vec<String>)>)> {
+    let text = crate::files::read_text(path, crate::files::InputKind::Results)?;
+    let header = text.lines().next().unwrap_or_default().trim().to_string();
+    let fixed = header == TRACE_COLUMNS || header.starts_with(&format!("{TRACE_COLUMNS},"));
+    if !fixed {
+        return Err(Error::Csv {
+            path: path.to_path_buf(),
+            line: 1,
+            message: format!("header `{header}`, expected `{TRACE_COLUMNS},...`"),
+        });
+    }
+    Ok((header.clone(), csv_rows(path, &header)?))
 }
 
 fn csv_rows(path: &Path, header: &str) -> Result<Vec<(usize, Vec<String>)>> {
@@ -275,37 +295,46 @@ impl TraceData {
             Vec::new()
         };
         let mut traces: Vec<Trace> = Vec::new();
-        for (line, cols) in csv_rows(&path, "time_ms,population,index,v_mv,i_exc_mv,i_inh_mv")? {
+        let (header, rows) = trace_rows(&path)?;
+        let variables: Vec<&str> = header.split(',').skip(4).collect();
+        for (line, cols) in rows {
             let index = number(&path, line, &cols[2])? as u32;
-            let sample = (
-                time(
-                    &path,
-                    line,
-                    &cols[0],
-                    summary.as_ref().map(|s| s.duration_ms),
-                )?,
-                number(&path, line, &cols[3])?,
-                number(&path, line, &cols[4])?,
-                number(&path, line, &cols[5])?,
-            );
-            match traces
-                .iter_mut()
-                .find(|t| t.population == cols[1] && t.index == index)
+            let duration = summary.as_ref().map(|s| s.duration_ms);
+            let t = time(&path, line, &cols[0], duration)?;
+            let sample = (t, number(&path, line, &cols[3])?);
+            let k = match traces
+                .iter()
+                .position(|t| t.population == cols[1] && t.index == index)
             {
-                Some(t) => t.samples.push(sample),
+                Some(k) => k,
                 None => {
                     let pop = pops.iter().position(|p| p.name == cols[1]);
                     traces.push(Trace {
                         population: cols[1].clone(),
                         index,
                         threshold: pop.and_then(|p| pops[p].v_th_mv),
-                        samples: vec![sample],
+                        samples: Vec::new(),
+                        others: Vec::new(),
                         spikes: spikes
                             .iter()
                             .filter(|s| Some(s.population) == pop && s.index == index)
                             .map(|s| s.time_ms)
                             .collect(),
-                    })
+                    });
+                    traces.len() - 1
+                }
+            };
+            let trace = &mut traces[k];
+            trace.samples.push(sample);
+            // A variable the neuron's model lacks is left empty.
+            for (name, value) in variables.iter().zip(&cols[4..]) {
+                if value.is_empty() {
+                    continue;
+                }
+                let value = (t, number(&path, line, value)?);
+                match trace.others.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, values)) => values.push(value),
+                    None => trace.others.push((name.to_string(), vec![value])),
                 }
             }
         }

@@ -402,7 +402,7 @@ fn draw_traces<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &TraceData)
     let has_currents = d
         .traces
         .iter()
-        .any(|t| t.samples.iter().any(|s| s.2 != 0.0 || s.3 != 0.0));
+        .any(|t| t.others.iter().any(|(_, o)| o.iter().any(|s| s.1 != 0.0)));
     let (top, bottom) = if has_currents {
         let (a, b) = root.split_vertically(root.dim_in_pixel().1 * 3 / 5);
         (a, Some(b))
@@ -487,21 +487,12 @@ fn draw_traces<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &TraceData)
     }
     legend(&mut chart)?;
     if let Some(bottom) = bottom {
-        let lo = d
-            .traces
-            .iter()
-            .flat_map(|t| &t.samples)
-            .map(|s| s.2.min(s.3))
-            .fold(0.0, f64::min);
-        let hi = d
-            .traces
-            .iter()
-            .flat_map(|t| &t.samples)
-            .map(|s| s.2.max(s.3))
-            .fold(0.0, f64::max);
+        let others = || d.traces.iter().flat_map(|t| &t.others).flat_map(|(_, o)| o);
+        let lo = others().map(|s| s.1).fold(0.0, f64::min);
+        let hi = others().map(|s| s.1).fold(0.0, f64::max);
         let pad = ((hi - lo) * 0.08).max(0.1);
         let mut chart = ChartBuilder::on(&bottom)
-            .caption("synaptic currents", ("sans-serif", 18))
+            .caption("other state variables", ("sans-serif", 18))
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
@@ -509,31 +500,25 @@ fn draw_traces<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &TraceData)
         chart
             .configure_mesh()
             .x_desc("time [ms]")
-            .y_desc("current [mV]")
+            .y_desc("value (unit in the legend)")
             .axis_desc_style(label_font())
             .x_labels(8)
             .y_labels(6)
             .draw()?;
         for (k, t) in d.traces.iter().enumerate() {
             let c = color(k);
-            chart
-                .draw_series(LineSeries::new(
-                    t.samples.iter().map(|s| (s.0, s.2)),
-                    c.stroke_width(2),
-                ))?
-                .label(format!("{}[{}] i_exc", t.population, t.index))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-            chart
-                .draw_series(LineSeries::new(
-                    t.samples.iter().map(|s| (s.0, s.3)),
-                    c.mix(0.5).stroke_width(1),
-                ))?
-                .label(format!("{}[{}] i_inh", t.population, t.index))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.5).stroke_width(1))
-                });
+            for (j, (name, values)) in t.others.iter().enumerate() {
+                // The first variable in the neuron's colour, the next ones lighter and thinner.
+                let style = if j == 0 {
+                    c.stroke_width(2)
+                } else {
+                    c.mix(0.5).stroke_width(1)
+                };
+                chart
+                    .draw_series(LineSeries::new(values.iter().copied(), style))?
+                    .label(format!("{}[{}] {name}", t.population, t.index))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            }
         }
         legend(&mut chart)?;
     }
