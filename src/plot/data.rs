@@ -112,8 +112,11 @@ fn summary_beside(file: &Path) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Rows of a CSV file: `(1-based line, columns)`.
+type Rows = Vec<(usize, Vec<String>)>;
+
 /// The header and rows of a `traces.csv`: its first columns fixed, the variables after them.
-fn trace_rows(path: &Path) -> Result<(String, Vec<(usize, Vec<String>)>)> {
+fn trace_rows(path: &Path) -> Result<(String, Rows)> {
     let text = crate::files::read_text(path, crate::files::InputKind::Results)?;
     let header = text.lines().next().unwrap_or_default().trim().to_string();
     let fixed = header == TRACE_COLUMNS || header.starts_with(&format!("{TRACE_COLUMNS},"));
@@ -127,7 +130,7 @@ fn trace_rows(path: &Path) -> Result<(String, Vec<(usize, Vec<String>)>)> {
     Ok((header.clone(), csv_rows(path, &header)?))
 }
 
-fn csv_rows(path: &Path, header: &str) -> Result<Vec<(usize, Vec<String>)>> {
+fn csv_rows(path: &Path, header: &str) -> Result<Rows> {
     let text = crate::files::read_text(path, crate::files::InputKind::Results)?;
     let mut lines = text.lines().enumerate();
     match lines.next() {
