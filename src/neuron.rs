@@ -64,7 +64,7 @@ const TABLE_LEN: usize = 4096;
 /// Safety margin \[mV\] of the threshold-crossing prediction: a neuron is checked if its potential
 /// can come within this distance of the threshold, which covers rounding in [`Dynamics::evaluate`]
 /// and in folded inputs (at most about `FOLD_GROWTH_LIMIT x 1e-16` of the folded weights).
-const THRESHOLD_MARGIN_MV: f64 = 1e-9;
+pub(crate) const THRESHOLD_MARGIN_MV: f64 = 1e-9;
 
 /// Largest factor by which a folded input's terms may exceed the contribution they stand for
 /// (see [`Dynamics::fold_input`]); the rounding of folded inputs grows with it.
@@ -73,22 +73,62 @@ pub const FOLD_GROWTH_LIMIT: f64 = 256.0;
 /// Largest factor of a folded input (far from overflow however many inputs are folded).
 const FOLD_FACTOR_MAX: f64 = 1e100;
 
-/// [`Model::If`] as a const generic code (see [`Dynamics::evaluate_as`]).
-pub(crate) const MODEL_IF: u8 = 0;
-/// [`Model::LifDelta`] as a const generic code.
-pub(crate) const MODEL_LIF_DELTA: u8 = 1;
-/// [`Model::LifExp`] as a const generic code.
-pub(crate) const MODEL_LIF_EXP: u8 = 2;
-
-/// The model of a const generic code.
-#[inline(always)]
-const fn model_of<const M: u8>() -> Model {
-    match M {
-        MODEL_IF => Model::If,
-        MODEL_LIF_DELTA => Model::LifDelta,
-        _ => Model::LifExp,
-    }
+/// An exact model as a type: code generic over it (`fn f<M: ExactModel>`) is compiled once
+/// per model, so loops over many neurons carry no per-neuron dispatch. Each model is one file
+/// in `src/model/` (`if.rs`, `lif_delta.rs`, `lif_exp.rs`); the shared machinery (anchors,
+/// propagator tables, folding, the crossing windows, the time semantics) is here.
+pub trait ExactModel: 'static {
+    /// The model's tag.
+    const MODEL: Model;
+    /// The name in network files.
+    const NAME: &'static str;
+    /// The arithmetic of one clocked update with the model's exact propagators.
+    const OPERATIONS: UpdateOperations;
+    /// The state at step `t >= a.step`, in closed form from the anchor.
+    fn evaluate(d: &Dynamics, a: &Anchor, t: u32) -> Evaluated;
+    /// The potential and currents after adding the summed inputs of a step to the state `e`
+    /// (`refractory`: the potential is held).
+    fn with_input(e: Evaluated, refractory: bool, in_exc: f64, in_inh: f64) -> (f64, f64, f64);
+    /// The earliest step after `from` at which the neuron with this state at `from` could
+    /// reach threshold without input (a rigorous lower bound; see
+    /// [`Dynamics::next_possible_crossing`]).
+    fn predict_after(
+        d: &Dynamics,
+        v: f64,
+        i_exc: f64,
+        i_inh: f64,
+        bias: f64,
+        from: u32,
+    ) -> Prediction;
+    /// [`magnitude`] of what an update with input changes: the potential, and the currents
+    /// of models that have them (the bias changes only where currents switch, and is checked
+    /// there).
+    fn updated_magnitude(a: &Anchor) -> f64;
 }
+
+/// Run `$body` with `$M` the [`ExactModel`] type of `$model` (a [`Model`]): the one place
+/// where the exact models are dispatched.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_exact_model {
+    ($model:expr, $M:ident => $body:expr) => {
+        match $model {
+            $crate::neuron::Model::If => {
+                type $M = $crate::model::r#if::If;
+                $body
+            }
+            $crate::neuron::Model::LifDelta => {
+                type $M = $crate::model::lif_delta::LifDelta;
+                $body
+            }
+            $crate::neuron::Model::LifExp => {
+                type $M = $crate::model::lif_exp::LifExp;
+                $body
+            }
+        }
+    };
+}
+pub use with_exact_model;
 
 /// Neuron model of a simulated population.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,34 +155,19 @@ pub struct UpdateOperations {
 impl Model {
     /// The name as written in network files.
     pub fn name(self) -> &'static str {
-        match self {
-            Model::If => "if",
-            Model::LifDelta => "lif_delta",
-            Model::LifExp => "lif_exp",
-        }
+        with_exact_model!(self, M => M::NAME)
     }
 
-    /// The model named `name` in a network file, if it is a simulated one.
+    /// The model named `name` in a network file, if it is an exact one.
     pub fn from_name(name: &str) -> Option<Model> {
         [Model::If, Model::LifDelta, Model::LifExp]
             .into_iter()
             .find(|m| m.name() == name)
     }
 
-    /// The operations of one update step:
-    /// - `if`: `v += x` and the comparison: 2 adds;
-    /// - `lif_delta`: `v = v_rest + (v - v_rest) P + x`: 1 multiply, 3 adds, and the
-    ///   comparison: 4 adds;
-    /// - `lif_exp`: `i_e = i_e P_e + x_e`, `i_i = i_i P_i + x_i` (2 multiplies, 2 adds),
-    ///   `v = v_rest + (v - v_rest) P_m + i_e P_ve + i_i P_vi` (3 multiplies, 4 adds), and the
-    ///   comparison: 5 multiplies, 7 adds.
+    /// The operations of one update step (see each model's [`ExactModel::OPERATIONS`]).
     pub fn update_operations(self) -> UpdateOperations {
-        let (multiplies, adds) = match self {
-            Model::If => (0, 2),
-            Model::LifDelta => (1, 4),
-            Model::LifExp => (5, 7),
-        };
-        UpdateOperations { multiplies, adds }
+        with_exact_model!(self, M => M::OPERATIONS)
     }
 }
 
@@ -268,7 +293,7 @@ pub const STATE_BOUND_FACTOR: f64 = 1e12;
 /// the first whose bound reaches threshold starts at a lower bound of the crossing time.
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
-struct CrossingWindows {
+pub(crate) struct CrossingWindows {
     /// `e^(-s/tau_m)` at each window's start (rounded up) and end (rounded down; 0 for the
     /// tail).
     leak_start: [f64; WINDOW_LANES],
@@ -395,7 +420,13 @@ impl CrossingWindows {
     /// window (steps 1 to 3) can reach `c`, the potential at steps 1 and 2 decides instead:
     /// the step is 1, 2 or 3, and the headroom covers the steps before it.
     #[inline]
-    fn first_possible(&self, c: f64, dv: f64, i_exc: f64, i_inh: f64) -> (Option<u32>, f64) {
+    pub(crate) fn first_possible(
+        &self,
+        c: f64,
+        dv: f64,
+        i_exc: f64,
+        i_inh: f64,
+    ) -> (Option<u32>, f64) {
         let leak = if dv < 0.0 {
             &self.leak_end
         } else {
@@ -509,12 +540,12 @@ fn reach_and_highest_sse2(c: f64, terms: [(f64, &[f64; WINDOW_LANES]); 3]) -> (u
 /// both currents, and the contribution of a unit current to the potential (`kernel`).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
-struct LifExpPropagators {
-    m: f64,
-    exc: f64,
-    inh: f64,
-    kernel_exc: f64,
-    kernel_inh: f64,
+pub(crate) struct LifExpPropagators {
+    pub m: f64,
+    pub exc: f64,
+    pub inh: f64,
+    pub kernel_exc: f64,
+    pub kernel_inh: f64,
 }
 
 fn table(tau: f64, dt: f64) -> Vec<f64> {
@@ -539,18 +570,6 @@ fn kappa(tau_syn: f64, tau_m: f64) -> f64 {
 #[inline(always)]
 pub fn magnitude(a: &Anchor) -> f64 {
     (a.v.abs() + a.i_exc.abs()) + (a.i_inh.abs() + a.bias.abs())
-}
-
-/// [`magnitude`] of what an update with input of the model coded `M` changes: the potential
-/// (delta models, whose currents stay 0) or the potential and both currents (`lif_exp`). The
-/// bias changes only where currents switch, and is checked there.
-#[inline(always)]
-pub fn updated_magnitude<const M: u8>(a: &Anchor) -> f64 {
-    if M == MODEL_LIF_EXP {
-        a.v.abs() + (a.i_exc.abs() + a.i_inh.abs())
-    } else {
-        a.v.abs()
-    }
 }
 
 /// The voltage scale of a neuron's parameters \[mV\]: the largest of |v_rest|, |v_th|,
@@ -671,7 +690,7 @@ impl Dynamics {
 
     /// The `lif_exp` propagators over `k` steps (from the table when `k` is in it).
     #[inline(always)]
-    fn lif_exp_at(&self, k: u32) -> LifExpPropagators {
+    pub(crate) fn lif_exp_at(&self, k: u32) -> LifExpPropagators {
         match self.lif_exp.get(k as usize) {
             Some(&p) => p,
             None => self.lif_exp_propagators(k),
@@ -698,6 +717,25 @@ impl Dynamics {
         }
     }
 
+    /// The decay of the potential over `k` steps, `e^(-k dt / tau_m)` (from the table when
+    /// `k` is in it).
+    #[inline(always)]
+    pub(crate) fn membrane_decay(&self, k: u32) -> f64 {
+        Self::decay(&self.decay_m, self.params.tau_m_ms, self.dt_ms, k)
+    }
+
+    /// `2 tau_m / dt`.
+    #[inline(always)]
+    pub(crate) fn two_tau_m_steps(&self) -> f64 {
+        self.two_tau_m_steps
+    }
+
+    /// `lif_exp`: the windows of the crossing bound.
+    #[inline(always)]
+    pub(crate) fn windows(&self) -> &CrossingWindows {
+        self.windows.as_deref().expect("lif_exp has windows")
+    }
+
     /// Contribution of a unit synaptic current to `v - v_inf` after `k` steps.
     #[inline(always)]
     fn kernel(&self, kappa: f64, p_syn: f64, p_m: f64, k: u32) -> f64 {
@@ -712,72 +750,13 @@ impl Dynamics {
     /// The state at step `t >= anchor.step`, in closed form from the anchor.
     #[inline]
     pub fn evaluate(&self, a: &Anchor, t: u32) -> Evaluated {
-        match self.params.model {
-            Model::If => self.evaluate_as::<MODEL_IF>(a, t),
-            Model::LifDelta => self.evaluate_as::<MODEL_LIF_DELTA>(a, t),
-            Model::LifExp => self.evaluate_as::<MODEL_LIF_EXP>(a, t),
-        }
+        with_exact_model!(self.params.model, M => self.evaluate_as::<M>(a, t))
     }
 
-    /// [`Self::evaluate`] for the model coded `M` (which must be this model's): the model
-    /// is known at compile time, so loops over many neurons carry no per-neuron dispatch.
+    /// [`Self::evaluate`] for the model `M` (which must be this model's).
     #[inline(always)]
-    pub(crate) fn evaluate_as<const M: u8>(&self, a: &Anchor, t: u32) -> Evaluated {
-        let p = &self.params;
-        let dt = self.dt_ms;
-        match model_of::<M>() {
-            Model::If => {
-                let free_from = a.step.max(a.ref_end);
-                let v = if t <= a.ref_end {
-                    a.v
-                } else {
-                    a.v + a.bias * dt * f64::from(t - free_from)
-                };
-                Evaluated {
-                    v,
-                    i_exc: 0.0,
-                    i_inh: 0.0,
-                }
-            }
-            Model::LifDelta => {
-                let v = if t <= a.ref_end {
-                    a.v
-                } else {
-                    let k = t - a.step.max(a.ref_end);
-                    let v_inf = p.v_rest_mv + a.bias;
-                    v_inf + (a.v - v_inf) * Self::decay(&self.decay_m, p.tau_m_ms, dt, k)
-                };
-                Evaluated {
-                    v,
-                    i_exc: 0.0,
-                    i_inh: 0.0,
-                }
-            }
-            Model::LifExp => {
-                if t <= a.ref_end {
-                    let q = self.lif_exp_at(t - a.step);
-                    return Evaluated {
-                        v: a.v,
-                        i_exc: a.i_exc * q.exc,
-                        i_inh: a.i_inh * q.inh,
-                    };
-                }
-                let (i_exc, i_inh, from) = if a.ref_end > a.step {
-                    let q = self.lif_exp_at(a.ref_end - a.step);
-                    (a.i_exc * q.exc, a.i_inh * q.inh, a.ref_end)
-                } else {
-                    (a.i_exc, a.i_inh, a.step)
-                };
-                let q = self.lif_exp_at(t - from);
-                let v_inf = p.v_rest_mv + a.bias;
-                let v = v_inf + (a.v - v_inf) * q.m + i_exc * q.kernel_exc + i_inh * q.kernel_inh;
-                Evaluated {
-                    v,
-                    i_exc: i_exc * q.exc,
-                    i_inh: i_inh * q.inh,
-                }
-            }
-        }
+    pub(crate) fn evaluate_as<M: ExactModel>(&self, a: &Anchor, t: u32) -> Evaluated {
+        M::evaluate(self, a, t)
     }
 
     /// The largest magnitude a neuron's potential, currents and bias may take: [`STATE_BOUND_FACTOR`]
@@ -816,16 +795,12 @@ impl Dynamics {
     /// Returns true if the neuron spikes at `t`.
     #[inline]
     pub fn update_with_input(&self, a: &mut Anchor, t: u32, in_exc: f64, in_inh: f64) -> bool {
-        match self.params.model {
-            Model::If => self.update_with_input_as::<MODEL_IF>(a, t, in_exc, in_inh),
-            Model::LifDelta => self.update_with_input_as::<MODEL_LIF_DELTA>(a, t, in_exc, in_inh),
-            Model::LifExp => self.update_with_input_as::<MODEL_LIF_EXP>(a, t, in_exc, in_inh),
-        }
+        with_exact_model!(self.params.model, M => self.update_with_input_as::<M>(a, t, in_exc, in_inh))
     }
 
     /// [`Self::update_with_input`] for the model coded `M` (see [`Self::evaluate_as`]).
     #[inline(always)]
-    pub(crate) fn update_with_input_as<const M: u8>(
+    pub(crate) fn update_with_input_as<M: ExactModel>(
         &self,
         a: &mut Anchor,
         t: u32,
@@ -834,11 +809,7 @@ impl Dynamics {
     ) -> bool {
         let e = self.evaluate_as::<M>(a, t);
         let refractory = t <= a.ref_end;
-        let (mut v, i_exc, i_inh) = match model_of::<M>() {
-            Model::LifExp => (e.v, e.i_exc + in_exc, e.i_inh + in_inh),
-            Model::If | Model::LifDelta if refractory => (e.v, 0.0, 0.0),
-            Model::If | Model::LifDelta => (e.v + (in_exc + in_inh), 0.0, 0.0),
-        };
+        let (mut v, i_exc, i_inh) = M::with_input(e, refractory, in_exc, in_inh);
         let spiked = self.params.spiking && !refractory && v >= self.params.v_th_mv;
         if spiked {
             v = self.reset_potential(v);
@@ -863,16 +834,12 @@ impl Dynamics {
     /// was not refractory and did not spike (for [`Self::crossing_after`]).
     #[inline]
     pub fn check_and_evaluate(&self, a: &mut Anchor, t: u32) -> (bool, Option<Evaluated>) {
-        match self.params.model {
-            Model::If => self.check_and_evaluate_as::<MODEL_IF>(a, t),
-            Model::LifDelta => self.check_and_evaluate_as::<MODEL_LIF_DELTA>(a, t),
-            Model::LifExp => self.check_and_evaluate_as::<MODEL_LIF_EXP>(a, t),
-        }
+        with_exact_model!(self.params.model, M => self.check_and_evaluate_as::<M>(a, t))
     }
 
     /// [`Self::check_and_evaluate`] for the model coded `M` (see [`Self::evaluate_as`]).
     #[inline(always)]
-    fn check_and_evaluate_as<const M: u8>(
+    fn check_and_evaluate_as<M: ExactModel>(
         &self,
         a: &mut Anchor,
         t: u32,
@@ -898,7 +865,7 @@ impl Dynamics {
     /// to `t`), is refractory, or stays below threshold, and then the next possible crossing
     /// is predicted from its state at `t`.
     #[inline(always)]
-    pub(crate) fn check_and_predict_as<const M: u8>(&self, a: &mut Anchor, t: u32) -> Checked {
+    pub(crate) fn check_and_predict_as<M: ExactModel>(&self, a: &mut Anchor, t: u32) -> Checked {
         match self.check_and_evaluate_as::<M>(a, t) {
             (true, _) => Checked::Spiked,
             (false, None) => Checked::Refractory,
@@ -1002,16 +969,12 @@ impl Dynamics {
     /// [`Self::next_possible_crossing`] with the headroom of the prediction.
     #[inline]
     pub fn predict(&self, a: &Anchor, t: u32) -> Prediction {
-        match self.params.model {
-            Model::If => self.predict_as::<MODEL_IF>(a, t),
-            Model::LifDelta => self.predict_as::<MODEL_LIF_DELTA>(a, t),
-            Model::LifExp => self.predict_as::<MODEL_LIF_EXP>(a, t),
-        }
+        with_exact_model!(self.params.model, M => self.predict_as::<M>(a, t))
     }
 
     /// [`Self::predict`] for the model coded `M` (see [`Self::evaluate_as`]).
     #[inline(always)]
-    pub(crate) fn predict_as<const M: u8>(&self, a: &Anchor, t: u32) -> Prediction {
+    pub(crate) fn predict_as<M: ExactModel>(&self, a: &Anchor, t: u32) -> Prediction {
         if !self.params.spiking {
             return Prediction::NEVER;
         }
@@ -1060,18 +1023,12 @@ impl Dynamics {
         bias: f64,
         from: u32,
     ) -> Prediction {
-        match self.params.model {
-            Model::If => self.predict_after_as::<MODEL_IF>(v, i_exc, i_inh, bias, from),
-            Model::LifDelta => {
-                self.predict_after_as::<MODEL_LIF_DELTA>(v, i_exc, i_inh, bias, from)
-            }
-            Model::LifExp => self.predict_after_as::<MODEL_LIF_EXP>(v, i_exc, i_inh, bias, from),
-        }
+        with_exact_model!(self.params.model, M => self.predict_after_as::<M>(v, i_exc, i_inh, bias, from))
     }
 
-    /// [`Self::predict_after`] for the model coded `M` (see [`Self::evaluate_as`]).
+    /// [`Self::predict_after`] for the model `M` (see [`Self::evaluate_as`]).
     #[inline(always)]
-    pub(crate) fn predict_after_as<const M: u8>(
+    pub(crate) fn predict_after_as<M: ExactModel>(
         &self,
         v: f64,
         i_exc: f64,
@@ -1079,62 +1036,7 @@ impl Dynamics {
         bias: f64,
         from: u32,
     ) -> Prediction {
-        let p = &self.params;
-        let c = p.v_th_mv - THRESHOLD_MARGIN_MV;
-        // The bound's crossing time in steps (a lower bound of the true crossing time).
-        let steps_lb = match model_of::<M>() {
-            Model::If => {
-                if bias <= 0.0 {
-                    return Prediction::NEVER;
-                }
-                ((c - v) / (bias * self.dt_ms)).max(0.0)
-            }
-            Model::LifExp => {
-                let windows = self.windows.as_deref().expect("lif_exp has windows");
-                let v_inf = p.v_rest_mv + bias;
-                let (steps, headroom) = windows.first_possible(c - v_inf, v - v_inf, i_exc, i_inh);
-                return match steps {
-                    None => Prediction {
-                        next: None,
-                        headroom,
-                    },
-                    Some(steps) => match from.checked_add(steps).filter(|&s| s != u32::MAX) {
-                        Some(next) => Prediction {
-                            next: Some(next),
-                            headroom,
-                        },
-                        None => Prediction::NEVER,
-                    },
-                };
-            }
-            Model::LifDelta => {
-                let v_inf = p.v_rest_mv + bias;
-                let c = c - v_inf;
-                let amp = v - v_inf; // coefficient of e^(-s/tau_m)
-                if amp >= c {
-                    0.0
-                } else if amp >= 0.0 || c >= 0.0 {
-                    return Prediction::NEVER;
-                } else {
-                    // Crossing of amp e^(-s/tau_m) = c at s = tau_m ln(y), y = amp / c > 1.
-                    // ln(y) is bounded below by the Pade form 2 (y - 1) / (y + 1)
-                    // = 2 (amp - c) / (amp + c): one division, no logarithm, and tight near
-                    // y = 1, where crossings are imminent.
-                    self.two_tau_m_steps * (amp - c) / (amp + c)
-                }
-            }
-        };
-        // Whole steps to wait, rounded up (by hand: `f64::ceil` is a libm call on baseline x86-64).
-        let x = steps_lb - 1e-6;
-        if x >= f64::from(u32::MAX) {
-            return Prediction::NEVER;
-        }
-        let truncated = x as u32; // x >= -1e-6: truncation toward zero is the floor, or 0
-        let steps = (truncated + u32::from(f64::from(truncated) < x)).max(1);
-        Prediction {
-            next: from.checked_add(steps).filter(|&s| s != u32::MAX),
-            headroom: 0.0,
-        }
+        M::predict_after(self, v, i_exc, i_inh, bias, from)
     }
 }
 
@@ -1168,6 +1070,24 @@ impl Prediction {
         next: None,
         headroom: 0.0,
     };
+
+    /// A check after `steps_lb` steps from `from` (a lower bound of the crossing time in
+    /// steps), rounded up to whole steps and at least one.
+    #[inline(always)]
+    pub fn after_steps(steps_lb: f64, from: u32) -> Prediction {
+        let x = steps_lb - 1e-6;
+        if x >= f64::from(u32::MAX) {
+            return Prediction::NEVER;
+        }
+        // By hand: `f64::ceil` is a libm call on baseline x86-64. x >= -1e-6: truncation
+        // toward zero is the floor, or 0.
+        let truncated = x as u32;
+        let steps = (truncated + u32::from(f64::from(truncated) < x)).max(1);
+        Prediction {
+            next: from.checked_add(steps).filter(|&s| s != u32::MAX),
+            headroom: 0.0,
+        }
+    }
 }
 
 #[cfg(test)]

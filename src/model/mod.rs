@@ -3,10 +3,11 @@
 //!
 //! Two kinds of models run on the same engines:
 //!
-//! * **Exact** models (`if`, `lif_delta`, `lif_exp`, in [`crate::neuron`]): linear with
+//! * **Exact** models (`if.rs`, `lif_delta.rs`, `lif_exp.rs`, implementing
+//!   [`crate::neuron::ExactModel`] over the shared machinery of [`crate::neuron`]): linear with
 //!   constant coefficients, integrated in closed form, with a rigorous prediction of their next
 //!   threshold crossing, so the event engine computes a neuron only when an input arrives or a
-//!   crossing is possible.
+//!   crossing is possible. They are dispatched in one place, [`crate::neuron::with_exact_model`].
 //! * **Clocked** models (one file each in this folder): models whose state cannot be predicted
 //!   rigorously between inputs (nonlinear, or linear with time-varying coefficients). Their
 //!   populations are updated every step in both engines (the event engine still delivers their
@@ -22,8 +23,11 @@
 //! are refused with the nearest valid name; `traces.csv` gains its state variables.
 
 pub mod adex;
+pub mod r#if;
 pub mod izhikevich;
 pub mod lif_cond_exp;
+pub mod lif_delta;
+pub mod lif_exp;
 pub mod method;
 
 use crate::neuron::UpdateOperations;

@@ -9,10 +9,7 @@ use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
 use crate::model::ClockedStates;
 use crate::network::compiled::{CompiledNetwork, PopulationKind, Weights};
-use crate::neuron::{
-    Anchor, Checked, Dynamics, MODEL_IF, MODEL_LIF_DELTA, MODEL_LIF_EXP, Model, Prediction,
-    updated_magnitude,
-};
+use crate::neuron::{Anchor, Checked, Dynamics, ExactModel, Model, Prediction, with_exact_model};
 
 /// One neuron's runtime record: its anchor, the input summed in the current step and its
 /// pending threshold check. Aligned to a cache line, so delivering to a neuron and then
@@ -618,15 +615,11 @@ impl Part {
 
     /// Event engine: update the neurons that received input and predict their crossings.
     fn update_touched(&mut self, dynamics: &Dynamics, t: u32) {
-        match dynamics.params.model {
-            Model::If => self.update_touched_as::<MODEL_IF>(dynamics, t),
-            Model::LifDelta => self.update_touched_as::<MODEL_LIF_DELTA>(dynamics, t),
-            Model::LifExp => self.update_touched_as::<MODEL_LIF_EXP>(dynamics, t),
-        }
+        with_exact_model!(dynamics.params.model, M => self.update_touched_as::<M>(dynamics, t))
     }
 
     /// [`Self::update_touched`] for the model coded `M`.
-    fn update_touched_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
+    fn update_touched_as<M: ExactModel>(&mut self, dynamics: &Dynamics, t: u32) {
         let predict = self.can_self_cross;
         if self.all_touched && !predict {
             self.update_all::<M>(dynamics, t);
@@ -660,7 +653,7 @@ impl Part {
                 updates += 1;
                 let spiked =
                     dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh);
-                magnitudes += updated_magnitude::<M>(&slot.anchor);
+                magnitudes += M::updated_magnitude(&slot.anchor);
                 if spiked {
                     self.spikes.push(self.lo + i as u32);
                 }
@@ -692,7 +685,7 @@ impl Part {
 
     /// Every neuron, in order, with nothing to predict (all touched): a plain loop over both
     /// arrays, for the model coded `M`.
-    fn update_all<const M: u8>(&mut self, dynamics: &Dynamics, t: u32) {
+    fn update_all<M: ExactModel>(&mut self, dynamics: &Dynamics, t: u32) {
         let lo = self.lo;
         let DenseInputs { exc, inh } = &mut self.dense_inputs;
         let mut magnitudes = 0.0;
@@ -707,7 +700,7 @@ impl Part {
             for (b, ((slot, exc), inh)) in slots.iter_mut().zip(exc).zip(inh).enumerate() {
                 let in_exc = std::mem::replace(exc, -0.0);
                 // Delta models have one receptor: their inhibitory accumulators stay at -0.0.
-                let in_inh = if M == MODEL_LIF_EXP {
+                let in_inh = if M::MODEL == Model::LifExp {
                     std::mem::replace(inh, -0.0)
                 } else {
                     -0.0
@@ -716,7 +709,7 @@ impl Part {
                 if dynamics.update_with_input_as::<M>(&mut slot.anchor, t, in_exc, in_inh) {
                     self.spikes.push(lo + (w * 64 + b) as u32);
                 }
-                magnitudes += updated_magnitude::<M>(&slot.anchor);
+                magnitudes += M::updated_magnitude(&slot.anchor);
             }
             self.touched[w] |= bits;
         }
@@ -757,15 +750,11 @@ impl Part {
     /// then the spikes and the queueing of the next checks, whose branches then do not wait
     /// for the arithmetic, so checks of different neurons overlap.
     fn check_batch(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
-        match dynamics.params.model {
-            Model::If => self.check_batch_as::<MODEL_IF>(dynamics, t, batch),
-            Model::LifDelta => self.check_batch_as::<MODEL_LIF_DELTA>(dynamics, t, batch),
-            Model::LifExp => self.check_batch_as::<MODEL_LIF_EXP>(dynamics, t, batch),
-        }
+        with_exact_model!(dynamics.params.model, M => self.check_batch_as::<M>(dynamics, t, batch))
     }
 
     /// [`Self::check_batch`] for the model coded `M`.
-    fn check_batch_as<const M: u8>(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
+    fn check_batch_as<M: ExactModel>(&mut self, dynamics: &Dynamics, t: u32, batch: &[u32]) {
         let mut checked = std::mem::take(&mut self.checked);
         checked.extend(batch.iter().map(|&i| {
             let anchor = &mut self.slots[i as usize].anchor;
@@ -814,9 +803,9 @@ impl Part {
                 }
                 let spiked = dynamics.update_with_input(&mut slot.anchor, t, in_exc, in_inh);
                 magnitudes += if lif_exp {
-                    updated_magnitude::<MODEL_LIF_EXP>(&slot.anchor)
+                    crate::model::lif_exp::LifExp::updated_magnitude(&slot.anchor)
                 } else {
-                    updated_magnitude::<MODEL_IF>(&slot.anchor)
+                    crate::model::r#if::If::updated_magnitude(&slot.anchor)
                 };
                 spiked
             };
@@ -835,16 +824,12 @@ impl Part {
     /// Predict local neuron `i`'s next possible threshold crossing and queue a check there.
     #[inline]
     pub fn schedule(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
-        match dynamics.params.model {
-            Model::If => self.schedule_as::<MODEL_IF>(dynamics, i, t),
-            Model::LifDelta => self.schedule_as::<MODEL_LIF_DELTA>(dynamics, i, t),
-            Model::LifExp => self.schedule_as::<MODEL_LIF_EXP>(dynamics, i, t),
-        }
+        with_exact_model!(dynamics.params.model, M => self.schedule_as::<M>(dynamics, i, t))
     }
 
     /// [`Self::schedule`] for the model coded `M`.
     #[inline]
-    fn schedule_as<const M: u8>(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
+    fn schedule_as<M: ExactModel>(&mut self, dynamics: &Dynamics, i: usize, t: u32) {
         let prediction = if self.can_self_cross {
             dynamics.predict_as::<M>(&self.slots[i].anchor, t)
         } else {
