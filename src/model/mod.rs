@@ -18,7 +18,7 @@
 //!
 //! One new file plus one registration line: write a type implementing [`ClockedModel`] (its
 //! parameter struct, its state record, its update; see [`izhikevich`] for a short one), and add
-//! it to the [`clocked_models!`] list at the bottom of this file. The network file then selects
+//! it to the `clocked_models!` list at the bottom of this file. The network file then selects
 //! it with `model = "<NAME>"`; its parameters are the model's own struct, whose unknown fields
 //! are refused with the nearest valid name; `traces.csv` gains its state variables.
 
