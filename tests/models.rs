@@ -426,3 +426,26 @@ fn izhikevich_state_starts_at_b_v_and_jumps_by_d() {
     assert_eq!(s.v, -65.0);
     assert!((s.u - (u + 0.1 * 0.02 * (0.2 * -65.0 - u) + 8.0)).abs() < 1e-12);
 }
+
+#[test]
+fn a_clocked_state_that_runs_away_stops_both_engines_at_the_same_step() {
+    // Conductance jumps within the bound (1e12 x 80, the largest reversal potential) that
+    // add up beyond it.
+    let text = "version = 1\nname = \"runaway\"\n[simulation]\ndt_ms = 0.1\nduration_ms = 10.0\n\
+        [[population]]\nname = \"n\"\nsize = 3\nmodel = \"lif_cond_exp\"\ntau_m_ms = 20.0\n\
+        g_leak_ns = 10.0\nv_rest_mv = -60.0\nv_th_mv = -50.0\ntau_syn_exc_ms = 5.0\n\
+        tau_syn_inh_ms = 10.0\n[[input]]\nkind = \"poisson\"\ntarget = \"n\"\n\
+        rate_hz = 2000.0\nweight_ns = 5e13\n";
+    let network = net(text);
+    let outcome = |engine| {
+        let mut sim = synops::Simulation::new(&network, engine);
+        sim.run(|_| {}).expect_err("the state runs away")
+    };
+    let (event, clock) = (outcome(Engine::Event), outcome(Engine::Clock));
+    assert_eq!((event.neuron, event.step), (clock.neuron, clock.step));
+    let message = event.to_string();
+    assert!(
+        message.contains("population \"n\"") && message.contains("g_exc_ns"),
+        "{message}"
+    );
+}

@@ -120,6 +120,11 @@ impl Population {
         }
     }
 
+    /// True for the exact models, whose neurons carry a constant current (`bias`).
+    pub fn has_bias(&self) -> bool {
+        matches!(self.kind, PopulationKind::Neurons { .. })
+    }
+
     /// The name of the population's model as summaries write it.
     pub fn model_name(&self) -> Option<&'static str> {
         match &self.kind {

@@ -726,16 +726,33 @@ impl<'a> Simulation<'a> {
         };
         let i = part.runaway.expect("found") as usize;
         let population = &self.net.populations[part.pop];
-        let PopulationKind::Neurons { dynamics, .. } = &population.kind else {
-            unreachable!("parts hold neurons")
+        let n = part.lo + i as u32;
+        let (values, bound) = match &population.kind {
+            PopulationKind::Neurons { dynamics, .. } => {
+                let anchor = &part.slots[i].anchor;
+                let e = dynamics.evaluate(anchor, t);
+                ([e.v, e.i_exc, e.i_inh, anchor.bias], dynamics.state_bound())
+            }
+            PopulationKind::Clocked { model, .. } => {
+                let mut values = [0.0; crate::model::MAX_VARIABLES];
+                if let Some(states) = &part.clocked {
+                    states.values(i, &mut values);
+                }
+                (values, model.state_bound())
+            }
+            _ => unreachable!("parts hold neurons"),
         };
-        let anchor = &part.slots[i].anchor;
+        let mut names: Vec<&'static str> = population.variables().to_vec();
+        if population.has_bias() {
+            names.push("bias");
+        }
+        let state = names.into_iter().zip(values).collect();
         self.runaway = Some(Runaway::new(
             &population.name,
-            part.lo + i as u32,
+            n,
             (t, self.net.dt_ms),
-            (dynamics.evaluate(anchor, t), anchor.bias),
-            dynamics.state_bound(),
+            state,
+            bound,
         ));
     }
 

@@ -1,16 +1,15 @@
 //! A neuron whose state left the bound of its model: the run stops with this error.
 
 use crate::error::short_number;
-use crate::neuron::{Evaluated, STATE_BOUND_FACTOR};
+use crate::neuron::STATE_BOUND_FACTOR;
 
 /// The first neuron (lowest population, then index) whose potential, currents or bias left
 /// [`crate::neuron::Dynamics::state_bound`] or stopped being finite, and the step where the
 /// engine saw it. Both engines stop at the same step and name the same neuron.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "population \"{population}\", neuron {neuron}, step {step} ({time_ms} ms): {what} (v = {} mV, i_exc = {} mV, i_inh = {} mV, bias = {}); the bound is ±{} mV, {} times the neuron's voltage scale. A weight, drive or current is too large for the model; the run stopped and wrote nothing",
-    short_number(*v), short_number(*i_exc), short_number(*i_inh), short_number(*bias),
-    short_number(*bound), short_number(STATE_BOUND_FACTOR),
+    "population \"{population}\", neuron {neuron}, step {step} ({time_ms} ms): {what} ({}); the bound is ±{} (in the units of the variables), {} times the neuron's voltage scale. A weight, drive or current is too large for the model; the run stopped and wrote nothing",
+    self.listed(), short_number(*bound), short_number(STATE_BOUND_FACTOR),
     what = self.what()
 )]
 pub struct Runaway {
@@ -22,25 +21,20 @@ pub struct Runaway {
     pub step: u32,
     /// The time of that step \[ms\].
     pub time_ms: f64,
-    /// The potential at the step \[mV\].
-    pub v: f64,
-    /// The excitatory current at the step \[mV\].
-    pub i_exc: f64,
-    /// The inhibitory current at the step \[mV\].
-    pub i_inh: f64,
-    /// The neuron's constant current (mV for LIF models, mV/ms for `if`).
-    pub bias: f64,
-    /// The bound of the neuron's state \[mV\].
+    /// The neuron's state variables at the step, named as in `traces.csv` (the potential
+    /// first; the exact models add their constant current, `bias`).
+    pub state: Vec<(&'static str, f64)>,
+    /// The bound of the neuron's state (in the units of its variables).
     pub bound: f64,
 }
 
 impl Runaway {
-    /// The runaway state of a neuron: its state and bias at the step.
+    /// The runaway state of a neuron: its state variables at the step.
     pub(super) fn new(
         population: &str,
         neuron: u32,
         (step, dt_ms): (u32, f64),
-        (state, bias): (Evaluated, f64),
+        state: Vec<(&'static str, f64)>,
         bound: f64,
     ) -> Self {
         Runaway {
@@ -49,23 +43,27 @@ impl Runaway {
             step,
             // Rounded to a nanosecond, so that `0.1 ms x 3` reads 0.3.
             time_ms: (f64::from(step) * dt_ms * 1e6).round() / 1e6,
-            v: state.v,
-            i_exc: state.i_exc,
-            i_inh: state.i_inh,
-            bias,
+            state,
             bound,
         }
     }
 
     /// "not finite" or "beyond the bound".
     fn what(&self) -> &'static str {
-        if [self.v, self.i_exc, self.i_inh, self.bias]
-            .iter()
-            .all(|x| x.is_finite())
-        {
+        if self.state.iter().all(|(_, x)| x.is_finite()) {
             "the state ran away beyond its bound"
         } else {
             "the state is not finite"
         }
+    }
+
+    /// The state as `name = value, ...`.
+    fn listed(&self) -> String {
+        let listed: Vec<String> = self
+            .state
+            .iter()
+            .map(|(name, x)| format!("{name} = {}", short_number(*x)))
+            .collect();
+        listed.join(", ")
     }
 }
