@@ -665,7 +665,7 @@ impl<'a> Simulation<'a> {
         // mutate the rest of the simulation.
         let into_inh = std::mem::take(&mut self.into_inh);
         let row_splits = std::mem::take(&mut self.row_splits);
-        let sizes: Vec<usize> = self.parts.iter().map(|p| p.slots.len()).collect();
+        let sizes: Vec<usize> = self.parts.iter().map(|p| p.len()).collect();
         let team = team::Team::new(
             self.threads,
             self.net,
