@@ -163,7 +163,7 @@ impl ClockedModel for Adex {
     }
 
     #[inline(always)]
-    fn update(&self, s: &mut State, t: u32, in_exc: f64, in_inh: f64) -> bool {
+    fn advance(&self, s: &mut State, t: u32, in_exc: f64, in_inh: f64) {
         let h = self.dt;
         let free = t > s.ref_end;
         let (dv, dw) = match self.method {
@@ -180,11 +180,14 @@ impl ClockedModel for Adex {
             }
         };
         s.w += h * dw;
-        if !free {
-            return false;
-        }
-        s.v += h * dv + (in_exc + in_inh);
-        let spiked = s.v >= self.v_peak;
+        // Held while refractory, inputs dropped (a select, not a branch).
+        let advanced = s.v + (h * dv + (in_exc + in_inh));
+        s.v = if free { advanced } else { s.v };
+    }
+
+    #[inline(always)]
+    fn fire(&self, s: &mut State, t: u32) -> bool {
+        let spiked = t > s.ref_end && s.v >= self.v_peak;
         if spiked {
             s.v = self.v_reset;
             s.w += self.b;

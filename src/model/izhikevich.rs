@@ -129,7 +129,7 @@ impl ClockedModel for Izhikevich {
     }
 
     #[inline(always)]
-    fn update(&self, s: &mut State, _t: u32, in_exc: f64, in_inh: f64) -> bool {
+    fn advance(&self, s: &mut State, _t: u32, in_exc: f64, in_inh: f64) {
         let h = self.dt;
         let (dv, du) = match self.method {
             Method::Euler => self.derivatives(s.v, s.u),
@@ -146,6 +146,10 @@ impl ClockedModel for Izhikevich {
         };
         s.u += h * du;
         s.v = (h * dv + s.v) + (in_exc + in_inh);
+    }
+
+    #[inline(always)]
+    fn fire(&self, s: &mut State, _t: u32) -> bool {
         let spiked = s.v >= self.v_peak;
         if spiked {
             s.v = self.c;

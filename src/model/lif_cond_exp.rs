@@ -165,8 +165,9 @@ pub struct State {
     pub g_exc: f64,
     /// Inhibitory conductance \[nS\].
     pub g_inh: f64,
-    /// Last refractory step.
-    pub ref_end: u32,
+    /// Last refractory step (a whole number, held as f64 so that the record is four f64
+    /// and a block of records vectorizes).
+    pub ref_end: f64,
 }
 
 impl LifCondExp {
@@ -180,19 +181,20 @@ impl LifCondExp {
         (a, b)
     }
 
-    /// The potential after one step from `v` with conductances `g_exc`, `g_inh` at its start.
+    /// The potential after one step from `v` with conductances `g_exc`, `g_inh` at its start,
+    /// by `method`.
     #[inline(always)]
-    fn advance_v(&self, v: f64, g_exc: f64, g_inh: f64) -> f64 {
+    fn advance_v(&self, method: Method, v: f64, g_exc: f64, g_inh: f64) -> f64 {
         let h = self.dt;
-        match self.method {
+        match method {
             Method::IntegratingFactor => {
                 let q = &self.quadrature;
                 let linear = |c: &[f64; 3]| c[0] + g_exc * c[1] + g_inh * c[2];
                 let mut input = 0.0;
                 for k in 0..4 {
-                    input += linear(&q.rate[k]) * (-linear(&q.gap[k])).exp();
+                    input += linear(&q.rate[k]) * super::method::exp(-linear(&q.gap[k]));
                 }
-                v * (-linear(&q.step)).exp() + input
+                v * super::method::exp(-linear(&q.step)) + input
             }
             Method::Rk4 => {
                 let (a0, b0) = self.coefficients(g_exc, g_inh);
@@ -209,6 +211,46 @@ impl LifCondExp {
                 v + h * (a - b * v)
             }
         }
+    }
+}
+
+/// [`Method::Euler`] as a const generic code.
+const EULER: u8 = 0;
+/// [`Method::Rk4`] as a const generic code.
+const RK4: u8 = 1;
+/// [`Method::IntegratingFactor`] as a const generic code.
+const INTEGRATING_FACTOR: u8 = 2;
+
+impl LifCondExp {
+    /// [`ClockedModel::advance_block`] by the method coded `METHOD`.
+    #[inline(always)]
+    fn advance_all<const METHOD: u8>(
+        &self,
+        states: &mut [State],
+        t: u32,
+        exc: &mut [f64],
+        inh: &mut [f64],
+    ) {
+        let method = match METHOD {
+            EULER => Method::Euler,
+            RK4 => Method::Rk4,
+            _ => Method::IntegratingFactor,
+        };
+        let t = f64::from(t);
+        for (s, (e, i)) in states.iter_mut().zip(exc.iter_mut().zip(inh.iter_mut())) {
+            let (e, i) = (std::mem::replace(e, -0.0), std::mem::replace(i, -0.0));
+            self.advance_by(method, s, t, e, i);
+        }
+    }
+
+    /// [`ClockedModel::advance`] by `method`, at step `t`.
+    #[inline(always)]
+    fn advance_by(&self, method: Method, s: &mut State, t: f64, in_exc: f64, in_inh: f64) {
+        let advanced = self.advance_v(method, s.v, s.g_exc, s.g_inh);
+        // Held while refractory (a select, not a branch).
+        s.v = if t <= s.ref_end { s.v } else { advanced };
+        s.g_exc = s.g_exc * self.exc_step + in_exc;
+        s.g_inh = s.g_inh * self.inh_step + in_inh;
     }
 }
 
@@ -266,7 +308,7 @@ impl ClockedModel for LifCondExp {
             v: v_mv,
             g_exc: 0.0,
             g_inh: 0.0,
-            ref_end: 0,
+            ref_end: 0.0,
         }
     }
 
@@ -275,7 +317,7 @@ impl ClockedModel for LifCondExp {
             v: values[0],
             g_exc: values[1],
             g_inh: values[2],
-            ref_end: 0,
+            ref_end: 0.0,
         }
     }
 
@@ -290,17 +332,29 @@ impl ClockedModel for LifCondExp {
     }
 
     #[inline(always)]
-    fn update(&self, s: &mut State, t: u32, in_exc: f64, in_inh: f64) -> bool {
-        let refractory = t <= s.ref_end;
-        if !refractory {
-            s.v = self.advance_v(s.v, s.g_exc, s.g_inh);
+    fn advance(&self, s: &mut State, t: u32, in_exc: f64, in_inh: f64) {
+        self.advance_by(self.method, s, f64::from(t), in_exc, in_inh);
+    }
+
+    #[inline(always)]
+    fn advance_block(&self, states: &mut [State], t: u32, exc: &mut [f64], inh: &mut [f64]) {
+        // The method chosen once per block: each loop is branch-free. (Plain loops, not
+        // closures: a closure that is not inlined would lose the caller's target features.)
+        match self.method {
+            Method::Euler => self.advance_all::<EULER>(states, t, exc, inh),
+            Method::Rk4 => self.advance_all::<RK4>(states, t, exc, inh),
+            Method::IntegratingFactor => {
+                self.advance_all::<INTEGRATING_FACTOR>(states, t, exc, inh)
+            }
         }
-        s.g_exc = s.g_exc * self.exc_step + in_exc;
-        s.g_inh = s.g_inh * self.inh_step + in_inh;
-        let spiked = self.spiking && !refractory && s.v >= self.v_th;
+    }
+
+    #[inline(always)]
+    fn fire(&self, s: &mut State, t: u32) -> bool {
+        let spiked = self.spiking && f64::from(t) > s.ref_end && s.v >= self.v_th;
         if spiked {
             s.v = self.v_reset;
-            s.ref_end = t + self.ref_steps;
+            s.ref_end = f64::from(t + self.ref_steps);
         }
         spiked
     }
