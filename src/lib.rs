@@ -73,6 +73,7 @@ pub mod network;
 pub mod neuron;
 pub mod output;
 pub mod plot;
+pub mod record;
 pub mod rng;
 pub mod sim;
 

@@ -550,19 +550,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 sim.enable_profile();
             }
             let start = Instant::now();
-            let mut per_step: Vec<Vec<u64>> = Vec::new();
+            let mut per_step = synops::record::CountsPerStep::starting_at(&sim);
             let ran = if counts_per_step {
-                let totals = |c: &synops::sim::Counts| -> Vec<u64> {
-                    let mut v = c.spikes.clone();
-                    v.extend(&c.synaptic_events);
-                    v.push(c.neuron_updates.iter().sum());
-                    v
-                };
-                let mut previous = totals(&sim.counts);
                 sim.run_observed(|sim| {
-                    let now = totals(&sim.counts);
-                    per_step.push(now.iter().zip(&previous).map(|(a, b)| a - b).collect());
-                    previous = now;
+                    synops::record::Recorder::step(&mut per_step, sim);
                     if sim.current_step().is_multiple_of(100) {
                         bar.set_position(u64::from(sim.current_step()));
                     }
@@ -590,7 +581,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     header.extend(net.projections.iter().map(|p| format!("sops_{}", p.name)));
                     header.push("neuron_updates".into());
                     writeln!(w, "{}", header.join(","))?;
-                    for (k, row) in per_step.iter().enumerate() {
+                    for (k, row) in per_step.rows.iter().enumerate() {
                         let cols: Vec<String> = row.iter().map(u64::to_string).collect();
                         writeln!(w, "{},{}", (k + 1) as f64 * net.dt_ms, cols.join(","))?;
                     }

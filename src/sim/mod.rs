@@ -125,16 +125,8 @@ pub struct TraceSample {
     pub values: [f64; crate::model::MAX_VARIABLES],
 }
 
-/// What a run recorded.
-#[derive(Debug, Clone, Default)]
-pub struct Recorded {
-    /// Recorded spikes `(step, population, index)`, in step order, then population, then index.
-    pub spikes: Vec<(u32, u32, u32)>,
-    /// State samples.
-    pub traces: Vec<TraceSample>,
-    /// Per rate recorder: spike counts per bin.
-    pub rate_bins: Vec<Vec<u64>>,
-}
+pub use crate::record::Recorded;
+use crate::record::Recorder;
 
 enum Source {
     Neurons,
@@ -469,15 +461,7 @@ impl<'a> Simulation<'a> {
                 active_neuron_steps: vec![0; np],
                 current_macs: vec![0; net.projections.len()],
             },
-            recorded: Recorded {
-                rate_bins: net
-                    .record
-                    .rates
-                    .iter()
-                    .map(|&(_, bin)| vec![0; net.steps.div_ceil(bin) as usize])
-                    .collect(),
-                ..Default::default()
-            },
+            recorded: Recorded::new(net),
             runaway: None,
         };
         sim.apply_analog_currents(&analog_values);
@@ -513,7 +497,10 @@ impl<'a> Simulation<'a> {
                 }
             }
         }
-        sim.record_traces();
+        // The built-in recorders see the initial state.
+        let mut recorded = std::mem::take(&mut sim.recorded);
+        recorded.step(&sim);
+        sim.recorded = recorded;
         sim
     }
 
@@ -640,9 +627,25 @@ impl<'a> Simulation<'a> {
     /// # Errors
     /// A neuron's state left its bound (see [`Runaway`]): the run stops at that step, before
     /// `observe` sees it.
-    pub fn run_observed(&mut self, observe: impl FnMut(&Self)) -> Result<(), Runaway> {
-        self.run_steps(observe);
+    pub fn run_observed(&mut self, observe: impl FnMut(&Simulation<'_>)) -> Result<(), Runaway> {
+        self.run_with(&mut crate::record::EveryStep(observe))
+    }
+
+    /// Run all remaining steps with `recorder` beside the built-in ones (see
+    /// [`crate::record`]): its hooks run on the calling thread between steps.
+    ///
+    /// # Errors
+    /// A neuron's state left its bound (see [`Runaway`]): the run stops at that step, before
+    /// the recorders see it (their `finish` still runs).
+    pub fn run_with(&mut self, recorder: &mut dyn Recorder) -> Result<(), Runaway> {
+        self.run_steps(recorder);
+        recorder.finish(self);
         self.runaway.clone().map_or(Ok(()), Err)
+    }
+
+    /// The compiled network being simulated.
+    pub fn network(&self) -> &'a CompiledNetwork {
+        self.net
     }
 
     /// Whether the run can go on: steps are left and no state has run away.
@@ -650,14 +653,11 @@ impl<'a> Simulation<'a> {
         self.step < self.net.steps && self.runaway.is_none()
     }
 
-    /// [`Self::run_observed`] without the result.
-    fn run_steps(&mut self, mut observe: impl FnMut(&Self)) {
+    /// [`Self::run_with`] without the result.
+    fn run_steps(&mut self, recorder: &mut dyn Recorder) {
         if self.threads <= 1 || !self.steps_left() {
             while self.steps_left() {
-                self.step_once();
-                if self.runaway.is_none() {
-                    observe(self);
-                }
+                self.step_once(recorder);
             }
             return;
         }
@@ -689,11 +689,8 @@ impl<'a> Simulation<'a> {
                 let sequential = start.map(|s| s.elapsed());
                 team.step(t, &mut self.parts, &mut bundles, &mut preemptions);
                 let start = self.profile.is_some().then(std::time::Instant::now);
-                self.end_step(t, bundles);
+                self.end_step(t, bundles, recorder);
                 self.add_sequential(sequential, start);
-                if self.runaway.is_none() {
-                    observe(self);
-                }
             }
             team.finish();
         });
@@ -709,10 +706,10 @@ impl<'a> Simulation<'a> {
         if self.runaway.is_none() {
             match self.pool.take() {
                 Some(pool) => {
-                    pool.install(|| self.step_once());
+                    pool.install(|| self.step_once(&mut crate::record::Nothing));
                     self.pool = Some(pool);
                 }
-                None => self.step_once(),
+                None => self.step_once(&mut crate::record::Nothing),
             }
         }
         self.runaway.clone().map_or(Ok(()), Err)
@@ -757,7 +754,7 @@ impl<'a> Simulation<'a> {
     }
 
     /// One step; inside the pool when there is one.
-    fn step_once(&mut self) {
+    fn step_once(&mut self, recorder: &mut dyn Recorder) {
         let start = self.profile.is_some().then(std::time::Instant::now);
         let t = self.begin_step();
         let bundles = self.ring.take(t);
@@ -779,7 +776,7 @@ impl<'a> Simulation<'a> {
             self.parts.iter_mut().for_each(work);
         }
         let start = self.profile.is_some().then(std::time::Instant::now);
-        self.end_step(t, bundles);
+        self.end_step(t, bundles, recorder);
         self.add_sequential(sequential, start);
     }
 
@@ -811,7 +808,7 @@ impl<'a> Simulation<'a> {
 
     /// The sequential end of a step, after the parts were advanced: collect their spikes and
     /// counts, switch currents, record, and emit the spikes.
-    fn end_step(&mut self, t: u32, mut bundles: Vec<Bundle>) {
+    fn end_step(&mut self, t: u32, mut bundles: Vec<Bundle>, recorder: &mut dyn Recorder) {
         bundles.clear();
         self.ring.give_back(t, bundles);
         for part in &mut self.parts {
@@ -838,8 +835,25 @@ impl<'a> Simulation<'a> {
         if self.runaway.is_some() {
             return;
         }
-        self.record_traces();
+        self.record(recorder);
         self.emit(t);
+    }
+
+    /// Tell the built-in recorders and `recorder` of this step's spikes and its end.
+    fn record(&mut self, recorder: &mut dyn Recorder) {
+        for (count, spikes) in self.counts.spikes.iter_mut().zip(&self.spikes_now) {
+            *count += spikes.len() as u64;
+        }
+        let mut recorded = std::mem::take(&mut self.recorded);
+        for (pi, spikes) in self.spikes_now.iter().enumerate() {
+            if !spikes.is_empty() {
+                recorded.spikes(self, pi, spikes);
+                recorder.spikes(self, pi, spikes);
+            }
+        }
+        recorded.step(self);
+        recorder.step(self);
+        self.recorded = recorded;
     }
 
     /// Source populations spike; drives into index subsets add their input.
@@ -912,25 +926,6 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn record_traces(&mut self) {
-        let t = self.step;
-        for req in &self.net.record.traces {
-            if !t.is_multiple_of(req.every_steps) {
-                continue;
-            }
-            for &n in &req.neurons {
-                if let Some(values) = self.state_variables(req.population, n) {
-                    self.recorded.traces.push(TraceSample {
-                        step: t,
-                        population: req.population as u32,
-                        index: n,
-                        values,
-                    });
-                }
-            }
-        }
-    }
-
     fn emit(&mut self, t: u32) {
         let net = self.net;
         for pi in 0..net.populations.len() {
@@ -938,20 +933,6 @@ impl<'a> Simulation<'a> {
             if spikes.is_empty() {
                 self.spikes_now[pi] = spikes;
                 continue;
-            }
-            self.counts.spikes[pi] += spikes.len() as u64;
-            if let Some(mask) = &net.record.spikes[pi] {
-                self.recorded.spikes.extend(
-                    spikes
-                        .iter()
-                        .filter(|&&n| mask[n as usize])
-                        .map(|&n| (t, pi as u32, n)),
-                );
-            }
-            for (r, &(p, bin)) in net.record.rates.iter().enumerate() {
-                if p == pi {
-                    self.recorded.rate_bins[r][((t - 1) / bin) as usize] += spikes.len() as u64;
-                }
             }
             for &j in &self.outgoing[pi] {
                 let pr = &net.projections[j];
