@@ -61,3 +61,35 @@ fn counts_per_step_add_up_to_the_run_totals() {
     let updates: u64 = sim.counts.neuron_updates.iter().sum();
     assert_eq!(column(2 + network.projections.len()), updates);
 }
+
+#[test]
+fn a_run_owns_the_weights_it_writes_and_shares_the_rest() {
+    let text = std::fs::read_to_string(common::networks().join("cuba.toml")).unwrap();
+    let network = common::net(&text.replace("duration_ms = 1000.0", "duration_ms = 200.0"));
+    let (reference, _) = common::run(&network, Engine::Event);
+    // Silence the excitatory projections of one run: it fires less.
+    let mut silenced = Simulation::new(&network, Engine::Event);
+    for (j, pr) in network.projections.iter().enumerate() {
+        if pr.source == 0 {
+            silenced.weights_mut(j).iter_mut().for_each(|w| *w = 0.0);
+        }
+    }
+    silenced.run(|_| {}).unwrap();
+    let (fewer, all) = (silenced.recorded.spikes.len(), reference.len());
+    assert!(fewer < all * 3 / 4, "{fewer} spikes silenced, {all} not");
+    // The network and a run made afterwards still have the original weights.
+    assert!(matches!(
+        network.projections[0].weights,
+        synops::network::compiled::Weights::Constant(w) if w == 1.62
+    ));
+    let (again, _) = common::run(&network, Engine::Event);
+    assert_eq!(again, reference);
+    // Writing a weight back to its value changes nothing but its precision (f32): the same
+    // weight of a constant projection rounded to f32.
+    let mut same = Simulation::new(&network, Engine::Clock);
+    for j in 0..network.projections.len() {
+        let _ = same.weights_mut(j);
+    }
+    same.run(|_| {}).unwrap();
+    assert!(!same.recorded.spikes.is_empty());
+}

@@ -40,6 +40,7 @@ mod input;
 mod part;
 mod ring;
 mod runaway;
+mod tables;
 mod team;
 
 pub use input::PoissonField;
@@ -51,6 +52,7 @@ use crate::rng::{BLOCK_SIZE, Purpose};
 use part::{Part, PartDrive, StepInput};
 use rayon::prelude::*;
 use ring::{Bundle, SpikeRing};
+use tables::RunTables;
 
 /// How neurons are updated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -219,12 +221,10 @@ pub struct Simulation<'a> {
     sources: Vec<Source>,
     spikes_now: Vec<Vec<u32>>,
     outgoing: Vec<Vec<usize>>,
-    into_inh: Vec<bool>,
     /// Drives into index subsets, generated before the parallel part of a step.
     subset_drives: Vec<(usize, PoissonField)>,
-    /// Per projection into a population split in several parts: for each source row, the
-    /// offsets in the row where each part's targets start (`parts + 1` per row).
-    row_splits: Vec<Vec<u32>>,
+    /// The run's per-projection tables, its weights among them.
+    tables: RunTables,
     ring: SpikeRing,
     next_current: usize,
     step: u32,
@@ -443,9 +443,12 @@ impl<'a> Simulation<'a> {
             sources,
             spikes_now: vec![Vec::new(); np],
             outgoing,
-            into_inh,
             subset_drives,
-            row_splits,
+            tables: RunTables {
+                into_inh,
+                row_splits,
+                own_weights: vec![None; net.projections.len()],
+            },
             ring: SpikeRing::new(net.max_delay()),
             next_current: 0,
             step: 0,
@@ -648,6 +651,22 @@ impl<'a> Simulation<'a> {
         self.net
     }
 
+    /// The weights of projection `projection` in this run: the network's until the run
+    /// writes them.
+    pub fn weights(&self, projection: usize) -> &Weights {
+        self.tables.weights(self.net, projection)
+    }
+
+    /// The weights of projection `projection`, to change between steps: one per synapse in
+    /// the order of the projection's synapse table (a dense projection's
+    /// `[sources x targets]` rows). From the first call on they are the run's own (a constant
+    /// weight is written out per synapse, as f32); the network, and every other run of it,
+    /// keep theirs. Weights beyond the target's state bound make the run stop with a
+    /// [`Runaway`] when they take a state beyond it.
+    pub fn weights_mut(&mut self, projection: usize) -> &mut [f32] {
+        self.tables.weights_mut(self.net, projection)
+    }
+
     /// Whether the run can go on: steps are left and no state has run away.
     fn steps_left(&self) -> bool {
         self.step < self.net.steps && self.runaway.is_none()
@@ -663,14 +682,12 @@ impl<'a> Simulation<'a> {
         }
         // The team reads these during the parallel phases while the sequential phases
         // mutate the rest of the simulation.
-        let into_inh = std::mem::take(&mut self.into_inh);
-        let row_splits = std::mem::take(&mut self.row_splits);
+        let tables = std::mem::take(&mut self.tables);
         let sizes: Vec<usize> = self.parts.iter().map(|p| p.len()).collect();
         let team = team::Team::new(
             self.threads,
             self.net,
-            &into_inh,
-            &row_splits,
+            &tables,
             (self.engine == Engine::Event, self.profile.is_some()),
             &sizes,
         );
@@ -694,8 +711,7 @@ impl<'a> Simulation<'a> {
             }
             team.finish();
         });
-        self.into_inh = into_inh;
-        self.row_splits = row_splits;
+        self.tables = tables;
     }
 
     /// Simulate one step (none once a state has run away).
@@ -764,8 +780,7 @@ impl<'a> Simulation<'a> {
             t,
             net: self.net,
             bundles: &bundles,
-            into_inh: &self.into_inh,
-            row_splits: &self.row_splits,
+            tables: &self.tables,
             event: self.engine == Engine::Event,
             profile: self.profile.is_some(),
         };

@@ -7,6 +7,7 @@
 
 use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
+use super::tables::RunTables;
 use crate::model::ClockedStates;
 use crate::network::compiled::{CompiledNetwork, PopulationKind, Weights};
 use crate::neuron::{Anchor, Checked, Dynamics, ExactModel, Model, Prediction, with_exact_model};
@@ -79,10 +80,8 @@ pub(super) struct StepInput<'s> {
     pub net: &'s CompiledNetwork,
     /// Spike bundles arriving in this step.
     pub bundles: &'s [Bundle],
-    /// Per projection: feeds the inhibitory current of a lif_exp target.
-    pub into_inh: &'s [bool],
-    /// Per projection: precomputed part boundaries in each row (empty if not split).
-    pub row_splits: &'s [Vec<u32>],
+    /// The run's per-projection tables (receptor slots, row splits, weights).
+    pub tables: &'s RunTables,
     /// Event engine (else clock).
     pub event: bool,
     /// Time the phases of the step into [`Part::phase_ns`].
@@ -343,8 +342,7 @@ impl Part {
             t,
             net,
             bundles,
-            into_inh,
-            row_splits,
+            tables,
             event,
             profile,
         } = *input;
@@ -383,7 +381,7 @@ impl Part {
         }
         self.drives = drives;
         lap.record(&mut self.phase_ns[Phase::Drives as usize]);
-        self.deliver(dynamics, t, net, bundles, into_inh, row_splits, rank);
+        self.deliver(dynamics, t, net, bundles, tables, rank);
         lap.record(&mut self.phase_ns[Phase::Delivery as usize]);
         match dynamics {
             Some(dynamics) => self.update_exact(dynamics, t, event, &mut lap),
@@ -459,10 +457,10 @@ impl Part {
         t: u32,
         net: &CompiledNetwork,
         bundles: &[Bundle],
-        into_inh: &[bool],
-        row_splits: &[Vec<u32>],
+        tables: &RunTables,
         rank: usize,
     ) {
+        let (into_inh, row_splits) = (&tables.into_inh, &tables.row_splits);
         let whole = self.lo == 0 && self.hi() == net.populations[self.pop].size;
         let (lo, hi) = (self.lo, self.hi());
         // The rows of a step's spikes lie anywhere in memory, and a part reads only its own
@@ -472,7 +470,11 @@ impl Part {
         let stretches = || {
             bundles.iter().filter_map(move |b| {
                 let pr = &net.projections[b.projection as usize];
-                if pr.target != pop || matches!(pr.weights, Weights::DenseRows(_)) {
+                let dense = matches!(
+                    tables.weights(net, b.projection as usize),
+                    Weights::DenseRows(_)
+                );
+                if pr.target != pop || dense {
                     return None;
                 }
                 let splits = &row_splits[b.projection as usize];
@@ -503,7 +505,8 @@ impl Part {
             }
             let r = usize::from(into_inh[b.projection as usize]);
             let (first, last) = (b.lo as usize, b.hi as usize);
-            if let Weights::DenseRows(w) = &pr.weights {
+            let weights = tables.weights(net, b.projection as usize);
+            if let Weights::DenseRows(w) = weights {
                 let row = &w[first..last][lo as usize..hi as usize];
                 if self.fold {
                     let weights = row.iter().map(|&w| f64::from(w));
@@ -535,7 +538,7 @@ impl Part {
                     .skip(FOLD_PREFETCH_AHEAD)
                     .map(|&n| (n - lo) as usize);
                 let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
-                match &pr.weights {
+                match weights {
                     Weights::Constant(w) => {
                         self.fold_inputs(dynamics, t, r, local, ahead, std::iter::repeat(*w))
                     }
@@ -549,7 +552,7 @@ impl Part {
             }
             let touched = &mut self.touched;
             let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs);
-            match (&pr.weights, self.all_touched) {
+            match (weights, self.all_touched) {
                 (Weights::Constant(w), false) => {
                     accumulate::<true, _>(slots, r, touched, targets, lo, std::iter::repeat(*w))
                 }

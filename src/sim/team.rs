@@ -21,6 +21,7 @@
 
 use super::part::{Part, StepInput};
 use super::ring::Bundle;
+use super::tables::RunTables;
 use crate::network::compiled::CompiledNetwork;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
@@ -111,8 +112,7 @@ impl WaitPlace {
 /// simulation during its sequential phase.
 pub(super) struct Team<'s> {
     net: &'s CompiledNetwork,
-    into_inh: &'s [bool],
-    row_splits: &'s [Vec<u32>],
+    tables: &'s RunTables,
     event: bool,
     profile: bool,
     /// Whether there are more threads than cores.
@@ -161,16 +161,14 @@ impl<'s> Team<'s> {
     pub fn new(
         threads: usize,
         net: &'s CompiledNetwork,
-        into_inh: &'s [bool],
-        row_splits: &'s [Vec<u32>],
+        tables: &'s RunTables,
         (event, profile): (bool, bool),
         part_sizes: &[usize],
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Team {
             net,
-            into_inh,
-            row_splits,
+            tables,
             event,
             profile,
             oversubscribed: threads > cores,
@@ -302,8 +300,7 @@ impl<'s> Team<'s> {
                 t: self.step.load(Ordering::Relaxed),
                 net: self.net,
                 bundles,
-                into_inh: self.into_inh,
-                row_splits: self.row_splits,
+                tables: self.tables,
                 event: self.event,
                 profile: self.profile,
             };
