@@ -216,6 +216,14 @@ pub struct Projection {
 }
 
 impl Projection {
+    /// Smallest delay in steps.
+    pub fn min_delay(&self) -> u32 {
+        match &self.delays {
+            Delays::Constant(d) => *d,
+            Delays::Runs { runs, .. } => runs.iter().map(|r| r.0).min().unwrap_or(1),
+        }
+    }
+
     /// Largest delay in steps.
     pub fn max_delay(&self) -> u32 {
         match &self.delays {
@@ -317,6 +325,14 @@ impl CompiledNetwork {
             .max()
             .unwrap_or(1)
             .max(1)
+    }
+
+    /// The smallest delay of any synapse, in steps (1 without synapses): a spike emitted in a
+    /// step arrives this many steps later or more, so spikes can be routed once per epoch of
+    /// this many steps, as a distributed run exchanges them.
+    pub fn min_delay(&self) -> u32 {
+        let delays = self.projections.iter().map(Projection::min_delay);
+        delays.min().unwrap_or(1).max(1)
     }
     /// Bytes held by the synapse tables.
     pub fn synapse_bytes(&self) -> u64 {

@@ -676,7 +676,7 @@ impl<'a> Simulation<'a> {
     fn run_steps(&mut self, recorder: &mut dyn Recorder) {
         if self.threads <= 1 || !self.steps_left() {
             while self.steps_left() {
-                self.step_once(recorder);
+                self.step_with(recorder, Self::advance_parts);
             }
             return;
         }
@@ -699,19 +699,50 @@ impl<'a> Simulation<'a> {
             let _guard = team.owner_guard();
             let mut preemptions = team::Preemptions::new();
             while self.steps_left() {
-                let start = self.profile.is_some().then(std::time::Instant::now);
-                let t = self.begin_step();
-                let mut bundles = self.ring.take(t);
-                self.count_deliveries(&bundles);
-                let sequential = start.map(|s| s.elapsed());
-                team.step(t, &mut self.parts, &mut bundles, &mut preemptions);
-                let start = self.profile.is_some().then(std::time::Instant::now);
-                self.end_step(t, bundles, recorder);
-                self.add_sequential(sequential, start);
+                self.step_with(recorder, |sim, t, bundles| {
+                    team.step(t, &mut sim.parts, bundles, &mut preemptions)
+                });
             }
             team.finish();
         });
         self.tables = tables;
+    }
+
+    /// The body of every step, whoever advances the parts (`advance_parts`: this thread, the
+    /// pool, or the team): the sequential start (clock, external input, the arriving
+    /// bundles), the parts, and the sequential end (spikes, counts, recording, routing).
+    fn step_with(
+        &mut self,
+        recorder: &mut dyn Recorder,
+        advance_parts: impl FnOnce(&mut Self, u32, &mut Vec<Bundle>),
+    ) {
+        let start = self.profile.is_some().then(std::time::Instant::now);
+        let t = self.begin_step();
+        let mut bundles = self.ring.take(t);
+        self.count_deliveries(&bundles);
+        let sequential = start.map(|s| s.elapsed());
+        advance_parts(self, t, &mut bundles);
+        let start = self.profile.is_some().then(std::time::Instant::now);
+        self.end_step(t, bundles, recorder);
+        self.add_sequential(sequential, start);
+    }
+
+    /// Advance every part through step `t` on this thread (or the pool, inside it).
+    fn advance_parts(&mut self, t: u32, bundles: &mut Vec<Bundle>) {
+        let input = StepInput {
+            t,
+            net: self.net,
+            bundles,
+            tables: &self.tables,
+            event: self.engine == Engine::Event,
+            profile: self.profile.is_some(),
+        };
+        let work = |part: &mut Part| part.step(&input);
+        if self.threads > 1 {
+            self.parts.par_iter_mut().for_each(work);
+        } else {
+            self.parts.iter_mut().for_each(work);
+        }
     }
 
     /// Simulate one step (none once a state has run away).
@@ -722,10 +753,11 @@ impl<'a> Simulation<'a> {
         if self.runaway.is_none() {
             match self.pool.take() {
                 Some(pool) => {
-                    pool.install(|| self.step_once(&mut crate::record::Nothing));
+                    let nothing = &mut crate::record::Nothing;
+                    pool.install(|| self.step_with(nothing, Self::advance_parts));
                     self.pool = Some(pool);
                 }
-                None => self.step_once(&mut crate::record::Nothing),
+                None => self.step_with(&mut crate::record::Nothing, Self::advance_parts),
             }
         }
         self.runaway.clone().map_or(Ok(()), Err)
@@ -767,32 +799,6 @@ impl<'a> Simulation<'a> {
             state,
             bound,
         ));
-    }
-
-    /// One step; inside the pool when there is one.
-    fn step_once(&mut self, recorder: &mut dyn Recorder) {
-        let start = self.profile.is_some().then(std::time::Instant::now);
-        let t = self.begin_step();
-        let bundles = self.ring.take(t);
-        self.count_deliveries(&bundles);
-        let sequential = start.map(|s| s.elapsed());
-        let input = StepInput {
-            t,
-            net: self.net,
-            bundles: &bundles,
-            tables: &self.tables,
-            event: self.engine == Engine::Event,
-            profile: self.profile.is_some(),
-        };
-        let work = |part: &mut Part| part.step(&input);
-        if self.threads > 1 {
-            self.parts.par_iter_mut().for_each(work);
-        } else {
-            self.parts.iter_mut().for_each(work);
-        }
-        let start = self.profile.is_some().then(std::time::Instant::now);
-        self.end_step(t, bundles, recorder);
-        self.add_sequential(sequential, start);
     }
 
     /// Profiling: add the sequential start of a step (`before`) and the time since `end`
