@@ -220,6 +220,14 @@ pub struct Simulation<'a> {
     pop_parts: Vec<std::ops::Range<usize>>,
     sources: Vec<Source>,
     spikes_now: Vec<Vec<u32>>,
+    /// The spikes of the current epoch not routed yet: `(step, population, start, end)` into
+    /// `epoch_neurons`. Spikes are routed into the ring once per epoch of
+    /// [`CompiledNetwork::min_delay`] steps (none arrives sooner), the exchange a
+    /// distributed run needs.
+    epoch_spikes: Vec<(u32, u32, u32, u32)>,
+    epoch_neurons: Vec<u32>,
+    /// Steps per epoch.
+    epoch_steps: u32,
     outgoing: Vec<Vec<usize>>,
     /// Drives into index subsets, generated before the parallel part of a step.
     subset_drives: Vec<(usize, PoissonField)>,
@@ -442,6 +450,9 @@ impl<'a> Simulation<'a> {
             pop_parts,
             sources,
             spikes_now: vec![Vec::new(); np],
+            epoch_spikes: Vec::new(),
+            epoch_neurons: Vec::new(),
+            epoch_steps: net.min_delay(),
             outgoing,
             subset_drives,
             tables: RunTables {
@@ -857,7 +868,37 @@ impl<'a> Simulation<'a> {
             return;
         }
         self.record(recorder);
-        self.emit(t);
+        self.keep_for_routing(t);
+        if t.is_multiple_of(self.epoch_steps) {
+            self.route();
+        }
+    }
+
+    /// Keep this step's spikes (of populations with synapses) for the epoch's routing.
+    fn keep_for_routing(&mut self, t: u32) {
+        for (pi, spikes) in self.spikes_now.iter_mut().enumerate() {
+            if !spikes.is_empty() && !self.outgoing[pi].is_empty() {
+                let start = self.epoch_neurons.len() as u32;
+                self.epoch_neurons.extend_from_slice(spikes);
+                let end = self.epoch_neurons.len() as u32;
+                self.epoch_spikes.push((t, pi as u32, start, end));
+            }
+            spikes.clear();
+        }
+    }
+
+    /// Route the epoch's spikes into the ring, in the order they were emitted (step, then
+    /// population, then projection, then neuron): each step's bundles arrive in the order
+    /// per-step routing gives them.
+    fn route(&mut self) {
+        let groups = std::mem::take(&mut self.epoch_spikes);
+        let neurons = std::mem::take(&mut self.epoch_neurons);
+        for &(t, pi, start, end) in &groups {
+            self.route_spikes(t, pi as usize, &neurons[start as usize..end as usize]);
+        }
+        (self.epoch_spikes, self.epoch_neurons) = (groups, neurons);
+        self.epoch_spikes.clear();
+        self.epoch_neurons.clear();
     }
 
     /// Tell the built-in recorders and `recorder` of this step's spikes and its end.
@@ -947,56 +988,46 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn emit(&mut self, t: u32) {
+    /// Queue the bundles of `spikes` of population `pi`, emitted at step `t`.
+    fn route_spikes(&mut self, t: u32, pi: usize, spikes: &[u32]) {
         let net = self.net;
-        for pi in 0..net.populations.len() {
-            let spikes = std::mem::take(&mut self.spikes_now[pi]);
-            if spikes.is_empty() {
-                self.spikes_now[pi] = spikes;
-                continue;
-            }
-            for &j in &self.outgoing[pi] {
-                let pr = &net.projections[j];
-                for &n in &spikes {
-                    let row = pr.csr.row(n);
-                    if row.is_empty() {
-                        continue;
-                    }
-                    match &pr.delays {
-                        Delays::Constant(d) => self.ring.push(
-                            t + d,
-                            Bundle {
-                                projection: j as u32,
-                                lo: row.start as u32,
-                                hi: row.end as u32,
-                                source: n,
-                                whole_row: true,
-                            },
-                        ),
-                        Delays::Runs { run_ptr, runs } => {
-                            let mut lo = row.start as u32;
-                            for &(d, end) in &runs
-                                [run_ptr[n as usize] as usize..run_ptr[n as usize + 1] as usize]
-                            {
-                                self.ring.push(
-                                    t + d,
-                                    Bundle {
-                                        projection: j as u32,
-                                        lo,
-                                        hi: end,
-                                        source: n,
-                                        whole_row: false,
-                                    },
-                                );
-                                lo = end;
-                            }
+        for &j in &self.outgoing[pi] {
+            let pr = &net.projections[j];
+            for &n in spikes {
+                let row = pr.csr.row(n);
+                if row.is_empty() {
+                    continue;
+                }
+                match &pr.delays {
+                    Delays::Constant(d) => self.ring.push(
+                        t + d,
+                        Bundle {
+                            projection: j as u32,
+                            lo: row.start as u32,
+                            hi: row.end as u32,
+                            source: n,
+                            whole_row: true,
+                        },
+                    ),
+                    Delays::Runs { run_ptr, runs } => {
+                        let mut lo = row.start as u32;
+                        let own = run_ptr[n as usize] as usize..run_ptr[n as usize + 1] as usize;
+                        for &(d, end) in &runs[own] {
+                            self.ring.push(
+                                t + d,
+                                Bundle {
+                                    projection: j as u32,
+                                    lo,
+                                    hi: end,
+                                    source: n,
+                                    whole_row: false,
+                                },
+                            );
+                            lo = end;
                         }
                     }
                 }
             }
-            let mut spikes = spikes;
-            spikes.clear();
-            self.spikes_now[pi] = spikes;
         }
     }
 }
@@ -1012,4 +1043,36 @@ fn can_self_cross<'s>(dynamics: &Dynamics, mut anchors: impl Iterator<Item = &'s
             }
             Model::If => anchors.any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Brunel's network (delays of 15 steps), 100 ms.
+    fn brunel() -> CompiledNetwork {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("networks/brunel.toml");
+        let options = crate::network::CompileOptions {
+            duration_ms: Some(100.0),
+            ..Default::default()
+        };
+        crate::network::compile_file(&path, &options).expect("brunel compiles")
+    }
+
+    #[test]
+    fn routing_once_per_epoch_gives_the_spikes_of_routing_every_step() {
+        let net = brunel();
+        assert_eq!(net.min_delay(), 15);
+        let spikes = |epoch_steps: u32, threads: usize| {
+            let mut sim = Simulation::with_threads(&net, Engine::Event, threads);
+            sim.epoch_steps = epoch_steps;
+            sim.run(|_| {}).expect("bounded");
+            (sim.recorded.spikes, sim.counts.synaptic_events)
+        };
+        let every_step = spikes(1, 1);
+        assert!(every_step.0.len() > 1000);
+        assert_eq!(spikes(15, 1), every_step);
+        assert_eq!(spikes(15, 2), every_step);
+        assert_eq!(spikes(7, 1), every_step);
+    }
 }
