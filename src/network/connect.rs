@@ -9,6 +9,7 @@
 //! version would hold a second copy of the table while concatenating blocks).
 
 use super::compiled::Csr;
+use super::spec::ConnectivitySpec;
 use crate::rng::{BLOCK_SIZE, Purpose, Stream};
 
 /// A checked connectivity rule.
@@ -39,6 +40,76 @@ pub struct Shape {
     pub allow_autapses: bool,
     /// Allow several synapses between one pair.
     pub allow_multapses: bool,
+}
+
+/// A rule's parameter that does not fit its projection: the parameter (under
+/// `connectivity`, `None` for the rule itself) and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleError {
+    /// The parameter, as written in the network file.
+    pub field: Option<&'static str>,
+    /// What is wrong, with the value and what would fit.
+    pub message: String,
+}
+
+impl Rule {
+    /// The rule a `connectivity` table names, its parameters checked against the projection's
+    /// shape (each rule checks its own); `None` for the tables that no rule generates (an
+    /// explicit list, a dense tensor).
+    pub fn checked(spec: &ConnectivitySpec, shape: &Shape) -> Result<Option<Rule>, RuleError> {
+        let refuse = |field: Option<&'static str>, message: String| RuleError { field, message };
+        Ok(Some(match spec {
+            ConnectivitySpec::AllToAll => Rule::AllToAll,
+            ConnectivitySpec::OneToOne => {
+                if shape.same_population && !shape.allow_autapses {
+                    return Err(refuse(None, "one_to_one within one population connects each neuron to itself; set allow_autapses = true".into()));
+                }
+                if shape.sources != shape.targets {
+                    let sizes = (shape.sources, shape.targets);
+                    return Err(refuse(
+                        None,
+                        format!(
+                            "one_to_one needs equal sizes, got {} and {}",
+                            sizes.0, sizes.1
+                        ),
+                    ));
+                }
+                Rule::OneToOne
+            }
+            ConnectivitySpec::FixedProbability { p } => {
+                if !(0.0..=1.0).contains(p) {
+                    let p = crate::error::short_number(*p);
+                    return Err(refuse(
+                        Some("p"),
+                        format!("probability must be in [0, 1], got {p}"),
+                    ));
+                }
+                Rule::FixedProbability(*p)
+            }
+            ConnectivitySpec::FixedIndegree { indegree: k } => {
+                Rule::FixedIndegree(fixed_degree(*k, shape.sources, shape, "indegree")?)
+            }
+            ConnectivitySpec::FixedOutdegree { outdegree: k } => {
+                Rule::FixedOutdegree(fixed_degree(*k, shape.targets, shape, "outdegree")?)
+            }
+            ConnectivitySpec::FromFile { .. } | ConnectivitySpec::Dense { .. } => return Ok(None),
+        }))
+    }
+}
+
+/// A fixed in- or out-degree `k` drawn from a pool of `partners`: at most the distinct
+/// partners there are, unless multapses are allowed.
+fn fixed_degree(k: u64, partners: u32, shape: &Shape, key: &'static str) -> Result<u32, RuleError> {
+    let pool = u64::from(partners) - u64::from(shape.same_population && !shape.allow_autapses);
+    if k > u64::from(u32::MAX) || (pool == 0 && k > 0) || (!shape.allow_multapses && k > pool) {
+        return Err(RuleError {
+            field: Some(key),
+            message: format!(
+                "{k} is more than the {pool} distinct partners available without multapses"
+            ),
+        });
+    }
+    Ok(k as u32)
 }
 
 impl Shape {
