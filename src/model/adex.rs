@@ -84,8 +84,9 @@ pub struct State {
     pub v: f64,
     /// Adaptation current \[pA\].
     pub w: f64,
-    /// Last refractory step.
-    pub ref_end: u32,
+    /// Last refractory step (a whole number, held as f64 so that a block of records
+    /// vectorizes).
+    pub ref_end: f64,
 }
 
 impl Adex {
@@ -140,7 +141,7 @@ impl ClockedModel for Adex {
         State {
             v: v_mv,
             w: 0.0,
-            ref_end: 0,
+            ref_end: 0.0,
         }
     }
 
@@ -148,7 +149,7 @@ impl ClockedModel for Adex {
         State {
             v: values[0],
             w: values[1],
-            ref_end: 0,
+            ref_end: 0.0,
         }
     }
 
@@ -165,7 +166,7 @@ impl ClockedModel for Adex {
     #[inline(always)]
     fn advance(&self, s: &mut State, t: u32, in_exc: f64, in_inh: f64) {
         let h = self.dt;
-        let free = t > s.ref_end;
+        let free = f64::from(t) > s.ref_end;
         let (dv, dw) = match self.method {
             Method::Euler => self.derivatives(s.v, s.w, free),
             Method::Rk4 | Method::IntegratingFactor => {
@@ -186,14 +187,15 @@ impl ClockedModel for Adex {
     }
 
     #[inline(always)]
-    fn fire(&self, s: &mut State, t: u32) -> bool {
-        let spiked = t > s.ref_end && s.v >= self.v_peak;
-        if spiked {
-            s.v = self.v_reset;
-            s.w += self.b;
-            s.ref_end = t + self.ref_steps;
-        }
-        spiked
+    fn crossed(&self, s: &State, t: u32) -> bool {
+        (f64::from(t) > s.ref_end) & (s.v >= self.v_peak)
+    }
+
+    #[inline(always)]
+    fn reset(&self, s: &mut State, t: u32) {
+        s.v = self.v_reset;
+        s.w += self.b;
+        s.ref_end = f64::from(t + self.ref_steps);
     }
 
     fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {

@@ -149,13 +149,14 @@ impl ClockedModel for Izhikevich {
     }
 
     #[inline(always)]
-    fn fire(&self, s: &mut State, _t: u32) -> bool {
-        let spiked = s.v >= self.v_peak;
-        if spiked {
-            s.v = self.c;
-            s.u += self.d;
-        }
-        spiked
+    fn crossed(&self, s: &State, _t: u32) -> bool {
+        s.v >= self.v_peak
+    }
+
+    #[inline(always)]
+    fn reset(&self, s: &mut State, _t: u32) {
+        s.v = self.c;
+        s.u += self.d;
     }
 
     fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {

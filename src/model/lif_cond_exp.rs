@@ -350,13 +350,14 @@ impl ClockedModel for LifCondExp {
     }
 
     #[inline(always)]
-    fn fire(&self, s: &mut State, t: u32) -> bool {
-        let spiked = self.spiking && f64::from(t) > s.ref_end && s.v >= self.v_th;
-        if spiked {
-            s.v = self.v_reset;
-            s.ref_end = f64::from(t + self.ref_steps);
-        }
-        spiked
+    fn crossed(&self, s: &State, t: u32) -> bool {
+        self.spiking & (f64::from(t) > s.ref_end) & (s.v >= self.v_th)
+    }
+
+    #[inline(always)]
+    fn reset(&self, s: &mut State, t: u32) {
+        s.v = self.v_reset;
+        s.ref_end = f64::from(t + self.ref_steps);
     }
 
     fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {

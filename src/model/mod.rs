@@ -165,8 +165,20 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     fn advance_block(&self, states: &mut [Self::State], t: u32, exc: &mut [f64], inh: &mut [f64]) {
         advance_each(states, exc, inh, |s, e, i| self.advance(s, t, e, i));
     }
+    /// Whether the neuron crosses its threshold at step `t` (after [`Self::advance`]). Without
+    /// branches, as `advance`: the engine checks a block of neurons at once.
+    fn crossed(&self, state: &Self::State, t: u32) -> bool;
+    /// The reset of a neuron that crossed at step `t`.
+    fn reset(&self, state: &mut Self::State, t: u32);
     /// The second half of step `t`: check the threshold and reset; true if it spikes.
-    fn fire(&self, state: &mut Self::State, t: u32) -> bool;
+    #[inline(always)]
+    fn fire(&self, state: &mut Self::State, t: u32) -> bool {
+        let crossed = self.crossed(state, t);
+        if crossed {
+            self.reset(state, t);
+        }
+        crossed
+    }
     /// Step `t` of one neuron with the inputs arriving at `t`; true if it spikes.
     #[inline(always)]
     fn update(&self, state: &mut Self::State, t: u32, in_exc: f64, in_inh: f64) -> bool {
@@ -314,8 +326,9 @@ unsafe fn update_avx2<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -
     update_blocks(states, step)
 }
 
-/// The step of every neuron, 64 at a time: first the inputs are taken and every state
-/// advanced (a loop without branches, which vectorizes), then thresholds are checked.
+/// The step of every neuron, 64 at a time, in passes without branches (they vectorize):
+/// which neurons received input, the advance of every state, which crossed and the
+/// magnitudes of the states; then only the neurons that crossed are reset.
 #[inline(always)]
 fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64 {
     let model = &*states.model;
@@ -327,22 +340,49 @@ fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64
         .chunks_mut(64)
         .zip(step.exc.chunks_mut(64).zip(step.inh.chunks_mut(64)));
     for (w, (states, (exc, inh))) in blocks.enumerate() {
-        let mut bits = 0u64;
-        for (b, (e, i)) in exc.iter().zip(inh.iter()).enumerate() {
-            // An accumulator that received nothing is still -0.0 (sign bit set, no other).
-            let got = (e.to_bits() | i.to_bits()) != (-0.0f64).to_bits();
-            bits |= u64::from(got) << b;
+        let mut flags = [0u8; 64];
+        // An accumulator that received nothing is still -0.0 (sign bit set, no other).
+        for (f, (e, i)) in flags.iter_mut().zip(exc.iter().zip(inh.iter())) {
+            *f = u8::from((e.to_bits() | i.to_bits()) != (-0.0f64).to_bits());
         }
-        step.received[w] |= bits;
+        step.received[w] |= pack_flags(&flags);
         model.advance_block(states, t, exc, inh);
-        for (b, s) in states.iter_mut().enumerate() {
-            if model.fire(s, t) {
-                step.spikes.push(step.lo + (w * 64 + b) as u32);
+        for (f, s) in flags.iter_mut().zip(states.iter()) {
+            *f = u8::from(model.crossed(s, t));
+        }
+        let mut fours = states.chunks_exact(4);
+        for four in &mut fours {
+            for (m, s) in magnitudes.iter_mut().zip(four) {
+                *m += M::magnitude(s);
             }
-            magnitudes[b & 3] += M::magnitude(s);
+        }
+        for (m, s) in magnitudes.iter_mut().zip(fours.remainder()) {
+            *m += M::magnitude(s);
+        }
+        let mut crossed = pack_flags(&flags);
+        while crossed != 0 {
+            let b = crossed.trailing_zeros() as usize;
+            crossed &= crossed - 1;
+            model.reset(&mut states[b], t);
+            step.spikes.push(step.lo + (w * 64 + b) as u32);
         }
     }
     (magnitudes[0] + magnitudes[1]) + (magnitudes[2] + magnitudes[3])
+}
+
+/// 64 flags (0 or 1; a short block's missing ones 0) as the bits of a word, flag `b` at bit
+/// `b`: eight at a time, by a multiplication that gathers the low bit of eight bytes into one.
+#[inline(always)]
+fn pack_flags(flags: &[u8; 64]) -> u64 {
+    let mut bits = 0u64;
+    for (k, eight) in flags.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        // Byte j (0 or 1) times the constant's byte 7 - j lands at bit 56 + j; every
+        // product term is a distinct power of two, so nothing carries.
+        let gathered = word.wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        bits |= gathered << (8 * k);
+    }
+    bits
 }
 
 /// Apply `advance(state, in_exc, in_inh)` to every neuron of a block, taking its inputs (and
@@ -429,4 +469,21 @@ pub fn simulated_names() -> Vec<&'static str> {
         .copied()
         .chain(CLOCKED.iter().map(|e| e.name))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack_flags;
+
+    #[test]
+    fn packed_flags_are_the_bits_one_by_one() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let flags: [u8; 64] = std::array::from_fn(|b| ((x >> b) & 1) as u8);
+            assert_eq!(pack_flags(&flags), x);
+        }
+    }
 }
