@@ -241,12 +241,82 @@ population = "exc"
 bin_ms = 1.0
 "#;
 
+/// A small network of every clocked model, for the mutation of their parameter tables.
+const CLOCKED_NETWORK: &str = r#"
+version = 1
+name = "clocked"
+[simulation]
+dt_ms = 0.1
+duration_ms = 5.0
+seed = 3
+[[population]]
+name = "cond"
+size = 6
+model = "lif_cond_exp"
+tau_m_ms = 20.0
+g_leak_ns = 10.0
+v_rest_mv = -60.0
+v_th_mv = -50.0
+t_ref_ms = 0.5
+tau_syn_exc_ms = 5.0
+tau_syn_inh_ms = 10.0
+method = "integrating_factor"
+initial = { g_exc_ns = { uniform = [0.0, 40.0] } }
+[[population]]
+name = "izh"
+size = 4
+model = "izhikevich"
+a = 0.02
+b = 0.2
+c = -65.0
+d = 8.0
+bias_mv_per_ms = 10.0
+[[population]]
+name = "adex"
+size = 3
+model = "adex"
+c_m_pf = 200.0
+g_leak_ns = 10.0
+v_rest_mv = -70.0
+v_t_mv = -50.0
+delta_t_mv = 2.0
+a_ns = 2.0
+b_pa = 60.0
+tau_w_ms = 30.0
+bias_pa = 500.0
+[[projection]]
+source = "izh"
+target = "cond"
+connectivity = { rule = "all_to_all" }
+weight_ns = 6.0
+delay_ms = 0.2
+[[projection]]
+source = "adex"
+target = "izh"
+connectivity = { rule = "fixed_probability", p = 0.5 }
+weight_mv = -2.0
+delay_ms = 0.1
+[[input]]
+kind = "poisson"
+target = "cond"
+rate_hz = 800.0
+weight_ns = 3.0
+receptor = "inh"
+[[record.spikes]]
+population = "cond"
+[[record.traces]]
+population = "adex"
+indices = [0]
+every_steps = 2
+"#;
+
 #[test]
 fn network_files() {
     fuzz(
         Target::Network,
         &[
             ("small", SMALL_NETWORK.as_bytes().to_vec()),
+            ("clocked", CLOCKED_NETWORK.as_bytes().to_vec()),
             ("example", root("networks/example.toml")),
         ],
     );

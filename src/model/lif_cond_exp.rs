@@ -357,7 +357,7 @@ impl ClockedModel for LifCondExp {
     #[inline(always)]
     fn reset(&self, s: &mut State, t: u32) {
         s.v = self.v_reset;
-        s.ref_end = f64::from(t + self.ref_steps);
+        s.ref_end = f64::from(t) + f64::from(self.ref_steps);
     }
 
     fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {

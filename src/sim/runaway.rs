@@ -6,7 +6,7 @@ use crate::neuron::STATE_BOUND_FACTOR;
 /// The first neuron (lowest population, then index) whose potential, currents or bias left
 /// [`crate::neuron::Dynamics::state_bound`] or stopped being finite, and the step where the
 /// engine saw it. Both engines stop at the same step and name the same neuron.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error(
     "population \"{population}\", neuron {neuron}, step {step} ({time_ms} ms): {what} ({}); the bound is ±{} (in the units of the variables), {} times the neuron's voltage scale. A weight, drive or current is too large for the model; the run stopped and wrote nothing",
     self.listed(), short_number(*bound), short_number(STATE_BOUND_FACTOR),
@@ -26,6 +26,19 @@ pub struct Runaway {
     pub state: Vec<(&'static str, f64)>,
     /// The bound of the neuron's state (in the units of its variables).
     pub bound: f64,
+}
+
+/// The same neuron, step and state, bit for bit (a NaN state equals the same NaN).
+impl PartialEq for Runaway {
+    fn eq(&self, other: &Self) -> bool {
+        let same_state = self.state.len() == other.state.len()
+            && (self.state.iter().zip(&other.state))
+                .all(|((a, x), (b, y))| a == b && x.to_bits() == y.to_bits());
+        (&self.population, self.neuron, self.step) == (&other.population, other.neuron, other.step)
+            && self.time_ms.to_bits() == other.time_ms.to_bits()
+            && self.bound.to_bits() == other.bound.to_bits()
+            && same_state
+    }
 }
 
 impl Runaway {
