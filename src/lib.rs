@@ -11,11 +11,14 @@
 //! * `clock`: evaluates every neuron every step, the reference.
 //!
 //! Both evaluate the same closed-form solution of the neuron equations ([`neuron`]), so they
-//! produce the same spikes. Runs produce exact integer counts (spikes, synaptic events, neuron
-//! updates) and recordings, written by [`output`].
+//! produce the same spikes. Models without a closed form (conductance-based, adaptive
+//! exponential, Izhikevich: [`model`]) are updated every step by both engines with a stated
+//! method. Runs produce exact integer counts (spikes, synaptic events, neuron updates) and
+//! recordings ([`record`]: the file's recorders, and one's own through
+//! [`Simulation::run_with`]), written by [`output`].
 //!
 //! ```text
-//! network file --serde--> NetworkSpec --compile--> CompiledNetwork --Simulation--> Counts,
+//! network file --parse--> NetworkSpec --compile--> CompiledNetwork --Simulation--> Counts,
 //!                                                                                   Recorded
 //!                                                                      --output--> summary.json,
 //!                                                                                  spikes.csv ...
