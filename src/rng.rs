@@ -32,6 +32,8 @@ pub enum Purpose {
     PoissonDrive = 3,
     /// Spikes of a Poisson source population.
     PoissonSource = 4,
+    /// Gaussian noise input.
+    Noise = 5,
 }
 
 /// SplitMix64 finalizer: a bijective 64-bit mixer used to derive stream keys.

@@ -266,11 +266,13 @@ initial = { g_exc_ns = { uniform = [0.0, 40.0] } }
 name = "izh"
 size = 4
 model = "izhikevich"
-a = 0.02
+a = [0.02, 0.08, 0.0]
 b = 0.2
-c = -65.0
+c = [-65.0, 0.0, 15.0]
 d = 8.0
 bias_mv_per_ms = 10.0
+method = "izhikevich_2003"
+initial = { r = { uniform = [0.0, 1.0] } }
 [[population]]
 name = "adex"
 size = 3
@@ -302,6 +304,11 @@ target = "cond"
 rate_hz = 800.0
 weight_ns = 3.0
 receptor = "inh"
+[[input]]
+kind = "noise"
+target = "izh"
+std_mv = 3.0
+indices = [0, 2]
 [[record.spikes]]
 population = "cond"
 [[record.traces]]

@@ -169,7 +169,7 @@ impl ClockedModel for Adex {
         let free = f64::from(t) > s.ref_end;
         let (dv, dw) = match self.method {
             Method::Euler => self.derivatives(s.v, s.w, free),
-            Method::Rk4 | Method::IntegratingFactor => {
+            Method::Rk4 | Method::IntegratingFactor | Method::Izhikevich2003 => {
                 let (v1, w1) = self.derivatives(s.v, s.w, free);
                 let (v2, w2) = self.derivatives(s.v + 0.5 * h * v1, s.w + 0.5 * h * w1, free);
                 let (v3, w3) = self.derivatives(s.v + 0.5 * h * v2, s.w + 0.5 * h * w2, free);
@@ -216,7 +216,7 @@ impl ClockedModel for Adex {
                 multiplies: 10,
                 adds: 11,
             },
-            Method::Rk4 | Method::IntegratingFactor => UpdateOperations {
+            Method::Rk4 | Method::IntegratingFactor | Method::Izhikevich2003 => UpdateOperations {
                 multiplies: 46,
                 adds: 41,
             },

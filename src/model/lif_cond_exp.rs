@@ -187,7 +187,8 @@ impl LifCondExp {
     fn advance_v(&self, method: Method, v: f64, g_exc: f64, g_inh: f64) -> f64 {
         let h = self.dt;
         match method {
-            Method::IntegratingFactor => {
+            // (izhikevich_2003 is refused when the model is built.)
+            Method::IntegratingFactor | Method::Izhikevich2003 => {
                 let q = &self.quadrature;
                 let linear = |c: &[f64; 3]| c[0] + g_exc * c[1] + g_inh * c[2];
                 let mut input = 0.0;
@@ -276,8 +277,14 @@ impl ClockedModel for LifCondExp {
             ));
         }
         let method = p.method.unwrap_or(Method::IntegratingFactor);
+        if method == Method::Izhikevich2003 {
+            return Err(ParamError::new(
+                "method",
+                "izhikevich_2003 applies to the izhikevich model; lif_cond_exp takes integrating_factor, rk4 or euler",
+            ));
+        }
         let decay = |tau: f64, s: f64| match method {
-            Method::Rk4 | Method::IntegratingFactor => (-s / tau).exp(),
+            Method::Rk4 | Method::IntegratingFactor | Method::Izhikevich2003 => (-s / tau).exp(),
             Method::Euler => 1.0 - s / tau,
         };
         let mut model = LifCondExp {
@@ -343,7 +350,7 @@ impl ClockedModel for LifCondExp {
         match self.method {
             Method::Euler => self.advance_all::<EULER>(states, t, exc, inh),
             Method::Rk4 => self.advance_all::<RK4>(states, t, exc, inh),
-            Method::IntegratingFactor => {
+            Method::IntegratingFactor | Method::Izhikevich2003 => {
                 self.advance_all::<INTEGRATING_FACTOR>(states, t, exc, inh)
             }
         }
@@ -376,7 +383,7 @@ impl ClockedModel for LifCondExp {
     /// four conductance decays and two inputs, and the comparison.
     fn operations(&self) -> UpdateOperations {
         match self.method {
-            Method::IntegratingFactor => UpdateOperations {
+            Method::IntegratingFactor | Method::Izhikevich2003 => UpdateOperations {
                 multiplies: 33,
                 adds: 27,
             },

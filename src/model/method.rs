@@ -16,6 +16,9 @@ pub enum Method {
     /// models): the exact integrating factor, and Gauss–Legendre quadrature of the input
     /// integral (see [`super::lif_cond_exp`]).
     IntegratingFactor,
+    /// Izhikevich's (2003) scheme for his model (see [`super::izhikevich`]).
+    #[serde(rename = "izhikevich_2003")]
+    Izhikevich2003,
 }
 
 impl Method {
@@ -25,6 +28,7 @@ impl Method {
             Method::Euler => "euler",
             Method::Rk4 => "rk4",
             Method::IntegratingFactor => "integrating_factor",
+            Method::Izhikevich2003 => "izhikevich_2003",
         }
     }
 }

@@ -114,12 +114,16 @@ pub fn refractory_steps(field: &'static str, t_ref_ms: f64, dt_ms: f64) -> Resul
     Ok(whole as u32)
 }
 
-/// Refuse a method that applies only to conductance models (`integrating_factor`).
+/// Refuse a method that applies only to some models (`integrating_factor`, `izhikevich_2003`).
 pub fn explicit_method(method: method::Method) -> Result<method::Method, ParamError> {
     match method {
         method::Method::IntegratingFactor => Err(ParamError::new(
             "method",
             "integrating_factor applies to conductance-based models; this model takes euler or rk4",
+        )),
+        method::Method::Izhikevich2003 => Err(ParamError::new(
+            "method",
+            "izhikevich_2003 applies to the izhikevich model; this model takes euler or rk4",
         )),
         m => Ok(m),
     }
@@ -147,6 +151,17 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     fn new(params: Self::Params, dt_ms: f64) -> Result<Self, ParamError>;
     /// The initial state of a neuron at potential `v_mv`.
     fn initial(&self, v_mv: f64) -> Self::State;
+    /// The initial state of a neuron at potential `v_mv` with the variables `given` (by their
+    /// index in [`Self::VARIABLES`]); by default [`Self::initial`] with those replaced. A model
+    /// whose defaults depend on a given variable overrides it.
+    fn initial_given(&self, v_mv: f64, given: &[Option<f64>; MAX_VARIABLES]) -> Self::State {
+        let mut values = [0.0; MAX_VARIABLES];
+        Self::values(&self.initial(v_mv), &mut values);
+        for (value, given) in values.iter_mut().zip(given) {
+            *value = given.unwrap_or(*value);
+        }
+        self.with_values(&values)
+    }
     /// The state with variables `values` (in the order of [`Self::VARIABLES`]), the inverse
     /// of [`Self::values`].
     fn with_values(&self, values: &[f64; MAX_VARIABLES]) -> Self::State;
@@ -206,9 +221,13 @@ pub trait CompiledModel: Debug + Send + Sync {
     /// The largest magnitude a state may reach: [`crate::neuron::STATE_BOUND_FACTOR`] times
     /// the voltage scale of the parameters.
     fn state_bound(&self) -> f64;
-    /// The state variables of a neuron starting at potential `v_mv`, the others at their
-    /// defaults.
-    fn initial_values(&self, v_mv: f64) -> [f64; MAX_VARIABLES];
+    /// The state variables of a neuron starting at potential `v_mv`, the others `given`
+    /// (the file's `initial` table) or at their defaults.
+    fn initial_values(
+        &self,
+        v_mv: f64,
+        given: &[Option<f64>; MAX_VARIABLES],
+    ) -> [f64; MAX_VARIABLES];
     /// The states of neurons starting with state variables `initial`.
     fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates>;
     /// The arithmetic of one update.
@@ -269,9 +288,13 @@ impl<M: ClockedModel> CompiledModel for Compiled<M> {
     fn state_bound(&self) -> f64 {
         crate::neuron::STATE_BOUND_FACTOR * self.0.voltage_scale().max(1.0)
     }
-    fn initial_values(&self, v_mv: f64) -> [f64; MAX_VARIABLES] {
+    fn initial_values(
+        &self,
+        v_mv: f64,
+        given: &[Option<f64>; MAX_VARIABLES],
+    ) -> [f64; MAX_VARIABLES] {
         let mut values = [0.0; MAX_VARIABLES];
-        M::values(&self.0.initial(v_mv), &mut values);
+        M::values(&self.0.initial_given(v_mv, given), &mut values);
         values
     }
     fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates> {

@@ -248,6 +248,20 @@ pub struct PoissonDrive {
     pub neurons: Vec<u32>,
 }
 
+/// Gaussian noise into neurons of one population: each step, each neuron receives an input
+/// drawn from `N(mean_mv, std_mv²)`.
+#[derive(Debug, Clone)]
+pub struct NoiseInput {
+    /// Target population index.
+    pub target: usize,
+    /// Mean input of a step \[mV\].
+    pub mean_mv: f64,
+    /// Standard deviation of the input of a step \[mV\].
+    pub std_mv: f64,
+    /// Neurons (sorted, unique).
+    pub neurons: Vec<u32>,
+}
+
 /// A change of bias current of some neurons at a step.
 #[derive(Debug, Clone)]
 pub struct CurrentSwitch {
@@ -302,6 +316,8 @@ pub struct CompiledNetwork {
     pub projections: Vec<Projection>,
     /// Independent Poisson drives.
     pub drives: Vec<PoissonDrive>,
+    /// Gaussian noise inputs.
+    pub noises: Vec<NoiseInput>,
     /// Current switches sorted by step.
     pub currents: Vec<CurrentSwitch>,
     /// Recording requests.

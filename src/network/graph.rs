@@ -119,6 +119,7 @@ impl PopulationGraph {
                     target, rate_hz, ..
                 } => (format!("poisson {rate_hz} Hz"), target),
                 InputSpec::Current { target, .. } => ("current".to_string(), target),
+                InputSpec::Noise { target, std_mv, .. } => (format!("noise σ {std_mv} mV"), target),
             };
             inputs.push((label, lookup(target, format!("input[{k}].target"))?));
         }

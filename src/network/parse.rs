@@ -147,7 +147,7 @@ const TYPE_WORDS: [(&str, &str); 13] = [
     ),
     (
         "internally tagged enum InputSpec",
-        "an input table with kind = \"poisson\" or kind = \"current\"",
+        "an input table with kind = \"poisson\", \"current\" or \"noise\"",
     ),
     ("struct NetworkSpec", "a network file"),
     ("struct SimulationSpec", "a [simulation] table"),

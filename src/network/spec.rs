@@ -437,6 +437,20 @@ pub enum InputSpec {
         /// Selected neurons. Default all.
         indices: Option<Vec<u64>>,
     },
+    /// Gaussian noise: every step, every selected neuron receives an input drawn from a
+    /// normal distribution (Izhikevich's "thalamic input"), as a spike of that weight would
+    /// arrive. Targets whose inputs are potentials (not conductances).
+    Noise {
+        /// Target population.
+        target: String,
+        /// Mean of the input of a step \[mV\]. Default 0.
+        #[serde(default)]
+        mean_mv: f64,
+        /// Standard deviation of the input of a step \[mV\].
+        std_mv: f64,
+        /// Selected neurons. Default all.
+        indices: Option<Vec<u64>>,
+    },
 }
 
 /// `[record]`: what to record.

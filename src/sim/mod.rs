@@ -231,6 +231,9 @@ pub struct Simulation<'a> {
     outgoing: Vec<Vec<usize>>,
     /// Drives into index subsets, generated before the parallel part of a step.
     subset_drives: Vec<(usize, PoissonField)>,
+    /// One random stream per noise input (drawn in neuron order, before the parallel part of
+    /// a step: the same inputs for any number of threads).
+    noise_streams: Vec<crate::rng::Stream>,
     /// The run's per-projection tables, its weights among them.
     tables: RunTables,
     ring: SpikeRing,
@@ -455,6 +458,9 @@ impl<'a> Simulation<'a> {
             epoch_steps: net.min_delay(),
             outgoing,
             subset_drives,
+            noise_streams: (0..net.noises.len())
+                .map(|k| crate::rng::Stream::new(net.seed, Purpose::Noise, k as u64, 0))
+                .collect(),
             tables: RunTables {
                 into_inh,
                 row_splits,
@@ -939,6 +945,7 @@ impl<'a> Simulation<'a> {
             self.counts.external_events[*k] += events;
         }
         self.subset_drives = subset;
+        self.noise_input(t);
         for (pi, source) in self.sources.iter_mut().enumerate() {
             let out = &mut self.spikes_now[pi];
             match source {
@@ -955,6 +962,28 @@ impl<'a> Simulation<'a> {
                 Source::Neurons => {}
             }
         }
+    }
+
+    /// Every noise input's draws of step `t`, added as inputs (positive ones to the
+    /// excitatory receptor, negative ones to the inhibitory one of targets with two).
+    fn noise_input(&mut self, t: u32) {
+        let net = self.net;
+        let mut streams = std::mem::take(&mut self.noise_streams);
+        for (noise, stream) in net.noises.iter().zip(&mut streams) {
+            let target = &net.populations[noise.target];
+            let two = target.has_two_receptors();
+            let dynamics = match &target.kind {
+                PopulationKind::Neurons { dynamics, .. } => Some(dynamics),
+                _ => None,
+            };
+            for &n in &noise.neurons {
+                let x = stream.normal(noise.mean_mv, noise.std_mv);
+                let (p, l) = self.locate(noise.target, n);
+                let r = usize::from(two && x < 0.0);
+                self.parts[p].add_input(dynamics, t, l, r, x);
+            }
+        }
+        self.noise_streams = streams;
     }
 
     fn switch_currents(&mut self, t: u32) {

@@ -1,4 +1,4 @@
-//! Inputs: Poisson drives and step currents.
+//! Inputs: Poisson drives, step currents and Gaussian noise.
 
 use super::*;
 
@@ -7,9 +7,10 @@ pub(super) fn compile_inputs(
     ctx: &Ctx,
     spec: &NetworkSpec,
     populations: &mut [Population],
-) -> Result<(Vec<PoissonDrive>, Vec<CurrentSwitch>)> {
+) -> Result<(Vec<PoissonDrive>, Vec<CurrentSwitch>, Vec<NoiseInput>)> {
     let mut drives = Vec::new();
     let mut currents = Vec::new();
+    let mut noises = Vec::new();
     for (k, input) in spec.inputs.iter().enumerate() {
         match input {
             InputSpec::Poisson { .. } => {
@@ -18,10 +19,63 @@ pub(super) fn compile_inputs(
             InputSpec::Current { .. } => {
                 current_input(ctx, spec, populations, (k, input), &mut currents)?
             }
+            InputSpec::Noise { .. } => noises.push(noise_input(ctx, spec, populations, k, input)?),
         }
     }
     currents.sort_by_key(|c| c.step);
-    Ok((drives, currents))
+    Ok((drives, currents, noises))
+}
+
+/// A Gaussian noise input (`input[k]`), checked.
+fn noise_input(
+    ctx: &Ctx,
+    spec: &NetworkSpec,
+    populations: &[Population],
+    k: usize,
+    input: &InputSpec,
+) -> Result<NoiseInput> {
+    let field = |f: &str| format!("input[{k}].{f}");
+    let InputSpec::Noise {
+        target,
+        mean_mv,
+        std_mv,
+        indices,
+    } = input
+    else {
+        unreachable!("a noise input")
+    };
+    let t = population_index(ctx, &field("target"), target, &spec.populations)?;
+    if !populations[t].is_neurons() {
+        return Err(ctx.err(field("target"), format!("`{target}` is a spike source")));
+    }
+    if populations[t].synapses() == crate::model::Synapses::Conductance {
+        return Err(ctx.err(
+            field("target"),
+            format!("`{target}` takes conductances, which noise inputs of both signs would make negative"),
+        ));
+    }
+    let mean = ctx.finite(&field("mean_mv"), *mean_mv)?;
+    let std = ctx.finite(&field("std_mv"), *std_mv)?;
+    if std < 0.0 {
+        return Err(ctx.err(
+            field("std_mv"),
+            format!("must be >= 0, got {}", short_number(std)),
+        ));
+    }
+    // Six standard deviations from the mean bound the inputs but once in 500 million.
+    let largest = mean.abs() + 6.0 * std;
+    check_weight_bound(
+        ctx,
+        (&field("std_mv"), "a noise input"),
+        (largest, largest),
+        &populations[t],
+    )?;
+    Ok(NoiseInput {
+        target: t,
+        mean_mv: mean,
+        std_mv: std,
+        neurons: ctx.indices(&field("indices"), indices, populations[t].size)?,
+    })
 }
 
 /// A Poisson drive (`input[k]`), checked.

@@ -310,7 +310,7 @@ pub fn compile(
         .enumerate()
         .map(|(j, pl)| generate_projection(&ctx, j, pl, seed))
         .collect::<Result<Vec<_>>>()?;
-    let (drives, currents) = compile_inputs(&ctx, spec, &mut populations)?;
+    let (drives, currents, noises) = compile_inputs(&ctx, spec, &mut populations)?;
     let record = compile_recording(&ctx, spec, &populations)?;
     Ok(CompiledNetwork {
         name: spec.name.clone(),
@@ -321,6 +321,7 @@ pub fn compile(
         populations,
         projections,
         drives,
+        noises,
         currents,
         record,
     })

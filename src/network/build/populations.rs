@@ -284,12 +284,9 @@ pub(super) fn clocked_population(
     let default = ValueSpec::Constant(model.resting_potential());
     let init = ctx.value(&field("v_init_mv"), &p.v_init_mv.unwrap_or(default))?;
     let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, 0);
-    let mut initial: Vec<[f64; crate::model::MAX_VARIABLES]> = (0..size)
-        .map(|_| model.initial_values(draw(&init, &mut rng)))
-        .collect();
-    if let Some(v) = initial
+    let v_init: Vec<f64> = (0..size).map(|_| draw(&init, &mut rng)).collect();
+    if let Some(&v) = v_init
         .iter()
-        .map(|s| s[0])
         .find(|v| v.is_nan() || v.abs() > MAX_POTENTIAL_MV)
     {
         return Err(ctx.err(
@@ -304,6 +301,7 @@ pub(super) fn clocked_population(
     // Each other variable drawn from a stream of its own (the potential's is the exact
     // models').
     let variables = model.variables();
+    let mut given = vec![[None; crate::model::MAX_VARIABLES]; size as usize];
     for (name, value) in p.initial.iter().flatten() {
         let what = format!("initial.{name}");
         let Some(k) = variables
@@ -323,9 +321,12 @@ pub(super) fn clocked_population(
         };
         let value = ctx.value(&field(&what), value)?;
         let mut rng = Stream::new(seed, Purpose::InitialState, pi as u64, k as u64);
-        for state in &mut initial {
-            state[k] = draw(&value, &mut rng);
+        for state in &mut given {
+            state[k] = Some(draw(&value, &mut rng));
         }
     }
+    let initial = (v_init.iter().zip(&given))
+        .map(|(&v, given)| model.initial_values(v, given))
+        .collect();
     Ok(PopulationKind::Clocked { model, initial })
 }
