@@ -475,3 +475,75 @@ fn noise_inputs_are_checked() {
     let e = error(&coba);
     assert!(e.contains("takes conductances"), "{e}");
 }
+
+#[test]
+fn lif_exp_adapt_is_exact_against_the_reference_and_adapts() {
+    use synops::model::lif_exp_adapt::{LifExpAdapt, Params};
+    let p: Params = toml::from_str(
+        "tau_m_ms = 20.0\ntau_syn_exc_ms = 5.0\ntau_syn_inh_ms = 10.0\ntau_w_ms = 100.0\n\
+         b_mv = 2.0\nv_rest_mv = -70.0\nv_th_mv = -50.0\nv_reset_mv = -65.0\nt_ref_ms = 2.0\n\
+         bias_mv = 25.0",
+    )
+    .unwrap();
+    let (dt, steps) = (0.1, 10_000);
+    let model = LifExpAdapt::new(p, dt).unwrap();
+    let mut state = model.initial(-70.0);
+    // The reference: all four variables as ODEs, inputs and resets at step boundaries.
+    let f = |y: &[f64; 4]| {
+        let (v, ie, ii, w) = (y[0], y[1], y[2], y[3]);
+        [
+            (-(v + 70.0) + 25.0 + ie + ii - w) / 20.0,
+            -ie / 5.0,
+            -ii / 10.0,
+            -w / 100.0,
+        ]
+    };
+    let mut reference = [-70.0, 0.0, 0.0, 0.0];
+    let (mut ref_end, mut worst, mut spikes) = (0u32, 0.0f64, Vec::new());
+    let mut rng = Lcg(11);
+    for t in 1..=steps {
+        let e = if rng.next() < 0.05 { 2.0 } else { 0.0 };
+        let i = if rng.next() < 0.02 { -3.0 } else { 0.0 };
+        let spiked = model.update(&mut state, t, e, i);
+        let held = reference[0];
+        reference = dormand_prince(&f, reference, dt, 1e-12);
+        if t <= ref_end {
+            reference[0] = held;
+        }
+        reference[1] += e;
+        reference[2] += i;
+        let ref_spiked = t > ref_end && reference[0] >= -50.0;
+        if ref_spiked {
+            reference[0] = -65.0;
+            reference[3] += 2.0;
+            ref_end = t + 20;
+        }
+        assert_eq!(spiked, ref_spiked, "step {t}");
+        if spiked {
+            spikes.push(t);
+        }
+        let mut values = [0.0; MAX_VARIABLES];
+        LifExpAdapt::values(&state, &mut values);
+        for k in 0..4 {
+            worst = worst.max((values[k] - reference[k]).abs());
+        }
+    }
+    println!(
+        "lif_exp_adapt: largest error {worst:e} mV, {} spikes",
+        spikes.len()
+    );
+    assert!(worst < 1e-9, "largest error {worst} mV");
+    assert!(spikes.len() > 10, "{} spikes", spikes.len());
+    // Spike-frequency adaptation: under a constant drive alone the intervals lengthen.
+    let mut state = model.initial(-70.0);
+    let spikes: Vec<u32> = (1..=steps)
+        .filter(|&t| model.update(&mut state, t, 0.0, 0.0))
+        .collect();
+    let isi: Vec<u32> = spikes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(isi.len() > 5, "{} spikes", spikes.len());
+    assert!(isi.windows(2).all(|w| w[0] <= w[1]), "{isi:?}");
+    assert!(
+        f64::from(isi[0]) < 0.8 * f64::from(isi[isi.len() - 1]),
+        "{isi:?}"
+    );
+}

@@ -17,15 +17,13 @@
 //! # Adding a model
 //!
 //! One new file plus one registration line: write a type implementing [`ClockedModel`] (its
-//! parameter struct, its state record, its update; see [`izhikevich`] for a short one), and add
-//! it to the `clocked_models!` list at the bottom of this file. The network file then selects
+//! parameter struct, its state record, its update; see [`izhikevich`] for a short one) in
+//! `src/model/<name>.rs`, and add `<name>: <Type>` to the `clocked_models!` list at the
+//! bottom of this file (which declares the module too). The network file then selects
 //! it with `model = "<NAME>"`; its parameters are the model's own struct, whose unknown fields
 //! are refused with the nearest valid name; `traces.csv` gains its state variables.
 
-pub mod adex;
 pub mod r#if;
-pub mod izhikevich;
-pub mod lif_cond_exp;
 pub mod lif_delta;
 pub mod lif_exp;
 pub mod method;
@@ -463,19 +461,26 @@ fn check<M: ClockedModel>(table: toml::de::Deserializer<'_>) -> Result<(), toml:
     M::Params::deserialize(table).map(|_| ())
 }
 
-/// Registers clocked models: one line each, `module::Type`.
+/// Registers clocked models, one line each, `module: Type`: declares the module (the file
+/// `src/model/<module>.rs`) and lists the model in [`CLOCKED`].
 macro_rules! clocked_models {
-    ($($model:ty),* $(,)?) => {
+    ($($module:ident: $model:ident),* $(,)?) => {
+        $(pub mod $module;)*
         /// Every registered clocked model.
         pub static CLOCKED: &[Entry] = &[$(Entry {
-            name: <$model as ClockedModel>::NAME,
-            check: check::<$model>,
-            build: build::<$model>,
+            name: <$module::$model as ClockedModel>::NAME,
+            check: check::<$module::$model>,
+            build: build::<$module::$model>,
         }),*];
     };
 }
 
-clocked_models!(lif_cond_exp::LifCondExp, adex::Adex, izhikevich::Izhikevich,);
+clocked_models!(
+    lif_cond_exp: LifCondExp,
+    lif_exp_adapt: LifExpAdapt,
+    adex: Adex,
+    izhikevich: Izhikevich,
+);
 
 /// The clocked model named `name`, if one is registered.
 pub fn clocked(name: &str) -> Option<&'static Entry> {
