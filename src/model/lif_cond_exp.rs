@@ -22,12 +22,14 @@
 //! ```
 //!
 //! The integrating factor `e^(-A)` is exact (closed form); only the input integral, whose
-//! integrand is smooth on the step, is computed numerically, by 4-point Gauss–Legendre
-//! quadrature (exact for polynomials of degree 7; error O(dt⁹) times the eighth derivative of
-//! the integrand, set by the fastest time scale `C / (g_leak + g_exc + g_inh)`). The test
-//! suite measures the result against an adaptive Runge–Kutta solution of all three equations
-//! at 1e-10 tolerance over 1 s at dt = 0.1 ms under strong COBA-like input
-//! (`tests/models.rs`). No elementary closed form exists (the propagator is an incomplete
+//! integrand is smooth on the step, is computed numerically, by 4-point Gauss–Lobatto
+//! quadrature (exact for polynomials of degree 5; error O(dt⁷) times the sixth derivative of
+//! the integrand, set by the fastest time scale `C / (g_leak + g_exc + g_inh)`). Lobatto's
+//! end nodes are the step's ends, where the integrating factor is the step's own or 1, so a
+//! step costs three exponentials (4-point Gauss–Legendre, degree 7, costs five and measured
+//! 1.1e-9 mV). The test suite measures the result against an adaptive Runge–Kutta solution of
+//! all three equations at 1e-10 tolerance over 1 s at dt = 0.1 ms under strong COBA-like
+//! input (`tests/models.rs`): 8.1e-9 mV. No elementary closed form exists (the propagator is an incomplete
 //! gamma function of the conductances). The event-driven skip is not used: conductance
 //! neurons under network input receive input nearly every step, so the population is clocked.
 //!
@@ -100,19 +102,11 @@ pub struct LifCondExp {
     quadrature: Quadrature,
 }
 
-/// Gauss–Legendre nodes on `[-1, 1]` and their weights (4 points).
-const GAUSS_NODES: [f64; 4] = [
-    -0.861_136_311_594_052_6,
-    -0.339_981_043_584_856_3,
-    0.339_981_043_584_856_3,
-    0.861_136_311_594_052_6,
-];
-const GAUSS_WEIGHTS: [f64; 4] = [
-    0.347_854_845_137_453_8,
-    0.652_145_154_862_546_1,
-    0.652_145_154_862_546_1,
-    0.347_854_845_137_453_8,
-];
+/// Gauss–Lobatto nodes on `[-1, 1]` and their weights (4 points, exact for polynomials of
+/// degree 5): the end nodes are the step's ends, where the integrating factor is the step's
+/// own (`s = 0`) or 1 (`s = dt`), so only the two inner nodes need an exponential.
+const LOBATTO_NODES: [f64; 4] = [-1.0, -0.447_213_595_499_957_9, 0.447_213_595_499_957_9, 1.0];
+const LOBATTO_WEIGHTS: [f64; 4] = [1.0 / 6.0, 5.0 / 6.0, 5.0 / 6.0, 1.0 / 6.0];
 
 /// What the `integrating_factor` step needs, precomputed for one `dt`: the exponent of the
 /// integrating factor over the step and from each node to the step's end, and the input
@@ -121,9 +115,10 @@ const GAUSS_WEIGHTS: [f64; 4] = [
 struct Quadrature {
     /// `A(dt) = step[0] + g_exc step[1] + g_inh step[2]`.
     step: [f64; 3],
-    /// `A(dt) - A(s_k) = gap[k][0] + g_exc gap[k][1] + g_inh gap[k][2]`.
-    gap: [[f64; 3]; 4],
-    /// `w_k b(s_k) = rate[k][0] + g_exc rate[k][1] + g_inh rate[k][2]` (weights included).
+    /// `A(dt) - A(s_k) = gap[k][0] + g_exc gap[k][1] + g_inh gap[k][2]` at the inner nodes.
+    gap: [[f64; 3]; 2],
+    /// `w_k b(s_k) = rate[k][0] + g_exc rate[k][1] + g_inh rate[k][2]` (weights included), at
+    /// the four nodes.
     rate: [[f64; 3]; 4],
 }
 
@@ -139,13 +134,15 @@ impl Quadrature {
             ..Default::default()
         };
         for k in 0..4 {
-            let s = 0.5 * h * (1.0 + GAUSS_NODES[k]);
-            let w = 0.5 * h * GAUSS_WEIGHTS[k];
-            q.gap[k] = [
-                (h - s) / tau_m,
-                ke * (exc(s) - exc(h)),
-                ki * (inh(s) - inh(h)),
-            ];
+            let s = 0.5 * h * (1.0 + LOBATTO_NODES[k]);
+            let w = 0.5 * h * LOBATTO_WEIGHTS[k];
+            if (1..3).contains(&k) {
+                q.gap[k - 1] = [
+                    (h - s) / tau_m,
+                    ke * (exc(s) - exc(h)),
+                    ki * (inh(s) - inh(h)),
+                ];
+            }
             q.rate[k] = [
                 w * (m.v_rest * m.inv_tau_m + m.drift),
                 w * exc(s) * m.e_exc * m.inv_g_leak * m.inv_tau_m,
@@ -191,11 +188,13 @@ impl LifCondExp {
             Method::IntegratingFactor | Method::Izhikevich2003 => {
                 let q = &self.quadrature;
                 let linear = |c: &[f64; 3]| c[0] + g_exc * c[1] + g_inh * c[2];
-                let mut input = 0.0;
-                for k in 0..4 {
-                    input += linear(&q.rate[k]) * super::method::exp(-linear(&q.gap[k]));
+                // The first node's factor is the step's; the last node's is 1.
+                let factor = super::method::exp(-linear(&q.step));
+                let mut input = linear(&q.rate[0]) * factor + linear(&q.rate[3]);
+                for k in 0..2 {
+                    input += linear(&q.rate[k + 1]) * super::method::exp(-linear(&q.gap[k]));
                 }
-                v * super::method::exp(-linear(&q.step)) + input
+                v * factor + input
             }
             Method::Rk4 => {
                 let (a0, b0) = self.coefficients(g_exc, g_inh);
@@ -377,15 +376,15 @@ impl ClockedModel for LifCondExp {
     }
 
     /// Counted from [`Self::update`] (an exponential counted as one multiply):
-    /// integrating_factor evaluates 9 linear forms (2 multiplies, 2 adds each), 5
+    /// integrating_factor evaluates 7 linear forms (2 multiplies, 2 adds each), 3
     /// exponentials, the 4 products and sums; rk4 evaluates the coefficients at three times (5
     /// multiplies, 5 adds each), the four stages and their sum (10 multiplies, 10 adds), the
     /// four conductance decays and two inputs, and the comparison.
     fn operations(&self) -> UpdateOperations {
         match self.method {
             Method::IntegratingFactor | Method::Izhikevich2003 => UpdateOperations {
-                multiplies: 33,
-                adds: 27,
+                multiplies: 24,
+                adds: 21,
             },
             Method::Rk4 => UpdateOperations {
                 multiplies: 31,
