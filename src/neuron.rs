@@ -314,7 +314,7 @@ pub(crate) struct CrossingWindows {
 /// and `p_m = e^(-s/tau_m)` and `s / tau_m`: `kappa (p_syn - p_m)`, or `(s/tau_m) p_m` for the
 /// degenerate kernel (`kappa` NaN, `tau_syn == tau_m`).
 #[inline(always)]
-fn psp(kappa: f64, p_syn: f64, p_m: f64, s_over_tau_m: f64) -> f64 {
+pub(crate) fn psp(kappa: f64, p_syn: f64, p_m: f64, s_over_tau_m: f64) -> f64 {
     if kappa.is_nan() {
         s_over_tau_m * p_m
     } else {
@@ -555,7 +555,7 @@ fn table(tau: f64, dt: f64) -> Vec<f64> {
 }
 
 /// `tau_syn / (tau_syn - tau_m)`, or NaN when the two are equal (the degenerate kernel).
-fn kappa(tau_syn: f64, tau_m: f64) -> f64 {
+pub(crate) fn kappa(tau_syn: f64, tau_m: f64) -> f64 {
     if (tau_syn - tau_m).abs() <= 1e-12 * tau_m {
         f64::NAN
     } else {
@@ -575,14 +575,18 @@ pub fn magnitude(a: &Anchor) -> f64 {
 /// The voltage scale of a neuron's parameters \[mV\]: the largest of |v_rest|, |v_th|,
 /// |v_reset|, |v_th - v_rest| and 1 mV.
 fn voltage_scale(p: &NeuronParams) -> f64 {
-    [
+    largest_magnitude(&[
         p.v_rest_mv,
         p.v_th_mv,
         p.v_reset_mv,
         p.v_th_mv - p.v_rest_mv,
-    ]
-    .iter()
-    .fold(1.0f64, |scale, v| scale.max(v.abs()))
+    ])
+}
+
+/// The largest magnitude of `values`, and at least 1: the scale of a model's potentials for
+/// its runaway bound ([`STATE_BOUND_FACTOR`] times it).
+pub(crate) fn largest_magnitude(values: &[f64]) -> f64 {
+    values.iter().fold(1.0f64, |scale, v| scale.max(v.abs()))
 }
 
 impl Dynamics {

@@ -128,6 +128,66 @@ fn bad_input_exits_2_with_a_message_and_writes_nothing() {
 }
 
 #[test]
+fn bad_clocked_models_and_noise_exit_2_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let coba = std::fs::read_to_string(networks().join("coba.toml")).unwrap();
+    let izhikevich = std::fs::read_to_string(networks().join("izhikevich.toml")).unwrap();
+    let cases = [
+        // NaN, wrong type, huge, unknown field of a model's own parameters.
+        (
+            coba.replacen("g_leak_ns = 10.0", "g_leak_ns = nan", 1),
+            "g_leak_ns",
+        ),
+        (
+            coba.replacen("tau_m_ms = 20.0", "tau_m_ms = \"20\"", 1),
+            "expected a number",
+        ),
+        (
+            coba.replacen("e_inh_mv = -80.0", "e_inh_mv = 1e309", 1),
+            "net.toml:27",
+        ),
+        (
+            coba.replacen("e_inh_mv = -80.0", "e_inh_mv = -1e300", 1),
+            "beyond ±1e6 mV",
+        ),
+        (
+            coba.replacen(
+                "tau_syn_inh_ms = 10.0",
+                "tau_syn_inh_ms = 10.0\nmethd = \"euler\"",
+                1,
+            ),
+            "did you mean `method`?",
+        ),
+        (
+            coba.replacen("weight_ns = 67.0", "weight_ns = 1e300", 1),
+            "weight_ns",
+        ),
+        (
+            izhikevich.replacen("std_mv = 5.0", "std_mv = nan", 1),
+            "std_mv",
+        ),
+        (
+            izhikevich.replacen("c = [-65.0, 0.0, 15.0]", "c = [-65.0, 0.0]", 1),
+            "net.toml",
+        ),
+        // Truncated in the middle of a population.
+        (
+            coba[..coba.find("tau_syn_exc_ms").unwrap()].to_string(),
+            "net.toml",
+        ),
+    ];
+    for (text, named) in cases {
+        std::fs::write(dir.path().join("net.toml"), &text).unwrap();
+        let out = synops(&["run", "net.toml", "--out", "out"], dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(named), "{named}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.path().join("out").exists());
+    }
+}
+
+#[test]
 fn validate_and_graph() {
     let dir = tempfile::tempdir().unwrap();
     let cuba = networks().join("cuba.toml");

@@ -20,6 +20,8 @@
 
 use super::method::Method;
 use super::{
+    potential,
+    below, largest_magnitude,
     ClockedModel, MAX_VARIABLES, ParamError, Synapses, explicit_method, finite, positive,
     refractory_steps,
 };
@@ -109,16 +111,11 @@ impl ClockedModel for Adex {
 
     fn new(p: Params, dt_ms: f64) -> Result<Self, ParamError> {
         let delta_t = positive("delta_t_mv", p.delta_t_mv)?;
-        let v_t = finite("v_t_mv", p.v_t_mv)?;
-        let v_rest = finite("v_rest_mv", p.v_rest_mv)?;
-        let v_peak = finite("v_peak_mv", p.v_peak_mv.unwrap_or(v_t + 5.0 * delta_t))?;
-        let v_reset = finite("v_reset_mv", p.v_reset_mv.unwrap_or(v_rest))?;
-        if v_reset >= v_peak {
-            return Err(ParamError::new(
-                "v_reset_mv",
-                format!("must be below v_peak_mv = {v_peak}, got {v_reset}"),
-            ));
-        }
+        let v_t = potential("v_t_mv", p.v_t_mv)?;
+        let v_rest = potential("v_rest_mv", p.v_rest_mv)?;
+        let v_peak = potential("v_peak_mv", p.v_peak_mv.unwrap_or(v_t + 5.0 * delta_t))?;
+        let v_reset = potential("v_reset_mv", p.v_reset_mv.unwrap_or(v_rest))?;
+        below("v_reset_mv", v_reset, ("v_peak_mv", v_peak))?;
         Ok(Adex {
             inv_c: 1.0 / positive("c_m_pf", p.c_m_pf)?,
             g_leak: positive("g_leak_ns", p.g_leak_ns)?,
@@ -158,9 +155,7 @@ impl ClockedModel for Adex {
     }
 
     fn voltage_scale(&self) -> f64 {
-        [self.v_rest, self.v_t, self.v_peak, self.v_reset]
-            .iter()
-            .fold(1.0f64, |m, v| m.max(v.abs()))
+        largest_magnitude(&[self.v_rest, self.v_t, self.v_peak, self.v_reset])
     }
 
     #[inline(always)]

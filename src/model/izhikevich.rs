@@ -27,7 +27,7 @@
 //! so its populations are clocked.
 
 use super::method::Method;
-use super::{ClockedModel, MAX_VARIABLES, ParamError, Synapses, explicit_method, finite};
+use super::{ClockedModel, MAX_VARIABLES, ParamError, Synapses, explicit_method, finite, potential};
 use crate::neuron::UpdateOperations;
 use serde::Deserialize;
 
@@ -138,19 +138,20 @@ impl ClockedModel for Izhikevich {
     const SYNAPSES: Synapses = Synapses::Voltage;
 
     fn new(p: Params, dt_ms: f64) -> Result<Self, ParamError> {
-        let v_peak = finite("v_peak_mv", p.v_peak_mv.unwrap_or(30.0))?;
+        let v_peak = potential("v_peak_mv", p.v_peak_mv.unwrap_or(30.0))?;
         let c = p.c.checked("c")?;
-        // The reset at r = 0 and r = 1 (a quadratic in r on [0, 1] is largest at an end or
-        // its vertex, checked at the reset too).
+        // The reset at r = 0, r = 1 and the vertex (a quadratic in r on [0, 1] is largest and
+        // smallest there): a potential, below the cut-off.
         let vertex = if c[2] != 0.0 {
             (-c[1] / (2.0 * c[2])).clamp(0.0, 1.0)
         } else {
             0.0
         };
-        let highest = [0.0, 1.0, vertex]
-            .map(|r| in_r(&c, r))
-            .into_iter()
-            .fold(f64::MIN, f64::max);
+        let resets = [0.0, 1.0, vertex].map(|r| in_r(&c, r));
+        for reset in resets {
+            potential("c", reset)?;
+        }
+        let highest = resets.into_iter().fold(f64::MIN, f64::max);
         if highest >= v_peak {
             return Err(ParamError::new(
                 "c",

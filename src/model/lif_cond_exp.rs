@@ -40,6 +40,8 @@
 
 use super::method::Method;
 use super::{
+    potential,
+    below, largest_magnitude,
     ClockedModel, MAX_VARIABLES, ParamError, Synapses, finite, positive, refractory_steps,
 };
 use crate::neuron::UpdateOperations;
@@ -266,15 +268,10 @@ impl ClockedModel for LifCondExp {
         let g_leak = positive("g_leak_ns", p.g_leak_ns)?;
         let tau_exc = positive("tau_syn_exc_ms", p.tau_syn_exc_ms)?;
         let tau_inh = positive("tau_syn_inh_ms", p.tau_syn_inh_ms)?;
-        let v_rest = finite("v_rest_mv", p.v_rest_mv)?;
-        let v_th = finite("v_th_mv", p.v_th_mv)?;
-        let v_reset = finite("v_reset_mv", p.v_reset_mv.unwrap_or(v_rest))?;
-        if v_reset >= v_th {
-            return Err(ParamError::new(
-                "v_reset_mv",
-                format!("must be below v_th_mv = {v_th}, got {v_reset}"),
-            ));
-        }
+        let v_rest = potential("v_rest_mv", p.v_rest_mv)?;
+        let v_th = potential("v_th_mv", p.v_th_mv)?;
+        let v_reset = potential("v_reset_mv", p.v_reset_mv.unwrap_or(v_rest))?;
+        below("v_reset_mv", v_reset, ("v_th_mv", v_th))?;
         let method = p.method.unwrap_or(Method::IntegratingFactor);
         if method == Method::Izhikevich2003 {
             return Err(ParamError::new(
@@ -291,8 +288,8 @@ impl ClockedModel for LifCondExp {
             v_th,
             v_reset,
             ref_steps: refractory_steps("t_ref_ms", p.t_ref_ms.unwrap_or(0.0), dt_ms)?,
-            e_exc: finite("e_exc_mv", p.e_exc_mv.unwrap_or(0.0))?,
-            e_inh: finite("e_inh_mv", p.e_inh_mv.unwrap_or(-80.0))?,
+            e_exc: potential("e_exc_mv", p.e_exc_mv.unwrap_or(0.0))?,
+            e_inh: potential("e_inh_mv", p.e_inh_mv.unwrap_or(-80.0))?,
             inv_tau_m: 1.0 / tau_m,
             inv_g_leak: 1.0 / g_leak,
             drift: finite("bias_pa", p.bias_pa.unwrap_or(0.0))? / (tau_m * g_leak),
@@ -332,9 +329,7 @@ impl ClockedModel for LifCondExp {
     }
 
     fn voltage_scale(&self) -> f64 {
-        [self.v_rest, self.v_th, self.v_reset, self.e_exc, self.e_inh]
-            .iter()
-            .fold(1.0f64, |m, v| m.max(v.abs()))
+        largest_magnitude(&[self.v_rest, self.v_th, self.v_reset, self.e_exc, self.e_inh])
     }
 
     #[inline(always)]

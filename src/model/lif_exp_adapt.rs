@@ -19,6 +19,8 @@
 //! would need its crossing bound extended to the third current, is not implemented yet.
 
 use super::{
+    potential,
+    below, largest_magnitude,
     ClockedModel, MAX_VARIABLES, ParamError, Synapses, finite, positive, refractory_steps,
 };
 use crate::neuron::UpdateOperations;
@@ -81,14 +83,11 @@ pub struct State {
     pub ref_end: f64,
 }
 
-/// `tau/(tau - tau_m) (e^(-h/tau) - e^(-h/tau_m))`, or `(h/tau_m) e^(-h/tau_m)` when the two
-/// time constants are equal.
+/// What a unit current of time constant `tau` adds to the potential over a step `h`: the
+/// PSP kernel of `lif_exp` ([`crate::neuron`]).
 fn kernel(tau: f64, tau_m: f64, h: f64) -> f64 {
-    if (tau - tau_m).abs() <= 1e-12 * tau_m {
-        h / tau_m * (-h / tau_m).exp()
-    } else {
-        tau / (tau - tau_m) * ((-h / tau).exp() - (-h / tau_m).exp())
-    }
+    let kappa = crate::neuron::kappa(tau, tau_m);
+    crate::neuron::psp(kappa, (-h / tau).exp(), (-h / tau_m).exp(), h / tau_m)
 }
 
 impl ClockedModel for LifExpAdapt {
@@ -105,15 +104,10 @@ impl ClockedModel for LifExpAdapt {
             positive("tau_syn_inh_ms", p.tau_syn_inh_ms)?,
             positive("tau_w_ms", p.tau_w_ms)?,
         ];
-        let v_rest = finite("v_rest_mv", p.v_rest_mv.unwrap_or(0.0))?;
-        let v_th = finite("v_th_mv", p.v_th_mv)?;
-        let v_reset = finite("v_reset_mv", p.v_reset_mv.unwrap_or(v_rest))?;
-        if v_reset >= v_th {
-            return Err(ParamError::new(
-                "v_reset_mv",
-                format!("must be below v_th_mv = {v_th}, got {v_reset}"),
-            ));
-        }
+        let v_rest = potential("v_rest_mv", p.v_rest_mv.unwrap_or(0.0))?;
+        let v_th = potential("v_th_mv", p.v_th_mv)?;
+        let v_reset = potential("v_reset_mv", p.v_reset_mv.unwrap_or(v_rest))?;
+        below("v_reset_mv", v_reset, ("v_th_mv", v_th))?;
         Ok(LifExpAdapt {
             v_inf: v_rest + finite("bias_mv", p.bias_mv.unwrap_or(0.0))?,
             v_th,
@@ -151,9 +145,7 @@ impl ClockedModel for LifExpAdapt {
     }
 
     fn voltage_scale(&self) -> f64 {
-        [self.v_inf, self.v_th, self.v_reset, self.b]
-            .iter()
-            .fold(1.0f64, |m, v| m.max(v.abs()))
+        largest_magnitude(&[self.v_inf, self.v_th, self.v_reset, self.b])
     }
 
     #[inline(always)]

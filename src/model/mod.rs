@@ -99,6 +99,54 @@ pub fn finite(field: &'static str, value: f64) -> Result<f64, ParamError> {
     }
 }
 
+/// Why potential `v` \[mV\] is refused: not finite, or beyond ±[`MAX_POTENTIAL_MV`] (the
+/// range of every model's potentials, exact and clocked); `None` when it is within.
+///
+/// [`MAX_POTENTIAL_MV`]: crate::network::build::MAX_POTENTIAL_MV
+pub fn potential_refusal(v: f64) -> Option<String> {
+    use crate::error::short_number;
+    use crate::network::build::MAX_POTENTIAL_MV;
+    if !v.is_finite() {
+        Some(format!("must be a finite number, got {v}"))
+    } else if v.abs() > MAX_POTENTIAL_MV {
+        Some(format!(
+            "{} mV is beyond ±{} mV, the range of a model's potentials",
+            short_number(v),
+            short_number(MAX_POTENTIAL_MV)
+        ))
+    } else {
+        None
+    }
+}
+
+/// Refuse potential `value` of `field` unless it is finite and within the potentials' range.
+pub fn potential(field: &'static str, value: f64) -> Result<f64, ParamError> {
+    match potential_refusal(value) {
+        Some(message) => Err(ParamError::new(field, message)),
+        None => Ok(value),
+    }
+}
+
+/// Refuse `value` of `field` unless it is below `limit` (the parameter `name`): a reset
+/// potential below the threshold it resets from.
+pub fn below(
+    field: &'static str,
+    value: f64,
+    (name, limit): (&str, f64),
+) -> Result<(), ParamError> {
+    if value < limit {
+        Ok(())
+    } else {
+        Err(ParamError::new(
+            field,
+            format!("must be below {name} = {limit}, got {value}"),
+        ))
+    }
+}
+
+/// The scale of a model's potentials: the largest magnitude of `values`, and at least 1 mV.
+pub(crate) use crate::neuron::largest_magnitude;
+
 /// Refuse a refractory period that is negative or not a whole number of steps; the steps.
 pub fn refractory_steps(field: &'static str, t_ref_ms: f64, dt_ms: f64) -> Result<u32, ParamError> {
     let steps = t_ref_ms / dt_ms;

@@ -91,17 +91,9 @@ impl Ctx<'_> {
     /// A model's potential: finite and within ±[`MAX_POTENTIAL_MV`].
     fn potential(&self, field: &str, v: f64) -> Result<f64> {
         self.finite(field, v)?;
-        if v.abs() <= MAX_POTENTIAL_MV {
-            Ok(v)
-        } else {
-            Err(self.err(
-                field,
-                format!(
-                    "{} mV is beyond ±{} mV, the range of a model's potentials",
-                    short_number(v),
-                    short_number(MAX_POTENTIAL_MV)
-                ),
-            ))
+        match crate::model::potential_refusal(v) {
+            Some(message) => Err(self.err(field, message)),
+            None => Ok(v),
         }
     }
 
