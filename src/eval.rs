@@ -248,7 +248,7 @@ struct SampleResult {
 fn run_sample(
     cn: &ConvertedNetwork,
     x: &[f32],
-    label: u8,
+    label: u32,
     index: usize,
     ts: &[u32],
     engine: Engine,
@@ -369,28 +369,10 @@ pub fn evaluate(
     progress: impl Fn(usize) + Sync,
 ) -> Result<EvalReport> {
     let start = std::time::Instant::now();
-    if data.pixels != cn.net.populations[cn.input].size as usize {
-        return Err(Error::Data {
-            path: cn.net.path.clone(),
-            message: format!(
-                "the network takes {} inputs but the images have {} pixels",
-                cn.net.populations[cn.input].size, data.pixels
-            ),
-        });
-    }
+    let inputs = cn.net.populations[cn.input].size as usize;
+    crate::data::check_shape(data, &[inputs], &cn.net.path)?;
     let outputs = cn.net.populations[*cn.layers.last().expect("a layer")].size as usize;
-    let classes = data.labels.iter().max().map_or(0, |&l| usize::from(l) + 1);
-    // (Labels beyond the outputs cannot be predicted; a subset of samples may lack classes, so
-    // fewer classes than outputs is not refused.)
-    if classes > outputs {
-        return Err(Error::Data {
-            path: cn.net.path.clone(),
-            message: format!(
-                "the network has {outputs} outputs but the data has {classes} classes (labels 0 to {}): a model for this data set is needed",
-                classes.saturating_sub(1)
-            ),
-        });
-    }
+    crate::data::check_classes(data, outputs, &cn.net.path)?;
     let n = data.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::result::Result<SampleResult, Runaway>> = (0..n)

@@ -26,6 +26,8 @@ pub enum Target {
     Onnx,
     /// MNIST IDX files: the first byte splits the rest into images and labels.
     Mnist,
+    /// A data set in a NumPy `.npz` archive (`npz:FILE`).
+    NpzData,
     /// A `summary.json` or `eval.json` for `synops energy`.
     Result,
     /// A `spikes.csv` for `synops plot raster`, `rates` and `isi`.
@@ -36,13 +38,14 @@ pub enum Target {
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 9] = [
+    pub const ALL: [Target; 10] = [
         Target::Network,
         Target::Csv,
         Target::Safetensors,
         Target::Npz,
         Target::Onnx,
         Target::Mnist,
+        Target::NpzData,
         Target::Result,
         Target::Spikes,
         Target::Traces,
@@ -95,6 +98,7 @@ pub fn run(target: Target, bytes: &[u8]) -> Result<()> {
         Target::Npz => model(&scratch.file("m.npz", bytes)),
         Target::Onnx => model(&scratch.file("m.onnx", bytes)),
         Target::Mnist => mnist(&scratch, bytes),
+        Target::NpzData => npz_data(&scratch.file("data.npz", bytes)),
         Target::Result => result(&scratch, bytes),
         Target::Spikes => figures(&scratch, "spikes.csv", bytes),
         Target::Traces => figures(&scratch, "traces.csv", bytes),
@@ -172,13 +176,24 @@ fn model(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Read a data set from an `.npz` archive and check it against a 784-input, 10-class model.
+fn npz_data(path: &Path) -> Result<()> {
+    let data = crate::data::npz::load(path, "x", "y")?;
+    crate::data::check_shape(&data, &[1, 28, 28], path)?;
+    crate::data::check_classes(&data, 10, path)?;
+    for i in 0..data.len().min(3) {
+        let _ = data.image(i);
+    }
+    Ok(())
+}
+
 fn mnist(scratch: &Scratch, bytes: &[u8]) -> Result<()> {
     let split = usize::from(bytes.first().copied().unwrap_or(0)).min(bytes.len());
     let rest = bytes.get(1..).unwrap_or_default();
     let (images, labels) = rest.split_at(split.min(rest.len()));
     scratch.file("t10k-images-idx3-ubyte", images);
     scratch.file("t10k-labels-idx1-ubyte", labels);
-    let data = crate::data::load_mnist(&scratch.0, crate::data::Split::Test)?;
+    let data = crate::data::mnist::load(&scratch.0, crate::data::Split::Test)?;
     for i in 0..data.len().min(3) {
         let _ = data.image(i);
     }

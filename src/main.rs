@@ -190,10 +190,11 @@ enum Command {
     Convert {
         /// Model file: .safetensors or .npz (a PyTorch state dict) or .onnx.
         model: PathBuf,
-        /// Calibration data, `mnist:DIR` (the training split is used).
+        /// Calibration data: `mnist:DIR` (its training split) or `npz:FILE[,x=NAME][,y=NAME]`
+        /// (samples `x` [N, ...] float32 in the model's input scaling, integer labels `y` [N]).
         #[arg(long)]
         calibration: String,
-        /// Calibration samples (the first N training images).
+        /// Calibration samples (the first N).
         #[arg(long, default_value_t = 10_000)]
         calibration_samples: usize,
         /// Output path without extension: writes OUT.toml and OUT.safetensors.
@@ -220,7 +221,7 @@ enum Command {
         /// Time steps of the network file's default run.
         #[arg(long, default_value_t = 100)]
         timesteps: u32,
-        /// Layer order for state dicts, e.g. `fc1,fc2` (default: numeric prefixes or shapes).
+        /// Layer order for state dicts, e.g. `fc1,fc2` (default: from the names, else the shapes).
         #[arg(long, value_delimiter = ',')]
         layers: Option<Vec<String>>,
         /// Layout of 2-D weights in state dicts.
@@ -231,7 +232,7 @@ enum Command {
     Eval {
         /// Converted network file (from `synops convert`).
         network: PathBuf,
-        /// Test data, `mnist:DIR` (the test split is used).
+        /// Test data: `mnist:DIR` (its test split) or `npz:FILE[,x=NAME][,y=NAME]`.
         #[arg(long)]
         data: String,
         /// Time steps at which to read the prediction (one run of the longest per sample).
@@ -681,9 +682,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if calibration_samples == 0 {
                 anyhow::bail!("--calibration-samples must be at least 1, got 0");
             }
-            let dir = synops::data::parse_data_arg(&calibration)?;
+            let source = synops::data::DataSource::parse(&calibration)?;
             let ann = convert::load_model(&model, &load)?;
-            let data = synops::data::load_mnist(&dir, synops::data::Split::Train)?
+            let data = source
+                .load(synops::data::Split::Train)?
                 .truncate(calibration_samples);
             let options = ConvertOptions {
                 normalization: match normalization {
@@ -750,10 +752,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {t} (each sample's spikes are kept for the read-out)"
                 );
             }
+            let source = synops::data::DataSource::parse(&data)?;
             let cn =
                 synops::eval::ConvertedNetwork::load(&network, *ts.last().expect("non-empty"))?;
-            let dir = synops::data::parse_data_arg(&data)?;
-            let mut test = synops::data::load_mnist(&dir, synops::data::Split::Test)?;
+            let mut test = source.load(synops::data::Split::Test)?;
             if let Some(n) = samples {
                 test = test.truncate(n);
             }

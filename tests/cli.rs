@@ -386,6 +386,17 @@ fn options_are_checked_before_any_work() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1000000 steps"));
+    // A malformed data argument is refused before the network is read (example.toml is not a
+    // converted network: reading it first would give another error).
+    for (arg, message) in [
+        ("npz:d.npz,z=1", "unknown npz option `z=`"),
+        ("cifar:d", "data must be given as mnist:DIR"),
+    ] {
+        let out = synops(&["eval", example, "--data", arg], dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{arg}: {err}");
+    }
 }
 
 #[test]

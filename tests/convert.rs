@@ -6,7 +6,8 @@ use common::write_safetensors;
 use std::path::{Path, PathBuf};
 use synops::convert::ann::{Ann, DenseLayer, Layout};
 use synops::convert::{self, ConvertOptions, LoadOptions};
-use synops::data::{Split, load_mnist};
+use synops::data::Split;
+use synops::data::mnist::load as load_mnist;
 use synops::eval::{ConvertedNetwork, evaluate};
 use synops::{Engine, Simulation};
 
@@ -128,6 +129,60 @@ fn named_modules_and_keras_layouts_are_ordered_by_shape() {
         layout: Layout::InOut,
     };
     assert_eq!(convert::load_model(&path, &explicit).unwrap(), ann);
+}
+
+/// Square hidden layers cannot be ordered by shape; the names order them, in the common
+/// PyTorch and Keras styles. Without numbers or stages, the error names the way out.
+#[test]
+fn layers_are_ordered_by_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    // 6 -> 5 -> 5 -> 3: the two 5 x 5 layers could go either way round by shape.
+    let dense = |out: usize, inp: usize, fill: f32| (vec![out, inp], vec![fill; out * inp]);
+    let styles: [[&str; 3]; 5] = [
+        ["fc1", "fc2", "fc3"],
+        ["features.0", "features.10", "classifier.2"],
+        ["layer1.0", "layer2.0", "head"],
+        ["dense", "dense_1", "dense_2"],
+        ["input", "hidden", "output"],
+    ];
+    for names in styles {
+        let path = dir.path().join("m.safetensors");
+        // Written in the reverse order of the network (the file's order says nothing).
+        let (w1, w2, w3) = (dense(5, 6, 0.1), dense(5, 5, 0.2), dense(3, 5, 0.3));
+        let tensors = [
+            (format!("{}.weight", names[2]), w3.0, w3.1),
+            (format!("{}.weight", names[1]), w2.0, w2.1),
+            (format!("{}.weight", names[0]), w1.0, w1.1),
+        ];
+        let refs: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors
+            .iter()
+            .map(|(n, s, v)| (n.as_str(), s.clone(), v.clone()))
+            .collect();
+        write_safetensors(&path, &refs);
+        let ann = convert::load_model(&path, &LoadOptions::default()).unwrap();
+        let order: Vec<&str> = ann.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(order, names, "{names:?}");
+        assert_eq!(ann.layers[1].weight[0], 0.2, "{names:?}");
+    }
+    // Words alone do not order square layers.
+    let path = dir.path().join("words.safetensors");
+    let (a, b, c) = (dense(5, 6, 0.1), dense(5, 5, 0.2), dense(3, 5, 0.3));
+    write_safetensors(
+        &path,
+        &[
+            ("alpha.weight", a.0, a.1),
+            ("beta.weight", b.0, b.1),
+            ("gamma.weight", c.0, c.1),
+        ],
+    );
+    let e = convert::load_model(&path, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot order the layers alpha, beta, gamma by their names or shapes")
+            && e.contains("--layers alpha,beta,gamma"),
+        "{e}"
+    );
 }
 
 /// A hand-made converted network: two IF neurons driven by constant currents 0.5 and 0.25 per
@@ -396,11 +451,7 @@ fn tiny_ann_conversion_uses_the_calibration_maximum() {
             },
         ],
     };
-    let data = synops::data::Dataset {
-        images: vec![0.25, 0.5, 1.0],
-        labels: vec![0, 0, 0],
-        pixels: 1,
-    };
+    let data = synops::data::Dataset::new(vec![0.25, 0.5, 1.0], vec![0, 0, 0], vec![1], 1);
     let options = ConvertOptions {
         normalization: convert::Normalization::Max,
         ..Default::default()
@@ -416,10 +467,7 @@ fn tiny_ann_conversion_uses_the_calibration_maximum() {
     let dir = tempfile::tempdir().unwrap();
     let path = c.write(&dir.path().join("tiny")).unwrap().0;
     let cn = ConvertedNetwork::load(&path, 10).unwrap();
-    let three = synops::data::Dataset {
-        labels: vec![0, 1, 2],
-        ..data
-    };
+    let three = synops::data::Dataset::new(data.images.clone(), vec![0, 1, 2], vec![1], 3);
     let e = evaluate(&cn, &three, &[10], Engine::Event, |_| {})
         .unwrap_err()
         .to_string();

@@ -147,7 +147,7 @@ fn unsupported_onnx_operators_are_named() {
 #[test]
 fn missing_calibration_data_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let e = synops::data::load_mnist(dir.path(), synops::data::Split::Train)
+    let e = synops::data::mnist::load(dir.path(), synops::data::Split::Train)
         .unwrap_err()
         .to_string();
     assert_has(&e, &["train-images-idx3-ubyte.gz", "cannot read"]);
@@ -161,7 +161,7 @@ fn missing_calibration_data_is_named() {
         [0u8, 0, 8, 1, 0, 0, 0, 5],
     )
     .unwrap();
-    let e = synops::data::load_mnist(dir.path(), synops::data::Split::Train)
+    let e = synops::data::mnist::load(dir.path(), synops::data::Split::Train)
         .unwrap_err()
         .to_string();
     assert_has(&e, &["train-images-idx3-ubyte", "not an IDX image file"]);

@@ -143,10 +143,22 @@ fn cases() -> usize {
 fn save_seed(target: Target, name: &str, seed: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/fuzz-seeds")
-        .join(format!("{target:?}").to_lowercase());
+        .join(snake_case(&format!("{target:?}")));
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(name), seed);
     }
+}
+
+/// `NpzData` as `npz_data`: the name of its `cargo fuzz` target.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn fuzz(target: Target, seeds: &[(&str, Vec<u8>)]) {
@@ -368,41 +380,24 @@ fn safetensors_files() {
     );
 }
 
-/// An `.npy` array of float32 values.
-fn npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-    out
+#[test]
+fn npz_files() {
+    let arrays: Vec<(String, Vec<u8>)> = mlp()
+        .into_iter()
+        .map(|(name, shape, values)| (name.to_string(), common::npy_f32(&shape, &values)))
+        .collect();
+    fuzz(Target::Npz, &[("mlp", common::npz(&arrays))]);
 }
 
 #[test]
-fn npz_files() {
-    use std::io::Write;
-    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, shape, values) in mlp() {
-        archive
-            .start_file(
-                format!("{name}.npy"),
-                zip::write::SimpleFileOptions::default(),
-            )
-            .unwrap();
-        archive.write_all(&npy(&shape, &values)).unwrap();
-    }
-    let bytes = archive.finish().unwrap().into_inner();
-    fuzz(Target::Npz, &[("mlp", bytes)]);
+fn npz_data_files() {
+    // Three 28 x 28 samples in [0, 1] and their labels.
+    let x: Vec<f32> = (0..3 * 784).map(|k| (k % 255) as f32 / 255.0).collect();
+    let arrays = vec![
+        ("x".to_string(), common::npy_f32(&[3, 1, 28, 28], &x)),
+        ("y".to_string(), common::npy_i64(&[3], &[7, 0, 9])),
+    ];
+    fuzz(Target::NpzData, &[("digits", common::npz(&arrays))]);
 }
 
 /// An ONNX model `y = relu(x W^T + b)` (Gemm with transB = 1, then Relu), 4 -> 3.

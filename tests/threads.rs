@@ -174,7 +174,8 @@ every_steps = 5
 #[test]
 fn converted_mlp_is_identical_on_1_to_4_threads() {
     use synops::convert::{self, ConvertOptions, InputEncoding, LoadOptions};
-    use synops::data::{Split, load_mnist};
+    use synops::data::Split;
+    use synops::data::mnist::load as load_mnist;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ann = convert::load_model(
         &root.join("models/mlp_small/model.safetensors"),

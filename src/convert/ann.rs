@@ -81,6 +81,11 @@ impl Ann {
         self.layers[0].n_in
     }
 
+    /// The shape of one input sample.
+    pub fn input_shape(&self) -> Vec<usize> {
+        vec![self.n_in()]
+    }
+
     /// Output size.
     pub fn n_out(&self) -> usize {
         self.layers.last().expect("at least one layer").n_out
@@ -293,21 +298,20 @@ pub fn from_state_dict(
             }
         }
         prefixes = order.to_vec();
-    } else if prefixes.iter().all(|p| {
-        p.split(['.', '/'])
-            .next_back()
-            .is_some_and(|x| x.parse::<u64>().is_ok())
-    }) {
-        prefixes.sort_by_key(|p| {
-            p.split(['.', '/'])
-                .next_back()
-                .and_then(|x| x.parse::<u64>().ok())
-        });
     } else {
-        prefixes = chain_order(&prefixes, dims).ok_or_else(|| {
+        let by_name = name_order(&prefixes);
+        let chains = |o: &[String]| o.windows(2).all(|w| dims(&w[0]).1 == dims(&w[1]).0);
+        prefixes = match by_name {
+            Some(order) if chains(&order) => Some(order),
+            // Shapes that chain one way outrank names; names that order the layers but
+            // whose shapes do not chain leave the check below to say where they break.
+            by_name => chain_order(&prefixes, &dims).or(by_name),
+        }
+        .ok_or_else(|| {
             fail(format!(
-                "cannot order the layers {} by their shapes; give the order explicitly",
-                prefixes.join(", ")
+                "cannot order the layers {} by their names or shapes; give the order with --layers {}",
+                prefixes.join(", "),
+                prefixes.join(",")
             ))
         })?;
     }
@@ -339,8 +343,72 @@ pub fn from_state_dict(
     Ok(ann)
 }
 
+/// Where a module of this name sits in a network, by the common PyTorch names: feature
+/// extractors first (`input`, `conv`, `features`, `layer`, `block`...), then hidden dense layers
+/// (`fc`, `linear`, `dense`, `hidden`, and any other name), then the read-out (`classifier`,
+/// `head`, `out`, `output`, `logits`, `readout`).
+fn stage(word: &str) -> u8 {
+    const FIRST: [&str; 10] = [
+        "input", "in", "conv", "features", "feature", "layer", "block", "stage", "encoder", "stem",
+    ];
+    const LAST: [&str; 8] = [
+        "classifier",
+        "head",
+        "out",
+        "output",
+        "logits",
+        "readout",
+        "decoder",
+        "final",
+    ];
+    let word = word.to_ascii_lowercase();
+    if FIRST.contains(&word.as_str()) {
+        0
+    } else if LAST.contains(&word.as_str()) {
+        2
+    } else {
+        1
+    }
+}
+
+/// A name's sort key: per `.`- or `/`-separated part, its stage, its letters and its number
+/// (`fc2` → (1, "fc", 2), `layer1.0` → [(0, "layer", 1), (1, "", 0)], `classifier.2` →
+/// [(2, "classifier", none), (1, "", 2)]).
+fn name_key(name: &str) -> NameKey {
+    name.split(['.', '/'])
+        .map(|part| {
+            let digits = part.len() - part.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let (word, number) = part.split_at(part.len() - digits);
+            let word = word.trim_end_matches('_');
+            (stage(word), word.to_string(), number.parse().ok())
+        })
+        .collect()
+}
+
+/// A layer name's sort key (see [`name_key`]).
+type NameKey = Vec<(u8, String, Option<u64>)>;
+
+/// Order layers by their names (numbered modules, `fc1`/`fc2`, `features.0`/`classifier.2`,
+/// Keras' `dense`/`dense_1`), if that gives each layer its own place and at most one name has
+/// neither a number nor a stage.
+fn name_order(prefixes: &[String]) -> Option<Vec<String>> {
+    let mut keyed: Vec<(NameKey, &String)> = prefixes.iter().map(|p| (name_key(p), p)).collect();
+    keyed.sort();
+    let distinct = keyed.windows(2).all(|w| w[0].0 != w[1].0);
+    // Names that differ only in words (`alpha`, `beta`) say nothing of their order: at most
+    // one name may have neither a number nor a stage (`hidden` between `input` and `out`).
+    let uninformative = |key: &NameKey| {
+        key.iter()
+            .all(|(stage, _, number)| number.is_none() && *stage == 1)
+    };
+    if !distinct || keyed.iter().filter(|(k, _)| uninformative(k)).count() > 1 {
+        return None;
+    }
+    Some(keyed.into_iter().map(|(_, p)| p.clone()).collect())
+}
+
 /// Order layers so that `(inputs, outputs)` chain, if exactly one order does.
-fn chain_order(prefixes: &[String], dims: impl Fn(&str) -> (usize, usize)) -> Option<Vec<String>> {
+fn chain_order(prefixes: &[String], dims: &impl Fn(&str) -> (usize, usize)) -> Option<Vec<String>> {
     // Start from the layer whose input no other layer produces.
     let starts: Vec<&String> = prefixes
         .iter()

@@ -250,16 +250,8 @@ pub fn convert(
             message: "no calibration samples".into(),
         });
     }
-    if calibration.pixels != ann.n_in() {
-        return Err(Error::Data {
-            path: source_model.into(),
-            message: format!(
-                "the model takes {} inputs but the calibration images have {} pixels",
-                ann.n_in(),
-                calibration.pixels
-            ),
-        });
-    }
+    crate::data::check_shape(calibration, &ann.input_shape(), Path::new(source_model))?;
+    crate::data::check_classes(calibration, ann.n_out(), Path::new(source_model))?;
     let p = match options.normalization {
         Normalization::Percentile { p } => p,
         Normalization::Max => 99.9,

@@ -77,14 +77,93 @@ pub fn read_safetensors(path: &Path) -> Result<Tensors> {
     Ok(out)
 }
 
-/// Parse one `.npy` array (format versions 1 to 3, little-endian `f4`/`f8`, C or Fortran order).
-pub fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Tensor> {
+/// The values of a `.npy` array, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyValues {
+    /// `f4` or `f8` (converted to `f32`).
+    Float(Vec<f32>),
+    /// Signed or unsigned integers of 1 to 8 bytes, or booleans.
+    Integer(Vec<i64>),
+}
+
+/// One `.npy` array of any of the dtypes synops reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Values in row-major (C) order.
+    pub values: NpyValues,
+}
+
+/// An element type of a `.npy` header: float or integer, its size, whether it is signed.
+#[derive(Debug, Clone, Copy)]
+struct Dtype {
+    float: bool,
+    signed: bool,
+    size: usize,
+}
+
+/// The dtype of a `descr` such as `'<f4'`, `'|u1'` or `'<i8'` (little-endian or one byte).
+fn dtype(descr: &str) -> Option<Dtype> {
+    let code = descr.strip_prefix('\'')?.split('\'').next()?;
+    let (order, kind) = (code.get(..1)?, code.get(1..2)?);
+    let size: usize = code.get(2..)?.parse().ok()?;
+    let little = order == "<"
+        || (order == "|" && size == 1)
+        || (order == "=" && cfg!(target_endian = "little"));
+    let d = match kind {
+        "f" if size == 4 || size == 8 => Dtype {
+            float: true,
+            signed: true,
+            size,
+        },
+        "i" if [1, 2, 4, 8].contains(&size) => Dtype {
+            float: false,
+            signed: true,
+            size,
+        },
+        "u" | "b" if [1, 2, 4, 8].contains(&size) => Dtype {
+            float: false,
+            signed: false,
+            size,
+        },
+        _ => return None,
+    };
+    little.then_some(d)
+}
+
+/// One element of `d` from its little-endian bytes.
+fn element(bytes: &[u8], d: Dtype) -> (f32, i64) {
+    let mut b = [0u8; 8];
+    b[..d.size].copy_from_slice(bytes);
+    if d.float {
+        let x = if d.size == 4 {
+            f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            f64::from_le_bytes(b) as f32
+        };
+        return (x, 0);
+    }
+    let raw = u64::from_le_bytes(b);
+    let bits = 8 * d.size as u32;
+    let value = if d.signed && bits < 64 {
+        // Sign extension from the element's width.
+        ((raw << (64 - bits)) as i64) >> (64 - bits)
+    } else {
+        raw as i64
+    };
+    (0.0, value)
+}
+
+/// Parse one `.npy` array (format versions 1 to 3; little-endian floats of 4 or 8 bytes,
+/// integers of 1 to 8 bytes, booleans; C order, or Fortran order for 2 dimensions).
+pub fn parse_npy_array(bytes: &[u8], path: &Path, name: &str) -> Result<NpyArray> {
     let fail = |m: String| bad(path, format!("array `{name}`: {m}"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(fail("not a .npy array (bad magic)".into()));
     }
     let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 if bytes.len() >= 12 => (
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
@@ -92,7 +171,7 @@ pub fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Tensor> {
         v => return Err(fail(format!("unsupported .npy version {v}"))),
     };
     let header = bytes
-        .get(start..start + header_len)
+        .get(start..start.saturating_add(header_len))
         .and_then(|h| std::str::from_utf8(h).ok())
         .ok_or_else(|| fail("truncated header".into()))?;
     let field = |key: &str| -> Option<&str> {
@@ -100,16 +179,12 @@ pub fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Tensor> {
         Some(header[i + key.len() + 2..].trim_start_matches([':', ' ']))
     };
     let descr = field("descr").ok_or_else(|| fail("header has no 'descr'".into()))?;
-    let size = if descr.starts_with("'<f4'") {
-        4
-    } else if descr.starts_with("'<f8'") {
-        8
-    } else {
-        return Err(fail(format!(
-            "dtype {} is not supported (little-endian float32 or float64)",
+    let d = dtype(descr).ok_or_else(|| {
+        fail(format!(
+            "dtype {} is not supported (little-endian floats, integers or booleans)",
             descr.split(',').next().unwrap_or(descr)
-        )));
-    };
+        ))
+    })?;
     let fortran = field("fortran_order").is_some_and(|f| f.starts_with("True"));
     let shape_text = field("shape").ok_or_else(|| fail("header has no 'shape'".into()))?;
     let inner = shape_text
@@ -125,47 +200,63 @@ pub fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Tensor> {
                 .map_err(|_| fail(format!("malformed shape entry `{s}`")))
         })
         .collect::<Result<_>>()?;
-    let count: usize = shape.iter().product();
     let body = &bytes[start + header_len..];
-    if body.len() != count * size {
+    let count = shape.iter().try_fold(1usize, |n, &k| n.checked_mul(k));
+    let needed = count.and_then(|c| c.checked_mul(d.size));
+    if needed != Some(body.len()) {
         return Err(fail(format!(
-            "shape {shape:?} needs {} bytes of data, the file holds {} (truncated?)",
-            count * size,
+            "shape {shape:?} of {}-byte values does not match the {} bytes of data the file holds (truncated?)",
+            d.size,
             body.len()
         )));
     }
-    let mut data: Vec<f32> = if size == 4 {
-        body.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
+    let elements = body.chunks_exact(d.size).map(|c| element(c, d));
+    let mut values = if d.float {
+        NpyValues::Float(elements.map(|e| e.0).collect())
     } else {
-        body.chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect()
+        NpyValues::Integer(elements.map(|e| e.1).collect())
     };
     if fortran && shape.len() == 2 {
         let (r, c) = (shape[0], shape[1]);
-        let mut t = vec![0.0; data.len()];
-        for i in 0..r {
-            for j in 0..c {
-                t[i * c + j] = data[j * r + i];
-            }
+        fn transpose<T: Copy>(v: &mut Vec<T>, r: usize, c: usize) {
+            *v = (0..r * c).map(|k| v[(k % c) * r + k / c]).collect();
         }
-        data = t;
+        match &mut values {
+            NpyValues::Float(v) => transpose(v, r, c),
+            NpyValues::Integer(v) => transpose(v, r, c),
+        }
     } else if fortran && shape.len() > 2 {
         return Err(fail(
             "Fortran-ordered arrays of more than 2 dimensions are not supported".into(),
         ));
     }
-    Ok(Tensor { shape, data })
+    Ok(NpyArray { shape, values })
 }
 
-/// Read every array of a NumPy `.npz` archive (`np.savez` or `np.savez_compressed`).
-pub fn read_npz(path: &Path) -> Result<Tensors> {
-    let (file, _) = crate::files::open(path, crate::files::InputKind::Model)?;
+/// Parse one `.npy` array of floats (a model's weights).
+pub fn parse_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Tensor> {
+    let array = parse_npy_array(bytes, path, name)?;
+    match array.values {
+        NpyValues::Float(data) => Ok(Tensor {
+            shape: array.shape,
+            data,
+        }),
+        NpyValues::Integer(_) => Err(bad(
+            path,
+            format!("array `{name}`: holds integers; weights must be float32 or float64"),
+        )),
+    }
+}
+
+/// Every array of a NumPy `.npz` archive, raw, by name; `kind` sets the size limit.
+pub fn read_npz_arrays(
+    path: &Path,
+    kind: crate::files::InputKind,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let (file, _) = crate::files::open(path, kind)?;
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|e| bad(path, format!("not a valid .npz (zip) archive: {e}")))?;
-    let mut out = Tensors::new();
+    let mut out = BTreeMap::new();
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
@@ -176,12 +267,21 @@ pub fn read_npz(path: &Path) -> Result<Tensors> {
             .trim_end_matches(".npy")
             .to_string();
         // (Not sized from the archive's header, which a damaged file can make huge.)
-        let bytes = crate::files::read_at_most(&mut entry, path, crate::files::InputKind::Model)
-            .map_err(|e| match e {
-                Error::Io { cause, .. } => bad(path, format!("array `{name}`: {cause}")),
-                other => other,
-            })?;
-        out.insert(name.clone(), parse_npy(&bytes, path, &name)?);
+        let bytes = crate::files::read_at_most(&mut entry, path, kind).map_err(|e| match e {
+            Error::Io { cause, .. } => bad(path, format!("array `{name}`: {cause}")),
+            other => other,
+        })?;
+        out.insert(name, bytes);
+    }
+    Ok(out)
+}
+
+/// Read every array of a NumPy `.npz` archive (`np.savez` or `np.savez_compressed`).
+pub fn read_npz(path: &Path) -> Result<Tensors> {
+    let mut out = Tensors::new();
+    for (name, bytes) in read_npz_arrays(path, crate::files::InputKind::Model)? {
+        let tensor = parse_npy(&bytes, path, &name)?;
+        out.insert(name, tensor);
     }
     Ok(out)
 }

@@ -1,53 +1,12 @@
-//! Data sets for evaluating converted networks: MNIST in its original IDX format.
+//! MNIST (and Fashion-MNIST, which has the same files) in its original IDX format.
 //!
 //! Images are scaled to `[0, 1]` (pixel / 255), as PyTorch's `ToTensor` does, and flattened
-//! row-major (784 values).
+//! row-major: one sample has shape `[1, rows, cols]` (one channel).
 
+use super::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::files::{self, InputKind};
 use std::path::{Path, PathBuf};
-
-/// Images and labels.
-#[derive(Debug, Clone)]
-pub struct Dataset {
-    /// Flattened images, `len * pixels` values in `[0, 1]`.
-    pub images: Vec<f32>,
-    /// One label per image.
-    pub labels: Vec<u8>,
-    /// Values per image.
-    pub pixels: usize,
-}
-
-impl Dataset {
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    /// True when there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-    /// Sample `i`.
-    pub fn image(&self, i: usize) -> &[f32] {
-        &self.images[i * self.pixels..(i + 1) * self.pixels]
-    }
-    /// The first `n` samples (all if fewer).
-    pub fn truncate(mut self, n: usize) -> Self {
-        let n = n.min(self.len());
-        self.labels.truncate(n);
-        self.images.truncate(n * self.pixels);
-        self
-    }
-}
-
-/// Which MNIST split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    /// 60,000 training images (`train-*`).
-    Train,
-    /// 10,000 test images (`t10k-*`).
-    Test,
-}
 
 fn read_maybe_gz(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>)> {
     for (name, gz) in [(format!("{stem}.gz"), true), (stem.to_string(), false)] {
@@ -89,8 +48,8 @@ fn bad(path: &Path, message: String) -> Error {
     }
 }
 
-/// Read an MNIST split from `dir` (IDX files, gzipped or not).
-pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {
+/// Read an MNIST split from `dir` (IDX files, gzipped or not). Ten classes.
+pub fn load(dir: &Path, split: Split) -> Result<Dataset> {
     let prefix = match split {
         Split::Train => "train",
         Split::Test => "t10k",
@@ -115,7 +74,7 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {
         be_u32(&images, 12) as usize,
     );
     let pixels = rows * cols;
-    if images.len() != 16 + n * pixels {
+    if n.checked_mul(pixels).and_then(|b| b.checked_add(16)) != Some(images.len()) {
         return Err(bad(
             &ipath,
             format!(
@@ -134,20 +93,10 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {
     if let Some(&l) = labels[8..].iter().find(|&&l| l > 9) {
         return Err(bad(&lpath, format!("label {l} is not a digit")));
     }
-    Ok(Dataset {
-        images: images[16..].iter().map(|&p| f32::from(p) / 255.0).collect(),
-        labels: labels[8..].to_vec(),
-        pixels,
-    })
-}
-
-/// Parse a data argument `mnist:DIR`.
-pub fn parse_data_arg(arg: &str) -> Result<PathBuf> {
-    match arg.split_once(':') {
-        Some(("mnist", dir)) if !dir.is_empty() => Ok(PathBuf::from(dir)),
-        _ => Err(Error::Data {
-            path: PathBuf::from(arg),
-            message: "data must be given as mnist:DIR (a folder with the MNIST IDX files)".into(),
-        }),
-    }
+    Ok(Dataset::new(
+        images[16..].iter().map(|&p| f32::from(p) / 255.0).collect(),
+        labels[8..].iter().map(|&l| u32::from(l)).collect(),
+        vec![1, rows, cols],
+        10,
+    ))
 }
