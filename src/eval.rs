@@ -217,7 +217,7 @@ impl ConvertedNetwork {
             layer.relu = k + 1 < conversion.layers.len();
             ann_layers.push(layer);
         }
-        let ann = Ann { layers: ann_layers };
+        let ann = Ann::dense(ann_layers);
         ann.check(&weights)?;
         Ok(ConvertedNetwork {
             net,

@@ -169,8 +169,9 @@ fn csv(scratch: &Scratch, bytes: &[u8]) -> Result<()> {
 /// Import a model and run its ANN on one input.
 fn model(path: &Path) -> Result<()> {
     let ann = crate::convert::load_model(path, &Default::default())?;
-    let inputs = ann.layers.first().map_or(0, |l| l.n_in);
-    if inputs <= 1 << 16 {
+    let inputs = ann.n_in();
+    let macs = ann.feature_macs() + ann.macs_per_layer().iter().sum::<u64>();
+    if inputs <= 1 << 16 && macs <= 1 << 26 {
         let _ = ann.forward(&vec![0.5; inputs]);
     }
     Ok(())

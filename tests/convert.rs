@@ -431,26 +431,24 @@ fn full_test_set_accuracy_targets() {
 
 #[test]
 fn tiny_ann_conversion_uses_the_calibration_maximum() {
-    let ann = Ann {
-        layers: vec![
-            DenseLayer {
-                name: "a".into(),
-                n_in: 1,
-                n_out: 1,
-                weight: vec![2.0],
-                bias: vec![0.0],
-                relu: true,
-            },
-            DenseLayer {
-                name: "b".into(),
-                n_in: 1,
-                n_out: 1,
-                weight: vec![3.0],
-                bias: vec![1.0],
-                relu: false,
-            },
-        ],
-    };
+    let ann = Ann::dense(vec![
+        DenseLayer {
+            name: "a".into(),
+            n_in: 1,
+            n_out: 1,
+            weight: vec![2.0],
+            bias: vec![0.0],
+            relu: true,
+        },
+        DenseLayer {
+            name: "b".into(),
+            n_in: 1,
+            n_out: 1,
+            weight: vec![3.0],
+            bias: vec![1.0],
+            relu: false,
+        },
+    ]);
     let data = synops::data::Dataset::new(vec![0.25, 0.5, 1.0], vec![0, 0, 0], vec![1], 1);
     let options = ConvertOptions {
         normalization: convert::Normalization::Max,

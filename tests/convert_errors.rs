@@ -127,20 +127,27 @@ fn onnx_with_op(op: &str) -> Vec<u8> {
 #[test]
 fn unsupported_onnx_operators_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("conv.onnx");
-    std::fs::write(&path, onnx_with_op("Conv")).unwrap();
+    let path = dir.path().join("lstm.onnx");
+    std::fs::write(&path, onnx_with_op("LSTM")).unwrap();
     assert_has(
         &load_error(&path),
         &[
-            "conv.onnx",
-            "node `conv0` (Conv)",
-            "operator Conv is not supported",
+            "lstm.onnx",
+            "node `conv0` (LSTM)",
+            "operator LSTM is not supported",
+            "supported: Conv, BatchNormalization",
         ],
     );
     std::fs::write(&path, onnx_with_op("Relu")).unwrap();
     assert_has(
         &load_error(&path),
-        &["node `conv0` (Relu)", "Relu on the input"],
+        &["node `conv0` (Relu)", "Relu must follow a Conv, Gemm or MatMul"],
+    );
+    // A convolution needs the input's [channels, rows, cols] from the graph.
+    std::fs::write(&path, onnx_with_op("Conv")).unwrap();
+    assert_has(
+        &load_error(&path),
+        &["node `conv0` (Conv)", "needs a [channels, rows, cols] input"],
     );
 }
 

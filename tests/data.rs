@@ -93,9 +93,7 @@ fn any_data_set_converts_and_evaluates() {
         bias: vec![0.0, 0.0],
         relu,
     };
-    let ann = Ann {
-        layers: vec![identity("hidden", true), identity("out", false)],
-    };
+    let ann = Ann::dense(vec![identity("hidden", true), identity("out", false)]);
     let c = convert::convert(&ann, &data, "two", &ConvertOptions::default()).unwrap();
     let net = c.write(&dir.path().join("two_snn")).unwrap().0;
     let cn = ConvertedNetwork::load(&net, 100).unwrap();

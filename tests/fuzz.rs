@@ -459,7 +459,13 @@ fn onnx() -> Vec<u8> {
 
 #[test]
 fn onnx_files() {
-    fuzz(Target::Onnx, &[("gemm", onnx())]);
+    fuzz(
+        Target::Onnx,
+        &[
+            ("gemm", onnx()),
+            ("cnn", root("models/cnn_small/model.onnx")),
+        ],
+    );
 }
 
 #[test]

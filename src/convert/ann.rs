@@ -1,8 +1,10 @@
-//! The artificial network: dense layers `y = W x + b` (ReLU on hidden layers), as trained.
+//! The artificial network: feature layers (see [`super::features`]) and dense layers
+//! `y = W x + b` (ReLU on hidden layers), as trained.
 //!
 //! Weights are kept as PyTorch stores them, `[out, in]` row-major. The forward pass sums in
 //! `f64`, so its logits match PyTorch's float32 results to about 1e-6.
 
+use super::features::FeatureLayer;
 use super::tensors::Tensors;
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -68,22 +70,38 @@ impl DenseLayer {
     }
 }
 
-/// A chain of dense layers.
+/// A trained network: feature layers (convolutions, pooling) on `[channels, rows, cols]`
+/// inputs, if any, flattened (C, H, W order) into a chain of dense layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ann {
-    /// Layers, input first.
+    /// The shape of one input: `[inputs]` for a dense network, `[channels, rows, cols]` for one
+    /// with feature layers.
+    pub input_shape: Vec<usize>,
+    /// Feature layers, input first (empty for a dense network).
+    pub features: Vec<FeatureLayer>,
+    /// Dense layers, after the feature layers.
     pub layers: Vec<DenseLayer>,
 }
 
 impl Ann {
+    /// A chain of dense layers.
+    pub fn dense(layers: Vec<DenseLayer>) -> Self {
+        let input_shape = vec![layers.first().map_or(0, |l| l.n_in)];
+        Ann {
+            input_shape,
+            features: Vec::new(),
+            layers,
+        }
+    }
+
     /// Input size.
     pub fn n_in(&self) -> usize {
-        self.layers[0].n_in
+        self.input_shape.iter().product()
     }
 
     /// The shape of one input sample.
     pub fn input_shape(&self) -> Vec<usize> {
-        vec![self.n_in()]
+        self.input_shape.clone()
     }
 
     /// Output size.
@@ -91,12 +109,24 @@ impl Ann {
         self.layers.last().expect("at least one layer").n_out
     }
 
-    /// All layer outputs (after activation) for one input.
+    /// The outputs of the feature layers for one input (empty for a dense network).
+    pub fn feature_activations(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let mut out: Vec<Vec<f32>> = Vec::with_capacity(self.features.len());
+        for layer in &self.features {
+            let y = layer.forward(out.last().map_or(x, Vec::as_slice));
+            out.push(y);
+        }
+        out
+    }
+
+    /// All dense layer outputs (after activation) for one input.
     pub fn activations(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let features = self.feature_activations(x);
+        let flat = features.last().map_or(x, Vec::as_slice);
         let mut out: Vec<Vec<f32>> = Vec::with_capacity(self.layers.len());
         for (k, layer) in self.layers.iter().enumerate() {
             let mut y = vec![0.0; layer.n_out];
-            layer.forward(if k == 0 { x } else { &out[k - 1] }, &mut y);
+            layer.forward(if k == 0 { flat } else { &out[k - 1] }, &mut y);
             out.push(y);
         }
         out
@@ -112,9 +142,14 @@ impl Ann {
         argmax(&self.forward(x))
     }
 
-    /// Multiply-accumulates per sample, per layer.
+    /// Multiply-accumulates per sample, per dense layer.
     pub fn macs_per_layer(&self) -> Vec<u64> {
         self.layers.iter().map(DenseLayer::macs).collect()
+    }
+
+    /// Multiply-accumulates per sample of the feature layers.
+    pub fn feature_macs(&self) -> u64 {
+        self.features.iter().map(FeatureLayer::macs).sum()
     }
 
     /// Check shapes chain and values are finite; `path` names the model file in errors.
@@ -125,6 +160,31 @@ impl Ann {
         };
         if self.layers.is_empty() {
             return Err(fail("no dense layer found".into()));
+        }
+        let mut shape = self.input_shape.clone();
+        for f in &self.features {
+            if shape != f.in_shape() {
+                return Err(fail(format!(
+                    "layer `{}` takes inputs of shape {:?} but receives {shape:?}",
+                    f.name(),
+                    f.in_shape()
+                )));
+            }
+            shape = f.out_shape().to_vec();
+            if shape.contains(&0) {
+                return Err(fail(format!(
+                    "layer `{}`: its window is larger than its input {:?} (padding included): no output",
+                    f.name(),
+                    f.in_shape()
+                )));
+            }
+        }
+        let flat: usize = shape.iter().product();
+        if self.layers[0].n_in != flat {
+            return Err(fail(format!(
+                "layer `{}` takes {} inputs but the layers before it give {flat} ({shape:?})",
+                self.layers[0].name, self.layers[0].n_in
+            )));
         }
         for (k, l) in self.layers.iter().enumerate() {
             if l.n_in == 0 || l.n_out == 0 {
@@ -338,7 +398,7 @@ pub fn from_state_dict(
         layer.relu = k + 1 < prefixes.len();
         layers.push(layer);
     }
-    let ann = Ann { layers };
+    let ann = Ann::dense(layers);
     ann.check(path)?;
     Ok(ann)
 }

@@ -20,6 +20,7 @@
 //! `synops eval` reads.
 
 pub mod ann;
+pub mod features;
 pub mod onnx;
 pub mod tensors;
 
@@ -67,8 +68,8 @@ pub fn load_model(path: &Path, options: &LoadOptions) -> Result<Ann> {
             options.layout,
         )?,
         "onnx" => {
-            let (_, layers) = onnx::read_onnx(path)?;
-            Ann { layers }
+            let (_, ann) = onnx::read_onnx(path)?;
+            ann
         }
         _ => {
             return Err(Error::Data {
@@ -250,6 +251,19 @@ pub fn convert(
             message: "no calibration samples".into(),
         });
     }
+    if let Some(feature) = ann.features.first() {
+        return Err(Error::Data {
+            path: source_model.into(),
+            message: format!(
+                "layer `{}` is a {} layer: synops imports and runs convolutional ANNs, but converts dense layers only so far",
+                feature.name(),
+                match feature {
+                    features::FeatureLayer::Conv(_) => "convolution",
+                    features::FeatureLayer::AvgPool(_) => "pooling",
+                }
+            ),
+        });
+    }
     crate::data::check_shape(calibration, &ann.input_shape(), Path::new(source_model))?;
     crate::data::check_classes(calibration, ann.n_out(), Path::new(source_model))?;
     let p = match options.normalization {
@@ -303,7 +317,7 @@ pub fn convert(
         previous = lambda;
     }
     Ok(Converted {
-        ann: Ann { layers },
+        ann: Ann::dense(layers),
         scales,
         options: options.clone(),
         example_input: calibration.image(0).to_vec(),

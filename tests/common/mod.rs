@@ -116,3 +116,130 @@ pub fn npz(arrays: &[(String, Vec<u8>)]) -> Vec<u8> {
     }
     archive.finish().unwrap().into_inner()
 }
+
+/// An attribute of an ONNX node.
+pub enum Attr<'a> {
+    /// `INT`.
+    Int(&'a str, i64),
+    /// `INTS`.
+    Ints(&'a str, Vec<i64>),
+    /// `FLOAT`.
+    Float(&'a str, f32),
+    /// `STRING`.
+    Str(&'a str, &'a str),
+}
+
+/// An ONNX model written field by field (opset-free: synops does not read the opset).
+#[derive(Default)]
+pub struct OnnxGraph {
+    graph: Vec<u8>,
+}
+
+impl OnnxGraph {
+    /// A node `op(inputs) -> output` named `name`.
+    pub fn node(&mut self, name: &str, op: &str, inputs: &[&str], output: &str, attrs: &[Attr]) {
+        let mut n = Vec::new();
+        for i in inputs {
+            bytes_field(1, i.as_bytes(), &mut n);
+        }
+        bytes_field(2, output.as_bytes(), &mut n);
+        bytes_field(3, name.as_bytes(), &mut n);
+        bytes_field(4, op.as_bytes(), &mut n);
+        for a in attrs {
+            let mut b = Vec::new();
+            let (key, kind) = match a {
+                Attr::Int(k, v) => {
+                    varint(3 << 3, &mut b);
+                    varint(*v as u64, &mut b);
+                    (k, 2)
+                }
+                Attr::Ints(k, v) => {
+                    for x in v {
+                        varint(8 << 3, &mut b);
+                        varint(*x as u64, &mut b);
+                    }
+                    (k, 7)
+                }
+                Attr::Float(k, v) => {
+                    varint(2 << 3 | 5, &mut b);
+                    b.extend(v.to_le_bytes());
+                    (k, 1)
+                }
+                Attr::Str(k, v) => {
+                    bytes_field(4, v.as_bytes(), &mut b);
+                    (k, 3)
+                }
+            };
+            bytes_field(1, key.as_bytes(), &mut b);
+            varint(20 << 3, &mut b);
+            varint(kind, &mut b);
+            bytes_field(5, &b, &mut n);
+        }
+        bytes_field(1, &n, &mut self.graph);
+    }
+
+    /// A float initializer.
+    pub fn tensor(&mut self, name: &str, dims: &[u64], values: &[f32]) {
+        let mut t = Vec::new();
+        for &d in dims {
+            varint(1 << 3, &mut t);
+            varint(d, &mut t);
+        }
+        varint(2 << 3, &mut t);
+        varint(1, &mut t); // FLOAT
+        bytes_field(8, name.as_bytes(), &mut t);
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes_field(9, &raw, &mut t);
+        bytes_field(5, &t, &mut self.graph);
+    }
+
+    /// An int64 initializer (a Reshape's target shape).
+    pub fn int_tensor(&mut self, name: &str, values: &[i64]) {
+        let mut t = Vec::new();
+        varint(1 << 3, &mut t);
+        varint(values.len() as u64, &mut t);
+        varint(2 << 3, &mut t);
+        varint(7, &mut t); // INT64
+        bytes_field(8, name.as_bytes(), &mut t);
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes_field(9, &raw, &mut t);
+        bytes_field(5, &t, &mut self.graph);
+    }
+
+    /// The data input with its dimensions (batch first).
+    pub fn input(&mut self, name: &str, dims: &[u64]) {
+        let mut shape = Vec::new();
+        for &d in dims {
+            let mut dim = Vec::new();
+            varint(1 << 3, &mut dim);
+            varint(d, &mut dim);
+            bytes_field(1, &dim, &mut shape);
+        }
+        let mut tensor_type = Vec::new();
+        varint(1 << 3, &mut tensor_type);
+        varint(1, &mut tensor_type);
+        bytes_field(2, &shape, &mut tensor_type);
+        let mut type_proto = Vec::new();
+        bytes_field(1, &tensor_type, &mut type_proto);
+        let mut value = Vec::new();
+        bytes_field(1, name.as_bytes(), &mut value);
+        bytes_field(2, &type_proto, &mut value);
+        bytes_field(11, &value, &mut self.graph);
+    }
+
+    /// A graph output.
+    pub fn output(&mut self, name: &str) {
+        let mut value = Vec::new();
+        bytes_field(1, name.as_bytes(), &mut value);
+        bytes_field(12, &value, &mut self.graph);
+    }
+
+    /// The model file's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut model = Vec::new();
+        varint(1 << 3, &mut model);
+        varint(8, &mut model);
+        bytes_field(7, &self.graph, &mut model);
+        model
+    }
+}
