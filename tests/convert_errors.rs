@@ -141,13 +141,19 @@ fn unsupported_onnx_operators_are_named() {
     std::fs::write(&path, onnx_with_op("Relu")).unwrap();
     assert_has(
         &load_error(&path),
-        &["node `conv0` (Relu)", "Relu must follow a Conv, Gemm or MatMul"],
+        &[
+            "node `conv0` (Relu)",
+            "Relu must follow a Conv, Gemm or MatMul",
+        ],
     );
     // A convolution needs the input's [channels, rows, cols] from the graph.
     std::fs::write(&path, onnx_with_op("Conv")).unwrap();
     assert_has(
         &load_error(&path),
-        &["node `conv0` (Conv)", "needs a [channels, rows, cols] input"],
+        &[
+            "node `conv0` (Conv)",
+            "needs a [channels, rows, cols] input",
+        ],
     );
 }
 

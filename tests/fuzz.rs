@@ -9,7 +9,7 @@
 //! `target/fuzz-seeds/` as the first corpus of the `cargo fuzz` targets in `fuzz/`.
 
 mod common;
-use common::{bytes_field as field, varint};
+use common::bytes_field as field;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -402,59 +402,24 @@ fn npz_data_files() {
 
 /// An ONNX model `y = relu(x W^T + b)` (Gemm with transB = 1, then Relu), 4 -> 3.
 fn onnx() -> Vec<u8> {
-    let tensor = |name: &str, dims: &[u64], values: &[f32]| {
-        let mut t = Vec::new();
-        for &d in dims {
-            varint(1 << 3, &mut t);
-            varint(d, &mut t);
-        }
-        varint(2 << 3, &mut t);
-        varint(1, &mut t); // FLOAT
-        field(8, name.as_bytes(), &mut t);
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        field(9, &raw, &mut t);
-        t
-    };
-    let node = |inputs: &[&str], output: &str, op: &str, attribute: Option<Vec<u8>>| {
-        let mut n = Vec::new();
-        for i in inputs {
-            field(1, i.as_bytes(), &mut n);
-        }
-        field(2, output.as_bytes(), &mut n);
-        field(4, op.as_bytes(), &mut n);
-        if let Some(a) = attribute {
-            field(5, &a, &mut n);
-        }
-        n
-    };
-    let mut trans_b = Vec::new();
-    field(1, b"transB", &mut trans_b);
-    varint(3 << 3, &mut trans_b);
-    varint(1, &mut trans_b);
-    varint(20 << 3, &mut trans_b);
-    varint(2, &mut trans_b); // INT
-    let mut graph = Vec::new();
-    field(
-        1,
-        &node(&["x", "W", "b"], "h", "Gemm", Some(trans_b)),
-        &mut graph,
+    let mut g = common::OnnxGraph::default();
+    g.node(
+        "fc",
+        "Gemm",
+        &["x", "W", "b"],
+        "h",
+        &[common::Attr::Int("transB", 1)],
     );
-    field(1, &node(&["h"], "y", "Relu", None), &mut graph);
-    field(2, b"mlp", &mut graph);
+    g.node("relu", "Relu", &["h"], "y", &[]);
     let w: Vec<f32> = (0..12).map(|i| i as f32 / 10.0 - 0.5).collect();
-    field(5, &tensor("W", &[3, 4], &w), &mut graph);
-    field(5, &tensor("b", &[3], &[0.1, -0.1, 0.0]), &mut graph);
+    g.tensor("W", &[3, 4], &w);
+    g.tensor("b", &[3], &[0.1, -0.1, 0.0]);
+    // No input type: the dense layer says how many inputs.
     let mut value = Vec::new();
     field(1, b"x", &mut value);
-    field(11, &value, &mut graph);
-    let mut value = Vec::new();
-    field(1, b"y", &mut value);
-    field(12, &value, &mut graph);
-    let mut model = Vec::new();
-    varint(1 << 3, &mut model);
-    varint(8, &mut model);
-    field(7, &graph, &mut model);
-    model
+    g.raw_input(&value);
+    g.output("y");
+    g.bytes()
 }
 
 #[test]

@@ -227,6 +227,11 @@ impl OnnxGraph {
         bytes_field(11, &value, &mut self.graph);
     }
 
+    /// A data input from its encoded value info (for inputs without a type).
+    pub fn raw_input(&mut self, value: &[u8]) {
+        bytes_field(11, value, &mut self.graph);
+    }
+
     /// A graph output.
     pub fn output(&mut self, name: &str) {
         let mut value = Vec::new();
