@@ -221,6 +221,10 @@ enum Command {
         /// Time steps of the network file's default run.
         #[arg(long, default_value_t = 100)]
         timesteps: u32,
+        /// Potential of the layer neurons at the start of each sample, as a fraction of the
+        /// threshold, in [0, 1) (0.5: Bu et al. 2022, rounding rates instead of flooring them).
+        #[arg(long, default_value_t = 0.0)]
+        initial_potential: f64,
         /// Layer order for state dicts, e.g. `fc1,fc2` (default: from the names, else the shapes).
         #[arg(long, value_delimiter = ',')]
         layers: Option<Vec<String>>,
@@ -653,6 +657,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_rate_hz,
             readout,
             timesteps,
+            initial_potential,
             layers,
             layout,
         } => {
@@ -682,6 +687,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if calibration_samples == 0 {
                 anyhow::bail!("--calibration-samples must be at least 1, got 0");
             }
+            if !(0.0..1.0).contains(&initial_potential) {
+                anyhow::bail!(
+                    "--initial-potential is a fraction of the threshold in [0, 1), got {initial_potential}"
+                );
+            }
             let source = synops::data::DataSource::parse(&calibration)?;
             let ann = convert::load_model(&model, &load)?;
             let data = source
@@ -707,6 +717,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 max_rate_hz,
                 timesteps,
+                initial_potential,
             };
             let converted = convert::convert(&ann, &data, &model.display().to_string(), &options)?;
             let (net_path, weights_path) = converted.write(&out)?;

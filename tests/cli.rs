@@ -386,6 +386,26 @@ fn options_are_checked_before_any_work() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1000000 steps"));
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mlp_small/model.safetensors");
+    let out = synops(
+        &[
+            "convert",
+            model.to_str().unwrap(),
+            "--calibration",
+            &data,
+            "--out",
+            "c",
+            "--initial-potential",
+            "1.5",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--initial-potential is a fraction of the threshold in [0, 1), got 1.5")
+    );
+    assert!(!dir.path().join("c.toml").exists());
     // A malformed data argument is refused before the network is read (example.toml is not a
     // converted network: reading it first would give another error).
     for (arg, message) in [

@@ -471,3 +471,60 @@ fn tiny_ann_conversion_uses_the_calibration_maximum() {
         .to_string();
     assert!(e.contains("1 outputs but the data has 3 classes"), "{e}");
 }
+
+/// Bu et al. (ICLR 2022): with the potential starting at half the threshold and reset by
+/// subtraction, a constant input `z` per step gives exactly `clip(floor(z T / θ + 1/2), 0, T)`
+/// spikes in T steps (exact here: the inputs are dyadic, so every sum is exact, boundaries
+/// included).
+#[test]
+fn half_threshold_start_rounds_the_spike_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let z: Vec<f32> = vec![
+        -0.25, 0.0, 0.03125, 0.125, 0.25, 0.375, 0.5, 0.625, 0.96875, 1.0, 1.5,
+    ];
+    write_safetensors(
+        &dir.path().join("b.safetensors"),
+        &[("hidden.bias", vec![z.len()], z.clone())],
+    );
+    for t in [10u32, 25, 50, 64] {
+        let text = format!(
+            r#"version = 1
+name = "bu"
+[simulation]
+dt_ms = 1.0
+duration_ms = {t}.0
+[[population]]
+name = "hidden"
+size = {}
+model = "if"
+v_th_mv = 1.0
+v_reset_mv = 0.0
+v_init_mv = 0.5
+reset = "subtract"
+bias_tensor = {{ file = "b.safetensors", tensor = "hidden.bias" }}
+[[record.spikes]]
+population = "hidden"
+"#,
+            z.len()
+        );
+        let path = dir.path().join("bu.toml");
+        std::fs::write(&path, text).unwrap();
+        let net = synops::compile_file(&path, &Default::default()).unwrap();
+        for engine in [Engine::Event, Engine::Clock] {
+            let mut sim = Simulation::new(&net, engine);
+            sim.run(|_| {}).unwrap();
+            for (i, &zi) in z.iter().enumerate() {
+                let count = sim
+                    .recorded
+                    .spikes
+                    .iter()
+                    .filter(|s| s.2 == i as u32)
+                    .count();
+                let expected = (f64::from(zi) * f64::from(t) + 0.5)
+                    .floor()
+                    .clamp(0.0, f64::from(t));
+                assert_eq!(count as f64, expected, "z = {zi}, T = {t}, {engine:?}");
+            }
+        }
+    }
+}

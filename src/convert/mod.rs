@@ -151,6 +151,11 @@ pub struct ConvertOptions {
     pub max_rate_hz: f64,
     /// Time steps of the network file's default run. Default 100.
     pub timesteps: u32,
+    /// Membrane potential of every layer neuron at the start of a sample, as a fraction of the
+    /// threshold: 0, or 0.5 after Bu et al. (ICLR 2022), which with reset by subtraction makes
+    /// the spike count of a constant input `z` exactly `clip(floor(z T + 1/2), 0, T)` (the
+    /// rounded rate instead of the floored one).
+    pub initial_potential: f64,
 }
 
 impl Default for ConvertOptions {
@@ -162,6 +167,7 @@ impl Default for ConvertOptions {
             readout: Readout::Potential,
             max_rate_hz: 1000.0,
             timesteps: 100,
+            initial_potential: 0.0,
         }
     }
 }
@@ -499,8 +505,8 @@ impl Converted {
             let readout = k + 1 == n;
             let _ = writeln!(
                 t,
-                "\n[[population]]\nname = \"{}\"\nsize = {}\nmodel = \"if\"\nv_th_mv = 1.0\nv_reset_mv = 0.0\nreset = \"{reset}\"\nbias_tensor = {{ file = \"{weights_name}\", tensor = \"{}.bias\" }}",
-                l.name, l.n_out, l.name
+                "\n[[population]]\nname = \"{}\"\nsize = {}\nmodel = \"if\"\nv_th_mv = 1.0\nv_reset_mv = 0.0\nv_init_mv = {:?}\nreset = \"{reset}\"\nbias_tensor = {{ file = \"{weights_name}\", tensor = \"{}.bias\" }}",
+                l.name, l.n_out, o.initial_potential, l.name
             );
             if readout && o.readout == Readout::Potential {
                 let _ = writeln!(t, "spiking = false");
