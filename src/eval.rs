@@ -113,6 +113,9 @@ pub struct EvalReport {
     pub layers: Vec<LayerDiagnostics>,
     /// Wall time of the evaluation \[s\].
     pub wall_s: f64,
+    /// Threads that evaluated samples (0 where not recorded).
+    #[serde(default)]
+    pub threads: usize,
     /// Version of synops.
     pub synops_version: String,
 }
@@ -546,6 +549,7 @@ pub fn evaluate(
         readout: format!("{:?}", c.readout).to_lowercase(),
         layers,
         wall_s: start.elapsed().as_secs_f64(),
+        threads: rayon::current_num_threads(),
         synops_version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }

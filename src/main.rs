@@ -245,6 +245,10 @@ enum Command {
         /// Evaluate only the first N test images.
         #[arg(long)]
         samples: Option<usize>,
+        /// Threads evaluating samples in parallel (default: all cores). The results do not
+        /// depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
         /// Engine.
         #[arg(long, value_enum, default_value_t = EngineArg::Event)]
         engine: EngineArg,
@@ -741,6 +745,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             timesteps,
             samples,
+            threads,
             engine,
             out,
             quiet,
@@ -751,6 +756,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             check_devices(energy.as_deref(), Some(&ann_device))?;
             if samples == Some(0) {
                 anyhow::bail!("--samples must be at least 1, got 0");
+            }
+            if threads == Some(0) {
+                anyhow::bail!("--threads must be at least 1, got 0");
             }
             let mut ts = timesteps;
             ts.sort_unstable();
@@ -782,8 +790,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .expect("valid template")
                 .progress_chars("=> "),
             );
-            let report = synops::eval::evaluate(&cn, &test, &ts, Engine::from(engine), |d| {
-                bar.set_position(d as u64)
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.unwrap_or(0))
+                .build()
+                .map_err(|e| anyhow::anyhow!("cannot start {threads:?} threads: {e}"))?;
+            let report = pool.install(|| {
+                synops::eval::evaluate(&cn, &test, &ts, Engine::from(engine), |d| {
+                    bar.set_position(d as u64)
+                })
             })?;
             bar.finish_and_clear();
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&cn.net.name));

@@ -439,3 +439,70 @@ fn a_missing_file_is_named_once_with_its_reason() {
         assert!(!err.contains("entity not found"), "{err}");
     }
 }
+
+#[test]
+fn eval_threads_change_nothing_but_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/mlp_small/model.safetensors");
+    let data = format!("mnist:{}", root.join("data/mnist").display());
+    let out = synops(
+        &[
+            "convert",
+            model.to_str().unwrap(),
+            "--calibration",
+            &data,
+            "--calibration-samples",
+            "200",
+            "--out",
+            "snn",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reports = Vec::new();
+    for threads in ["1", "2"] {
+        let folder = format!("e{threads}");
+        let out = synops(
+            &[
+                "eval",
+                "snn.toml",
+                "--data",
+                &data,
+                "--samples",
+                "60",
+                "--timesteps",
+                "10,30",
+                "--threads",
+                threads,
+                "--out",
+                &folder,
+                "--quiet",
+            ],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join(&folder).join("eval.json")).unwrap();
+        let mut report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(report["threads"].as_u64().unwrap().to_string(), threads);
+        let o = report.as_object_mut().unwrap();
+        o.remove("wall_s");
+        o.remove("threads");
+        reports.push(report);
+    }
+    assert_eq!(reports[0], reports[1]);
+    let out = synops(
+        &["eval", "snn.toml", "--data", &data, "--threads", "0"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
+}
