@@ -146,6 +146,10 @@ pub enum Weights {
     /// `[sources x targets]` matrix holds its weights and the CSR stores no target indices.
     /// One spike costs one row of adds.
     DenseRows(Vec<f32>),
+    /// A convolution (with a folded average pooling, if any): one kernel shared by every
+    /// position, delivered to each spike's output window (see [`super::kernel`]). The CSR
+    /// holds the fan-out of each source and no target indices.
+    Kernel(Box<super::kernel::Kernel>),
 }
 
 /// Delays of a projection.
@@ -178,6 +182,20 @@ impl Csr {
     pub fn dense(sources: u32, targets: u32) -> Self {
         Csr {
             row_ptr: (0..=sources).map(|s| s * targets).collect(),
+            targets: Vec::new(),
+        }
+    }
+    /// Rows of a projection whose targets are computed (a kernel): `fan_outs[s]` synapses in
+    /// row `s`, and no target indices.
+    pub fn computed(fan_outs: impl Iterator<Item = u32>) -> Self {
+        let mut row_ptr = vec![0u32];
+        let mut total = 0u32;
+        for n in fan_outs {
+            total += n;
+            row_ptr.push(total);
+        }
+        Csr {
+            row_ptr,
             targets: Vec::new(),
         }
     }
@@ -216,6 +234,34 @@ pub struct Projection {
 }
 
 impl Projection {
+    /// Call `f(target, weight)` for every synapse of source `s`, in the order of its row.
+    pub fn for_each_synapse(
+        &self,
+        s: u32,
+        scratch: &mut super::kernel::KernelScratch,
+        mut f: impl FnMut(u32, f64),
+    ) {
+        let row = self.csr.row(s);
+        match &self.weights {
+            Weights::DenseRows(w) => {
+                for (t, &w) in w[row].iter().enumerate() {
+                    f(t as u32, f64::from(w));
+                }
+            }
+            Weights::Constant(w) => {
+                for &t in &self.csr.targets[row] {
+                    f(t, *w);
+                }
+            }
+            Weights::PerSynapse(ws) => {
+                for (&t, &w) in self.csr.targets[row.clone()].iter().zip(&ws[row]) {
+                    f(t, f64::from(w));
+                }
+            }
+            Weights::Kernel(k) => k.deliver(s, (0, u32::MAX), scratch, f),
+        }
+    }
+
     /// Smallest delay in steps.
     pub fn min_delay(&self) -> u32 {
         match &self.delays {
@@ -356,8 +402,10 @@ impl CompiledNetwork {
             .iter()
             .map(|p| {
                 let mut b = p.csr.row_ptr.len() * 4 + p.csr.targets.len() * 4;
-                if let Weights::PerSynapse(w) | Weights::DenseRows(w) = &p.weights {
-                    b += w.len() * 4;
+                match &p.weights {
+                    Weights::PerSynapse(w) | Weights::DenseRows(w) => b += w.len() * 4,
+                    Weights::Kernel(k) => b += k.bytes(),
+                    Weights::Constant(_) => {}
                 }
                 if let Delays::Runs { run_ptr, runs } = &p.delays {
                     b += run_ptr.len() * 4 + runs.len() * 8;

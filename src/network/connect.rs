@@ -92,7 +92,9 @@ impl Rule {
             ConnectivitySpec::FixedOutdegree { outdegree: k } => {
                 Rule::FixedOutdegree(fixed_degree(*k, shape.targets, shape, "outdegree")?)
             }
-            ConnectivitySpec::FromFile { .. } | ConnectivitySpec::Dense { .. } => return Ok(None),
+            ConnectivitySpec::FromFile { .. }
+            | ConnectivitySpec::Dense { .. }
+            | ConnectivitySpec::Conv { .. } => return Ok(None),
         }))
     }
 }

@@ -109,6 +109,10 @@ impl PopulationGraph {
                 ConnectivitySpec::FixedOutdegree { outdegree } => format!("outdegree {outdegree}"),
                 ConnectivitySpec::FromFile { file } => format!("from {file}"),
                 ConnectivitySpec::Dense { tensor, .. } => format!("dense {tensor}"),
+                ConnectivitySpec::Conv { tensor, pool, .. } => match pool {
+                    Some(_) => format!("pool + conv {tensor}"),
+                    None => format!("conv {tensor}"),
+                },
             };
             graph.add_edge(s, t, ProjectionEdge { name, rule });
         }

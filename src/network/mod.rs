@@ -6,7 +6,8 @@
 //!                                               checks,       CSR synapses by source)
 //!                                               graph.rs,
 //!                                               connect.rs,
-//!                                               csv.rs)
+//!                                               csv.rs)      kernel.rs: shared
+//!                                                             convolution kernels)
 //! ```
 
 pub mod build;
@@ -14,6 +15,7 @@ pub mod compiled;
 pub mod connect;
 pub mod csv;
 pub mod graph;
+pub mod kernel;
 pub mod names;
 pub mod parse;
 pub mod spec;

@@ -353,6 +353,45 @@ pub enum ConnectivitySpec {
         /// The weight tensor's name.
         tensor: String,
     },
+    /// A 2-D convolution from a `[channels, rows, cols]` source (neuron `(c, y, x)` is index
+    /// `(c * rows + y) * cols + x`, PyTorch's layout) to a `[out_channels, rows', cols']` target,
+    /// its kernel a `[out_channels, channels / groups, kernel rows, kernel cols]` tensor
+    /// stored once (see [`crate::network::kernel`]). An average pooling of the source before
+    /// the convolution folds into its delivery. A 2-D `[out, in]` tensor is a linear layer
+    /// after a flatten: a kernel as large as its (pooled) input.
+    Conv {
+        /// The safetensors file, relative to the network file.
+        file: String,
+        /// The kernel tensor's name.
+        tensor: String,
+        /// The source's `[channels, rows, cols]`.
+        input: Vec<u64>,
+        /// Strides `[rows, cols]`; default `[1, 1]`.
+        stride: Option<Vec<u64>>,
+        /// Zero padding `[top, left, bottom, right]`; default none.
+        padding: Option<Vec<u64>>,
+        /// Dilation `[rows, cols]`; default `[1, 1]`.
+        dilation: Option<Vec<u64>>,
+        /// Channel groups; default 1.
+        groups: Option<u64>,
+        /// An average pooling of the source before the convolution.
+        pool: Option<PoolSpec>,
+    },
+}
+
+/// An average pooling folded into a convolution's delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Window `[rows, cols]`.
+    pub kernel: Vec<u64>,
+    /// Strides `[rows, cols]`; default the window.
+    pub stride: Option<Vec<u64>>,
+    /// Zero padding `[top, left, bottom, right]`; default none.
+    pub padding: Option<Vec<u64>>,
+    /// Whether padded positions count in the divisor; default false.
+    #[serde(default)]
+    pub count_include_pad: bool,
 }
 
 /// `[[projection]]`: synapses from one population to another.
@@ -374,8 +413,8 @@ pub struct ProjectionSpec {
     #[serde(default = "default_true")]
     pub allow_multapses: bool,
     /// Synaptic weight \[mV\]: the jump of the membrane potential (if, lif_delta) or of the
-    /// synaptic current in voltage units (lif_exp). Required, except for `dense` projections,
-    /// whose weights come from their tensor.
+    /// synaptic current in voltage units (lif_exp). Required, except for `dense` and `conv`
+    /// projections, whose weights come from their tensor.
     pub weight_mv: Option<ValueSpec>,
     /// Synaptic weight \[nS\] into a conductance-based target (`lif_cond_exp`): the jump of the
     /// receptor's conductance, ≥ 0 for both receptors. Such targets take `weight_ns` in place of

@@ -422,7 +422,9 @@ impl<'a> Simulation<'a> {
             .iter()
             .map(|pr| {
                 let range = pop_parts[pr.target].clone();
-                if range.len() < 2 || matches!(pr.weights, Weights::DenseRows(_)) {
+                if range.len() < 2
+                    || matches!(pr.weights, Weights::DenseRows(_) | Weights::Kernel(_))
+                {
                     return Vec::new();
                 }
                 let bounds: Vec<u32> = parts[range].iter().map(|p| p.lo).collect();
@@ -545,31 +547,25 @@ impl<'a> Simulation<'a> {
             };
             let values = analog_values[pr.source];
             let mut macs = 0u64;
+            let mut scratch = crate::network::kernel::KernelScratch::default();
+            // The targets' biases in one array, summed in pixel order as before.
+            let targets = pr.target;
+            let parts = self.pop_parts[targets].clone();
+            let mut bias: Vec<f64> = self.parts[parts.clone()]
+                .iter()
+                .flat_map(|p| p.slots.iter().map(|s| s.anchor.bias))
+                .collect();
             for (i, &x) in values.iter().enumerate() {
                 if x == 0.0 {
                     continue;
                 }
-                let row = pr.csr.row(i as u32);
-                macs += row.len() as u64;
-                match &pr.weights {
-                    Weights::DenseRows(w) => {
-                        for (t, &w) in w[row].iter().enumerate() {
-                            let (k, l) = self.locate(pr.target, t as u32);
-                            self.parts[k].slots[l].anchor.bias += x * f64::from(w);
-                        }
-                    }
-                    Weights::Constant(w) => {
-                        for &t in &pr.csr.targets[row] {
-                            let (k, l) = self.locate(pr.target, t);
-                            self.parts[k].slots[l].anchor.bias += x * w;
-                        }
-                    }
-                    Weights::PerSynapse(ws) => {
-                        for (&t, &w) in pr.csr.targets[row.clone()].iter().zip(&ws[row]) {
-                            let (k, l) = self.locate(pr.target, t);
-                            self.parts[k].slots[l].anchor.bias += x * f64::from(w);
-                        }
-                    }
+                macs += pr.csr.row(i as u32).len() as u64;
+                pr.for_each_synapse(i as u32, &mut scratch, |t, w| bias[t as usize] += x * w);
+            }
+            for part in &mut self.parts[parts] {
+                let first = part.lo as usize;
+                for (l, slot) in part.slots.iter_mut().enumerate() {
+                    slot.anchor.bias = bias[first + l];
                 }
             }
             self.counts.current_macs[j] += macs;
@@ -676,7 +672,7 @@ impl<'a> Simulation<'a> {
 
     /// The weights of projection `projection`, to change between steps: one per synapse in
     /// the order of the projection's synapse table (a dense projection's
-    /// `[sources x targets]` rows). From the first call on they are the run's own (a constant
+    /// `[sources x targets]` rows; a convolution's shared kernel, which every position uses). From the first call on they are the run's own (a constant
     /// weight is written out per synapse, as f32); the network, and every other run of it,
     /// keep theirs. Weights beyond the target's state bound make the run stop with a
     /// [`Runaway`] when they take a state beyond it.

@@ -10,6 +10,7 @@ use super::ring::{Bundle, WakeQueue};
 use super::tables::RunTables;
 use crate::model::ClockedStates;
 use crate::network::compiled::{CompiledNetwork, PopulationKind, Weights};
+use crate::network::kernel::{Kernel, KernelScratch};
 use crate::neuron::{Anchor, Checked, Dynamics, ExactModel, Model, Prediction, with_exact_model};
 
 /// One neuron's runtime record: its anchor, the input summed in the current step and its
@@ -188,6 +189,9 @@ pub(super) struct Part {
     /// no records in `slots`: every neuron is updated every step, its inputs summed in
     /// `dense_inputs`.
     pub clocked: Option<Box<dyn ClockedStates>>,
+    /// Scratch: the synapses of one kernel delivery, targets (population indices) and
+    /// weights, and the kernel's own scratch.
+    computed: (Vec<u32>, Vec<f64>, KernelScratch),
 }
 
 impl Part {
@@ -235,6 +239,7 @@ impl Part {
             magnitudes: 0.0,
             runaway: None,
             clocked: None,
+            computed: Default::default(),
         }
     }
 
@@ -474,7 +479,8 @@ impl Part {
                     tables.weights(net, b.projection as usize),
                     Weights::DenseRows(_)
                 );
-                if pr.target != pop || dense {
+                let computed = matches!(pr.weights, Weights::Kernel(_));
+                if pr.target != pop || dense || computed {
                     return None;
                 }
                 let splits = &row_splits[b.projection as usize];
@@ -519,6 +525,10 @@ impl Part {
                 }
                 continue;
             }
+            if let Weights::Kernel(kernel) = weights {
+                self.deliver_kernel(kernel, b.source, dynamics, t, r);
+                continue;
+            }
             let all = &pr.csr.targets[first..last];
             // A bundle's targets ascend, so this part's are one contiguous run.
             let (a, z) = match known_stretch(b, pr, &row_splits[b.projection as usize], whole, rank)
@@ -546,7 +556,7 @@ impl Part {
                         let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
                         self.fold_inputs(dynamics, t, r, local, ahead, weights)
                     }
-                    Weights::DenseRows(_) => unreachable!("handled above"),
+                    Weights::DenseRows(_) | Weights::Kernel(_) => unreachable!("handled above"),
                 }
                 continue;
             }
@@ -567,9 +577,45 @@ impl Part {
                         accumulate::<true, _>(slots, r, touched, targets, lo, weights)
                     }
                 }
-                (Weights::DenseRows(_), _) => unreachable!("handled above"),
+                (Weights::DenseRows(_) | Weights::Kernel(_), _) => unreachable!("handled above"),
             }
         }
+    }
+
+    /// Deliver the kernel of a spike of `source` to this part's neurons in its window: the
+    /// synapses are computed into the part's scratch, then summed or folded like stored ones.
+    fn deliver_kernel(
+        &mut self,
+        kernel: &Kernel,
+        source: u32,
+        dynamics: Option<&Dynamics>,
+        t: u32,
+        r: usize,
+    ) {
+        let (mut targets, mut weights, mut scratch) = std::mem::take(&mut self.computed);
+        targets.clear();
+        weights.clear();
+        kernel.deliver(source, (self.lo, self.hi()), &mut scratch, |n, w| {
+            targets.push(n);
+            weights.push(w);
+        });
+        let lo = self.lo;
+        if self.fold {
+            let local = targets.iter().map(|&n| (n - lo) as usize);
+            let ahead = targets
+                .iter()
+                .skip(FOLD_PREFETCH_AHEAD)
+                .map(|&n| (n - lo) as usize);
+            let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
+            self.fold_inputs(dynamics, t, r, local, ahead, weights.iter().copied());
+        } else if self.all_touched {
+            let (dense, touched) = (&mut self.dense_inputs, &mut self.touched);
+            accumulate::<false, _>(dense, r, touched, &targets, lo, weights.iter().copied());
+        } else {
+            let (slots, touched) = (&mut self.slots[..], &mut self.touched);
+            accumulate::<true, _>(slots, r, touched, &targets, lo, weights.iter().copied());
+        }
+        self.computed = (targets, weights, scratch);
     }
 
     /// Fold inputs `weights` into the receptor `receptor` of local neurons `targets` (see

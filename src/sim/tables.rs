@@ -31,7 +31,7 @@ impl RunTables {
     }
 
     /// The weights of projection `j`, one per synapse (dense projections: the
-    /// `[sources x targets]` rows), made the run's own first: a copy of the network's, a
+    /// `[sources x targets]` rows; kernels: the shared kernel), made the run's own first: a copy of the network's, a
     /// constant weight written out per synapse.
     pub fn weights_mut(&mut self, net: &CompiledNetwork, j: usize) -> &mut [f32] {
         let pr = &net.projections[j];
@@ -41,6 +41,7 @@ impl RunTables {
         });
         match own {
             Weights::PerSynapse(w) | Weights::DenseRows(w) => w,
+            Weights::Kernel(k) => &mut k.weights,
             Weights::Constant(_) => unreachable!("written out per synapse above"),
         }
     }

@@ -16,12 +16,14 @@ use crate::rng::{Purpose, Stream};
 use std::path::{Path, PathBuf};
 
 mod inputs;
+mod kernels;
 mod memory;
 mod populations;
 mod projections;
 mod recording;
 
 use inputs::*;
+use kernels::*;
 pub(super) use memory::exceeds_memory;
 use memory::*;
 use populations::*;

@@ -91,8 +91,8 @@ pub(super) struct PlannedProjection {
     delay: (u32, u32, bool),
     /// The CSV file and its rows for `from_file`.
     explicit: Option<(PathBuf, CsvRows)>,
-    /// Source-major weight rows of a dense projection.
-    dense: Option<Vec<f32>>,
+    /// Weights read from a tensor: a dense projection's source-major rows, or a kernel.
+    tensor: Option<Weights>,
 }
 
 /// Refuse weights (or current amplitudes) in `range` whose size alone takes `target`'s state
@@ -144,17 +144,29 @@ pub(super) fn plan_projections(
     for pr in &spec.projections {
         let (name, source, target) = plan_endpoints(ctx, pr, spec, populations)?;
         let field = |f: &str| format!("projection \"{name}\".{f}");
-        let (weight, dense, receptor) =
+        let (weight, tensor, receptor) =
             plan_weights(ctx, &field, pr, populations, (source, target))?;
         let (delay, shape, rule, explicit) =
             plan_connectivity(ctx, &field, pr, populations, (source, target), options)?;
-        let expected = match (&rule, &explicit) {
-            (Some(r), _) => connect::expected_synapses(r, &shape),
-            (None, Some((_, rows))) => rows.len() as f64,
+        let expected = match (&rule, &explicit, &tensor) {
+            (Some(r), _, _) => connect::expected_synapses(r, &shape),
+            (None, Some((_, rows)), _) => rows.len() as f64,
+            (_, _, Some(Weights::Kernel(k))) => {
+                let Some(csr) = kernel_rows(k) else {
+                    return Err(ctx.err(
+                        field("connectivity"),
+                        "the convolution makes more than 4294967295 connections, more than one projection holds",
+                    ));
+                };
+                csr.len() as f64
+            }
             _ => f64::from(shape.sources) * f64::from(shape.targets),
         };
-        // An explicit list holds its parsed rows and edges while its tables are built.
-        let per_synapse = if explicit.is_some() {
+        // An explicit list holds its parsed rows and edges while its tables are built; a
+        // kernel holds no synapse.
+        let per_synapse = if matches!(tensor, Some(Weights::Kernel(_))) {
+            0.0
+        } else if explicit.is_some() {
             BYTES_PER_CSV_ROW
         } else {
             4.0 + if matches!(weight, ValueSpec::Constant(_)) {
@@ -165,7 +177,7 @@ pub(super) fn plan_projections(
         };
         bytes_needed += expected * per_synapse + f64::from(shape.sources) * 8.0;
         expected_total += expected;
-        if expected > f64::from(u32::MAX) * 0.99 {
+        if expected > f64::from(u32::MAX) * 0.99 && per_synapse > 0.0 {
             return Err(Error::TooLarge {
                 path: ctx.path.to_path_buf(),
                 needed_mb: bytes_needed / 1e6,
@@ -184,7 +196,7 @@ pub(super) fn plan_projections(
             weight,
             delay,
             explicit,
-            dense,
+            tensor,
         });
     }
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
@@ -254,7 +266,7 @@ fn plan_weights(
     pr: &ProjectionSpec,
     populations: &[Population],
     (source, target): (usize, usize),
-) -> Result<(ValueSpec, Option<Vec<f32>>, Receptor)> {
+) -> Result<(ValueSpec, Option<Weights>, Receptor)> {
     let synapses = populations[target].synapses();
     let weight_field = weight_field(
         ctx,
@@ -263,45 +275,60 @@ fn plan_weights(
         (pr.weight_mv.is_some(), pr.weight_ns.is_some()),
     )?;
     let given = pr.weight_mv.as_ref().or(pr.weight_ns.as_ref());
-    // Dense projections take their weights from a tensor, every other rule from their
+    // Dense and conv projections take their weights from a tensor, every other rule from their
     // weight field.
-    let dense = match &pr.connectivity {
-        ConnectivitySpec::Dense { file, tensor } => {
-            if given.is_some() {
-                return Err(ctx.err(
-                    field(weight_field),
-                    format!("a dense projection takes its weights from its tensor; remove {weight_field}"),
-                ));
-            }
+    let conv = super::kernels::ConvGeometry::of(&pr.connectivity);
+    let from_tensor = matches!(pr.connectivity, ConnectivitySpec::Dense { .. }) || conv.is_some();
+    if from_tensor && given.is_some() {
+        return Err(ctx.err(
+            field(weight_field),
+            format!(
+                "a {} projection takes its weights from its tensor; remove {weight_field}",
+                if conv.is_some() { "conv" } else { "dense" }
+            ),
+        ));
+    }
+    let tensor = match (&pr.connectivity, conv) {
+        (ConnectivitySpec::Dense { file, tensor }, _) => {
             let sizes = (populations[source].size, populations[target].size);
-            Some(dense_rows(
+            Some(Weights::DenseRows(dense_rows(
                 ctx,
                 &field("connectivity"),
                 (file, tensor),
                 sizes,
-            )?)
+            )?))
         }
+        (_, Some(g)) => Some(Weights::Kernel(Box::new(conv_kernel(
+            ctx,
+            &field("connectivity"),
+            &g,
+            (&populations[source], &populations[target]),
+        )?))),
         _ => None,
     };
-    let weight = match (given, &dense) {
+    let weight = match (given, &tensor) {
         (Some(w), None) => ctx.value(&field(weight_field), w)?,
         (None, None) => {
             return Err(ctx.err(field(weight_field), "required (a number or a distribution)"));
         }
         (_, Some(_)) => ValueSpec::Constant(0.0),
     };
-    let (wlo, whi) = match (&dense, weight) {
-        (Some(rows), _) => rows.iter().fold((0f64, 0f64), |(lo, hi), &w| {
+    let range = |ws: &[f32]| {
+        ws.iter().fold((0f64, 0f64), |(lo, hi), &w| {
             (lo.min(f64::from(w)), hi.max(f64::from(w)))
-        }),
-        (None, ValueSpec::Constant(c)) => (c, c),
-        (None, ValueSpec::Uniform { lo, hi }) => (lo, hi),
-        (None, ValueSpec::Normal { mean, .. }) => (mean, mean),
+        })
+    };
+    let (wlo, whi) = match (&tensor, weight) {
+        (Some(Weights::DenseRows(rows)), _) => range(rows),
+        (Some(Weights::Kernel(k)), _) => range(&k.weights),
+        (_, ValueSpec::Constant(c)) => (c, c),
+        (_, ValueSpec::Uniform { lo, hi }) => (lo, hi),
+        (_, ValueSpec::Normal { mean, .. }) => (mean, mean),
     };
     let receptor = receptor_of(pr.receptor, wlo, synapses);
     // Delta-synapse targets add both signs to the potential; only targets with two
     // receptors need one sign.
-    let mixed_ok = dense.is_some() && !populations[target].has_two_receptors();
+    let mixed_ok = tensor.is_some() && !populations[target].has_two_receptors();
     if !weight_sign_ok(receptor, (wlo, whi), synapses) && !mixed_ok {
         return Err(ctx.err(field(weight_field), weight_sign_message(receptor, synapses)));
     }
@@ -311,7 +338,7 @@ fn plan_weights(
         (wlo, whi),
         &populations[target],
     )?;
-    Ok((weight, dense, receptor))
+    Ok((weight, tensor, receptor))
 }
 
 /// A projection's delays, shape and connectivity: the rule (each rule checking its own
@@ -350,8 +377,11 @@ fn plan_connectivity(
             let rows = read_csv(&file, &columns, 2, options.memory_limit_bytes)?;
             Some((file, rows))
         }
-        ConnectivitySpec::Dense { .. } if delay.2 => {
-            return Err(ctx.err(field("delay_ms"), "a dense projection has one delay"));
+        ConnectivitySpec::Dense { .. } | ConnectivitySpec::Conv { .. } if delay.2 => {
+            return Err(ctx.err(
+                field("delay_ms"),
+                "a projection with weights from a tensor has one delay",
+            ));
         }
         _ => None,
     };
@@ -496,10 +526,14 @@ pub(super) fn generate_projection(
     seed: u64,
 ) -> Result<Projection> {
     let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
-    if let Some(rows) = pl.dense {
+    if let Some(weights) = pl.tensor {
+        let csr = match &weights {
+            Weights::Kernel(k) => kernel_rows(k).expect("the total was checked in the plan"),
+            _ => Csr::dense(pl.shape.sources, pl.shape.targets),
+        };
         return Ok(Projection {
-            csr: Csr::dense(pl.shape.sources, pl.shape.targets),
-            weights: Weights::DenseRows(rows),
+            csr,
+            weights,
             delays: Delays::Constant(pl.delay.0),
             name: pl.name,
             source: pl.source,

@@ -1,0 +1,420 @@
+//! Convolution kernels shared by every position of a layer: a projection from a
+//! `[channels, rows, cols]` population to an `[out_channels, rows', cols']` one that stores
+//! its kernel once, not one synapse per connection.
+//!
+//! A spike of source `(c, y, x)` delivers the kernel to its output window: every output
+//! `(o, y', x')` of the channels of `c`'s group whose window reads `(y, x)`, with weight
+//! `w[o, c mod (channels / groups), ky, kx]` for the tap `(ky, kx)` that reads it. Positions
+//! near the borders reach fewer outputs; the fan-out of each source is counted exactly.
+//!
+//! An average pooling before the convolution is linear, so it folds into the delivery: the
+//! source spike first reaches the pooled positions whose windows hold it, each with weight
+//! `1 / divisor`, and each pooled position then delivers the kernel scaled by that weight. No
+//! population stands for the pooled map, and every delivered weight is one synaptic
+//! operation. A flatten followed by a linear layer is a kernel as large as its input with one
+//! output position.
+
+/// One spatial axis of a sliding window: output `o`'s tap `k` reads input position
+/// `o * stride + k * dilation - pad` (positions outside `0..input` are zero padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Axis {
+    /// Input positions.
+    pub input: u32,
+    /// Output positions.
+    pub output: u32,
+    /// Window taps.
+    pub kernel: u32,
+    /// Step between windows.
+    pub stride: u32,
+    /// Zero padding before the first input position.
+    pub pad: u32,
+    /// Step between taps.
+    pub dilation: u32,
+}
+
+impl Axis {
+    /// An axis of `input` positions with the window's geometry; `None` where the window does
+    /// not fit once (the output length is PyTorch's, with floor rounding).
+    pub fn new(
+        input: u32,
+        kernel: u32,
+        stride: u32,
+        (pad_before, pad_after): (u32, u32),
+        dilation: u32,
+    ) -> Option<Self> {
+        let span = u64::from(dilation) * u64::from(kernel.checked_sub(1)?) + 1;
+        let padded = u64::from(input) + u64::from(pad_before) + u64::from(pad_after);
+        let output = padded.checked_sub(span)? / u64::from(stride.max(1)) + 1;
+        Some(Axis {
+            input,
+            output: u32::try_from(output).ok()?,
+            kernel,
+            stride: stride.max(1),
+            pad: pad_before,
+            dilation: dilation.max(1),
+        })
+    }
+
+    /// Each `(output, tap)` whose window reads input position `i`, taps ascending.
+    #[inline]
+    pub fn taps(&self, i: u32, taps: &mut Vec<(u32, u32)>) {
+        taps.clear();
+        let p = i + self.pad;
+        for k in 0..self.kernel {
+            let Some(d) = p.checked_sub(k * self.dilation) else {
+                break;
+            };
+            if d % self.stride == 0 && d / self.stride < self.output {
+                taps.push((d / self.stride, k));
+            }
+        }
+    }
+
+    /// The number of taps of output `o`'s window that read the input (not the padding).
+    pub fn inside(&self, o: u32) -> u32 {
+        (0..self.kernel)
+            .filter(|&k| {
+                let p = i64::from(o) * i64::from(self.stride) + i64::from(k * self.dilation)
+                    - i64::from(self.pad);
+                (0..i64::from(self.input)).contains(&p)
+            })
+            .count() as u32
+    }
+}
+
+/// An average pooling folded into a kernel's delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    /// Rows.
+    pub rows: Axis,
+    /// Columns.
+    pub cols: Axis,
+    /// Whether padded positions count in the divisor.
+    pub count_include_pad: bool,
+    /// Per pooled row: the window's taps that count in the divisor.
+    row_counts: Vec<u32>,
+    /// Per pooled column: the same.
+    col_counts: Vec<u32>,
+}
+
+impl Pool {
+    /// A pooling over `rows` x `cols` windows.
+    pub fn new(rows: Axis, cols: Axis, count_include_pad: bool) -> Self {
+        let counts = |a: &Axis| {
+            (0..a.output)
+                .map(|o| {
+                    if count_include_pad {
+                        a.kernel
+                    } else {
+                        a.inside(o).max(1)
+                    }
+                })
+                .collect()
+        };
+        Pool {
+            row_counts: counts(&rows),
+            col_counts: counts(&cols),
+            rows,
+            cols,
+            count_include_pad,
+        }
+    }
+
+    /// The weight of one input in pooled position `(r, c)`: one over its window's divisor.
+    #[inline]
+    fn scale(&self, r: u32, c: u32) -> f64 {
+        1.0 / f64::from(self.row_counts[r as usize] * self.col_counts[c as usize])
+    }
+}
+
+/// Scratch space of one delivery (kept by its caller, so that a spike allocates nothing).
+#[derive(Debug, Clone, Default)]
+pub struct KernelScratch {
+    pool_rows: Vec<(u32, u32)>,
+    pool_cols: Vec<(u32, u32)>,
+    rows: Vec<(u32, u32)>,
+    cols: Vec<(u32, u32)>,
+}
+
+/// A convolution kernel with its geometry (see the module documentation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernel {
+    /// Input channels.
+    pub channels: u32,
+    /// Output channels.
+    pub out_channels: u32,
+    /// Channel groups (1: every output channel reads every input channel).
+    pub groups: u32,
+    /// Average pooling of the source before the convolution.
+    pub pool: Option<Pool>,
+    /// Rows of the convolution (over the pooled map where there is a pooling).
+    pub rows: Axis,
+    /// Columns of the convolution.
+    pub cols: Axis,
+    /// `[out_channels, channels / groups, rows.kernel, cols.kernel]` row-major.
+    pub weights: Vec<f32>,
+}
+
+impl Kernel {
+    /// The source population's shape `[channels, rows, cols]`.
+    pub fn source_shape(&self) -> [u32; 3] {
+        match &self.pool {
+            Some(p) => [self.channels, p.rows.input, p.cols.input],
+            None => [self.channels, self.rows.input, self.cols.input],
+        }
+    }
+
+    /// The target population's shape `[out_channels, rows, cols]`.
+    pub fn target_shape(&self) -> [u32; 3] {
+        [self.out_channels, self.rows.output, self.cols.output]
+    }
+
+    /// Call `deliver(target, weight)` for every synapse of source `s` whose target lies in
+    /// `lo..hi`, output channel by channel, in the order of the pooled positions.
+    #[inline]
+    pub fn deliver(
+        &self,
+        s: u32,
+        (lo, hi): (u32, u32),
+        scratch: &mut KernelScratch,
+        mut deliver: impl FnMut(u32, f64),
+    ) {
+        let [_, h, w] = self.source_shape();
+        let (c, y, x) = (s / (h * w), s / w % h, s % w);
+        let Some(pool) = &self.pool else {
+            self.deliver_at((c, y, x), 1.0, (lo, hi), scratch, &mut deliver);
+            return;
+        };
+        let (mut prow, mut pcol) = (
+            std::mem::take(&mut scratch.pool_rows),
+            std::mem::take(&mut scratch.pool_cols),
+        );
+        pool.rows.taps(y, &mut prow);
+        pool.cols.taps(x, &mut pcol);
+        for &(r, _) in &prow {
+            for &(col, _) in &pcol {
+                let scale = pool.scale(r, col);
+                self.deliver_at((c, r, col), scale, (lo, hi), scratch, &mut deliver);
+            }
+        }
+        (scratch.pool_rows, scratch.pool_cols) = (prow, pcol);
+    }
+
+    /// The kernel delivered from input position `(c, y, x)` of the convolution, scaled.
+    #[inline]
+    fn deliver_at(
+        &self,
+        (c, y, x): (u32, u32, u32),
+        scale: f64,
+        (lo, hi): (u32, u32),
+        scratch: &mut KernelScratch,
+        deliver: &mut impl FnMut(u32, f64),
+    ) {
+        let per_group_in = self.channels / self.groups;
+        let per_group_out = self.out_channels / self.groups;
+        let (group, ci) = (c / per_group_in, c % per_group_in);
+        let plane = self.rows.output * self.cols.output;
+        let (kh, kw) = (self.rows.kernel as usize, self.cols.kernel as usize);
+        self.rows.taps(y, &mut scratch.rows);
+        self.cols.taps(x, &mut scratch.cols);
+        let first = (group * per_group_out).max(lo / plane.max(1));
+        let last = ((group + 1) * per_group_out).min(hi.div_ceil(plane.max(1)));
+        for o in first..last {
+            let kernel = ((o * per_group_in + ci) as usize) * kh * kw;
+            let base = o * plane;
+            for &(r, ky) in &scratch.rows {
+                let row = base + r * self.cols.output;
+                let taps = &self.weights[kernel + ky as usize * kw..][..kw];
+                for &(col, kx) in &scratch.cols {
+                    let t = row + col;
+                    if (lo..hi).contains(&t) {
+                        deliver(t, f64::from(taps[kx as usize]) * scale);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Synapses of source `s`: the exact fan-out of its position.
+    pub fn fan_out(&self, s: u32, scratch: &mut KernelScratch) -> u32 {
+        let [_, h, w] = self.source_shape();
+        let (y, x) = (s / w % h, s % w);
+        let per_group_out = self.out_channels / self.groups;
+        let mut windows = |y: u32, x: u32| {
+            self.rows.taps(y, &mut scratch.rows);
+            self.cols.taps(x, &mut scratch.cols);
+            (scratch.rows.len() * scratch.cols.len()) as u32
+        };
+        let Some(pool) = &self.pool else {
+            return per_group_out * windows(y, x);
+        };
+        let (mut prow, mut pcol) = (Vec::new(), Vec::new());
+        pool.rows.taps(y, &mut prow);
+        pool.cols.taps(x, &mut pcol);
+        let mut n = 0;
+        for &(r, _) in &prow {
+            for &(c, _) in &pcol {
+                n += per_group_out * windows(r, c);
+            }
+        }
+        n
+    }
+
+    /// Bytes the kernel holds.
+    pub fn bytes(&self) -> usize {
+        self.weights.len() * 4
+            + self
+                .pool
+                .as_ref()
+                .map_or(0, |p| (p.row_counts.len() + p.col_counts.len()) * 4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The synapses of a kernel as explicit `(source, target, weight)` triples, computed from
+    /// the forward definition: each output reads its window.
+    fn by_definition(k: &Kernel) -> Vec<(u32, u32, f64)> {
+        let [_, h, w] = k.source_shape();
+        let mut out = Vec::new();
+        let per_in = k.channels / k.groups;
+        let per_out = k.out_channels / k.groups;
+        let reads = |a: &Axis, o: u32, t: u32| -> Option<u32> {
+            let p = i64::from(o * a.stride + t * a.dilation) - i64::from(a.pad);
+            (0..i64::from(a.input)).contains(&p).then_some(p as u32)
+        };
+        for o in 0..k.out_channels {
+            for r in 0..k.rows.output {
+                for c in 0..k.cols.output {
+                    let target = (o * k.rows.output + r) * k.cols.output + c;
+                    for ci in 0..per_in {
+                        let ch = o / per_out * per_in + ci;
+                        for ky in 0..k.rows.kernel {
+                            for kx in 0..k.cols.kernel {
+                                let (Some(y), Some(x)) =
+                                    (reads(&k.rows, r, ky), reads(&k.cols, c, kx))
+                                else {
+                                    continue;
+                                };
+                                let wt = f64::from(
+                                    k.weights[(((o * per_in + ci) * k.rows.kernel + ky)
+                                        * k.cols.kernel
+                                        + kx)
+                                        as usize],
+                                );
+                                match &k.pool {
+                                    None => out.push(((ch * h + y) * w + x, target, wt)),
+                                    Some(p) => {
+                                        for py in 0..p.rows.kernel {
+                                            for px in 0..p.cols.kernel {
+                                                let (Some(yy), Some(xx)) =
+                                                    (reads(&p.rows, y, py), reads(&p.cols, x, px))
+                                                else {
+                                                    continue;
+                                                };
+                                                out.push((
+                                                    (ch * h + yy) * w + xx,
+                                                    target,
+                                                    wt * p.scale(y, x),
+                                                ));
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+        out
+    }
+
+    fn by_delivery(k: &Kernel, (lo, hi): (u32, u32)) -> Vec<(u32, u32, f64)> {
+        let [c, h, w] = k.source_shape();
+        let mut scratch = KernelScratch::default();
+        let mut out = Vec::new();
+        for s in 0..c * h * w {
+            let before = out.len();
+            k.deliver(s, (lo, hi), &mut scratch, |t, wt| out.push((s, t, wt)));
+            if (lo, hi) == (0, u32::MAX) {
+                assert_eq!(k.fan_out(s, &mut scratch) as usize, out.len() - before);
+            }
+        }
+        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+        out
+    }
+
+    fn kernel(
+        pool: Option<Pool>,
+        rows: Axis,
+        cols: Axis,
+        channels: u32,
+        out: u32,
+        groups: u32,
+    ) -> Kernel {
+        let n = (out * channels / groups * rows.kernel * cols.kernel) as usize;
+        Kernel {
+            channels,
+            out_channels: out,
+            groups,
+            pool,
+            rows,
+            cols,
+            weights: (0..n).map(|k| ((k * 7) % 13) as f32 * 0.5 - 3.0).collect(),
+        }
+    }
+
+    #[test]
+    fn delivery_reaches_exactly_the_windows_that_read_the_source() {
+        let rows = Axis::new(5, 3, 2, (1, 0), 1).unwrap();
+        let cols = Axis::new(6, 3, 1, (2, 1), 2).unwrap();
+        assert_eq!((rows.output, cols.output), (2, 5));
+        for groups in [1, 2] {
+            let k = kernel(None, rows, cols, 2, 4, groups);
+            let expected = by_definition(&k);
+            assert_eq!(by_delivery(&k, (0, u32::MAX)), expected);
+            // A part of the targets gets just its own.
+            let part: Vec<_> = expected
+                .iter()
+                .copied()
+                .filter(|e| (7..23).contains(&e.1))
+                .collect();
+            assert_eq!(by_delivery(&k, (7, 23)), part);
+        }
+    }
+
+    #[test]
+    fn a_folded_pooling_delivers_through_every_window_holding_the_source() {
+        // 2 x 2 windows with stride 1 overlap; padding not counted in the divisor.
+        let prow = Axis::new(5, 2, 1, (0, 1), 1).unwrap();
+        let pcol = Axis::new(4, 2, 2, (0, 0), 1).unwrap();
+        let pool = Pool::new(prow, pcol, false);
+        let rows = Axis::new(prow.output, 2, 1, (0, 0), 1).unwrap();
+        let cols = Axis::new(pcol.output, 1, 1, (0, 0), 1).unwrap();
+        let k = kernel(Some(pool), rows, cols, 3, 2, 1);
+        assert_eq!(by_delivery(&k, (0, u32::MAX)), by_definition(&k));
+        // The last pooled row reads one input row and the padding: divisor 1 x 2.
+        let p = k.pool.as_ref().unwrap();
+        assert_eq!(p.scale(4, 0), 0.5);
+        assert_eq!(p.scale(0, 1), 0.25);
+    }
+
+    #[test]
+    fn border_positions_have_smaller_fan_outs() {
+        // 5 x 5 kernel, 8 output channels, on a 12 x 12 map: a corner reaches one window per
+        // channel, the centre 25.
+        let a = Axis::new(12, 5, 1, (0, 0), 1).unwrap();
+        let k = kernel(None, a, a, 1, 8, 1);
+        let mut scratch = KernelScratch::default();
+        assert_eq!(k.fan_out(0, &mut scratch), 8);
+        assert_eq!(k.fan_out(6 * 12 + 6, &mut scratch), 8 * 25);
+        assert_eq!(k.fan_out(11, &mut scratch), 8);
+        assert_eq!(k.fan_out(12 + 2, &mut scratch), 8 * 2 * 3);
+        let total: u32 = (0..144).map(|s| k.fan_out(s, &mut scratch)).sum();
+        assert_eq!(total, 8 * 8 * 8 * 25, "every output reads 25 inputs");
+    }
+}
