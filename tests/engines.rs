@@ -347,3 +347,42 @@ population = "exp"
         assert_eq!(counts.active_neuron_steps[3], 5 * u64::from(steps));
     }
 }
+
+/// A reset by subtraction after an input of several thresholds leaves the neuron above
+/// threshold: it spikes again in the following steps without input, on both engines.
+#[test]
+fn subtractive_reset_above_threshold_spikes_again_without_input() {
+    for model in ["if", "lif_delta"] {
+        let network = net(&format!(
+            r#"version = 1
+name = "again"
+[simulation]
+dt_ms = 1.0
+duration_ms = 300.0
+[[population]]
+name = "src"
+size = 1
+model = "poisson"
+rate_hz = 50.0
+[[population]]
+name = "n"
+size = 1
+model = "{model}"{tau}
+v_th_mv = 1.0
+reset = "subtract"
+[[projection]]
+source = "src"
+target = "n"
+connectivity = {{ rule = "all_to_all" }}
+weight_mv = 3.5
+delay_ms = 1.0
+[[record.spikes]]
+population = "n"
+"#,
+            tau = if model == "if" { "" } else { "\ntau_m_ms = 1000.0" }
+        ));
+        let spikes = assert_same_spikes(&network);
+        let (_, counts) = run(&network, Engine::Clock);
+        assert!(spikes as u64 >= 3 * counts.spikes[0], "{model}: {spikes} spikes");
+    }
+}

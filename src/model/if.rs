@@ -45,10 +45,14 @@ impl ExactModel for If {
         bias: f64,
         from: u32,
     ) -> Prediction {
+        let c = d.params.v_th_mv - crate::neuron::THRESHOLD_MARGIN_MV;
+        if v >= c {
+            // Still at threshold (a reset by subtraction from twice the threshold or more).
+            return Prediction::after_steps(0.0, from);
+        }
         if bias <= 0.0 {
             return Prediction::NEVER;
         }
-        let c = d.params.v_th_mv - crate::neuron::THRESHOLD_MARGIN_MV;
         Prediction::after_steps(((c - v) / (bias * d.dt_ms())).max(0.0), from)
     }
 

@@ -1057,17 +1057,20 @@ impl<'a> Simulation<'a> {
     }
 }
 
-/// Whether a neuron of this population could reach threshold with no input at all.
+/// Whether a neuron of this population could reach threshold with no input at all. A reset
+/// by subtraction leaves a neuron at or above threshold after an input of twice the threshold
+/// or more, so it can spike again without input.
 fn can_self_cross<'s>(dynamics: &Dynamics, mut anchors: impl Iterator<Item = &'s Anchor>) -> bool {
     let p = &dynamics.params;
     p.spiking
-        && match p.model {
-            Model::LifExp => true,
-            Model::LifDelta => {
-                anchors.any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv)
-            }
-            Model::If => anchors.any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
-        }
+        && (p.reset == crate::network::spec::ResetSpec::Subtract
+            || match p.model {
+                Model::LifExp => true,
+                Model::LifDelta => {
+                    anchors.any(|a| p.v_rest_mv + a.bias >= p.v_th_mv || a.v >= p.v_th_mv)
+                }
+                Model::If => anchors.any(|a| a.bias > 0.0 || a.v >= p.v_th_mv),
+            })
 }
 
 #[cfg(test)]
