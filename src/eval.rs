@@ -8,9 +8,11 @@
 //! the report does not depend on the number of threads.
 
 use crate::convert::ann::{Ann, DenseLayer, argmax};
+use crate::convert::features::{AvgPool2d, Conv2d, FeatureLayer};
 use crate::convert::{ConversionSpec, InputEncoding, Readout};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::network::compiled::Weights;
 use crate::network::{CompileOptions, CompiledNetwork, compile, read_spec};
 use crate::sim::{Engine, Runaway, Simulation};
 use rayon::prelude::*;
@@ -174,7 +176,7 @@ impl ConvertedNetwork {
         if layers.is_empty() {
             return Err(Error::invalid(path, "conversion.layers", "no layer"));
         }
-        let projections = layers
+        let projections: Vec<usize> = layers
             .iter()
             .map(|&l| {
                 net.projections
@@ -197,30 +199,7 @@ impl ConvertedNetwork {
             .unwrap_or(Path::new("."))
             .join(&conversion.weights);
         let tensors = crate::convert::tensors::read_safetensors(&weights)?;
-        let mut ann_layers = Vec::new();
-        for (k, name) in conversion.layers.iter().enumerate() {
-            let get = |suffix: &str| {
-                tensors
-                    .get(&format!("{name}.{suffix}"))
-                    .ok_or_else(|| Error::Data {
-                        path: weights.clone(),
-                        message: format!("missing tensor `{name}.{suffix}`"),
-                    })
-            };
-            let w = get("weight")?;
-            let b = get("bias")?;
-            if w.shape.len() != 2 {
-                return Err(Error::Data {
-                    path: weights.clone(),
-                    message: format!("`{name}.weight` is not 2-D"),
-                });
-            }
-            let mut layer = DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
-            layer.bias = b.data.clone();
-            layer.relu = k + 1 < conversion.layers.len();
-            ann_layers.push(layer);
-        }
-        let ann = Ann::dense(ann_layers);
+        let ann = rebuild_ann(&net, &conversion, &projections, &tensors, &weights)?;
         ann.check(&weights)?;
         Ok(ConvertedNetwork {
             net,
@@ -231,6 +210,95 @@ impl ConvertedNetwork {
             projections,
         })
     }
+}
+
+/// The ANN of a converted network, rebuilt from its projections (a kernel's geometry, with the
+/// pooling it folds in) and its tensors (the per-neuron biases give each channel's).
+fn rebuild_ann(
+    net: &CompiledNetwork,
+    conversion: &ConversionSpec,
+    projections: &[usize],
+    tensors: &crate::convert::tensors::Tensors,
+    weights: &Path,
+) -> Result<Ann> {
+    let missing = |name: &str| Error::Data {
+        path: weights.to_path_buf(),
+        message: format!("missing tensor `{name}`"),
+    };
+    let mut features = Vec::new();
+    let mut dense = Vec::new();
+    let mut input_shape = None;
+    let n = conversion.layers.len();
+    for (k, (name, &j)) in conversion.layers.iter().zip(projections).enumerate() {
+        let pr = &net.projections[j];
+        let bias = &tensors
+            .get(&format!("{name}.bias"))
+            .ok_or_else(|| missing(&format!("{name}.bias")))?
+            .data;
+        let w = tensors
+            .get(&format!("{name}.weight"))
+            .ok_or_else(|| missing(&format!("{name}.weight")))?;
+        let relu = k + 1 < n;
+        match &pr.weights {
+            Weights::Kernel(kernel) => {
+                let source = kernel.source_shape().map(|d| d as usize);
+                input_shape.get_or_insert_with(|| source.to_vec());
+                if let Some(p) = &kernel.pool {
+                    features.push(FeatureLayer::AvgPool(AvgPool2d {
+                        name: format!("pool{}", k + 1),
+                        in_shape: source,
+                        kernel: [p.rows.kernel, p.cols.kernel].map(|d| d as usize),
+                        stride: [p.rows.stride, p.cols.stride].map(|d| d as usize),
+                        pads: [p.rows.pad, p.cols.pad, p.rows.pad_after, p.cols.pad_after]
+                            .map(|d| d as usize),
+                        count_include_pad: p.count_include_pad,
+                    }));
+                }
+                if w.shape.len() == 2 {
+                    let mut layer =
+                        DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
+                    layer.bias = bias.clone();
+                    layer.relu = relu;
+                    dense.push(layer);
+                    continue;
+                }
+                let plane = (kernel.rows.output * kernel.cols.output) as usize;
+                let (r, c) = (&kernel.rows, &kernel.cols);
+                features.push(FeatureLayer::Conv(Conv2d {
+                    name: name.clone(),
+                    in_shape: [kernel.channels, r.input, c.input].map(|d| d as usize),
+                    out_channels: kernel.out_channels as usize,
+                    kernel: [r.kernel, c.kernel].map(|d| d as usize),
+                    stride: [r.stride, c.stride].map(|d| d as usize),
+                    pads: [r.pad, c.pad, r.pad_after, c.pad_after].map(|d| d as usize),
+                    dilation: [r.dilation, c.dilation].map(|d| d as usize),
+                    groups: kernel.groups as usize,
+                    weight: kernel.weights.clone(),
+                    bias: bias.iter().step_by(plane.max(1)).copied().collect(),
+                    relu,
+                }));
+            }
+            _ => {
+                if w.shape.len() != 2 {
+                    return Err(Error::Data {
+                        path: weights.to_path_buf(),
+                        message: format!("`{name}.weight` is not 2-D"),
+                    });
+                }
+                input_shape.get_or_insert_with(|| vec![w.shape[1]]);
+                let mut layer =
+                    DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
+                layer.bias = bias.clone();
+                layer.relu = relu;
+                dense.push(layer);
+            }
+        }
+    }
+    Ok(Ann {
+        input_shape: input_shape.unwrap_or_default(),
+        features,
+        layers: dense,
+    })
 }
 
 /// Per-sample outcome.
@@ -341,24 +409,72 @@ fn run_sample(
     Ok(result)
 }
 
-fn pearson(pairs: &[(f64, f64)]) -> f64 {
-    let n = pairs.len() as f64;
-    if n < 2.0 {
-        return 0.0;
+/// Samples evaluated in parallel at a time (see [`evaluate`]).
+const EVAL_CHUNK: usize = 256;
+
+/// The running sums of one layer's diagnostics: per neuron, SNN and ANN values summed over
+/// samples, and the co-moments of all `(SNN, ANN)` pairs (Welford's updates, in sample order).
+struct LayerTotals {
+    /// A non-spiking read-out compared by potential.
+    potential: bool,
+    neuron_snn: Vec<f64>,
+    neuron_ann: Vec<f64>,
+    pairs: f64,
+    mean: (f64, f64),
+    /// Sums of squared deviations of SNN and ANN values, and of their products.
+    moments: (f64, f64, f64),
+}
+
+impl LayerTotals {
+    fn new(neurons: usize, potential: bool) -> Self {
+        LayerTotals {
+            potential,
+            neuron_snn: vec![0.0; neurons],
+            neuron_ann: vec![0.0; neurons],
+            pairs: 0.0,
+            mean: (0.0, 0.0),
+            moments: (0.0, 0.0, 0.0),
+        }
     }
-    let (mx, my) = pairs
-        .iter()
-        .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x / n, b + y / n));
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for &(x, y) in pairs {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx) * (x - mx);
-        syy += (y - my) * (y - my);
+
+    /// One sample: the SNN's value per neuron (rate or potential per step) and the ANN's
+    /// activation (clipped to [0, 1] for rates).
+    fn add(&mut self, snn: &[f64], ann: &[f32]) {
+        for (k, (&x, &a)) in snn.iter().zip(ann).enumerate() {
+            let y = if self.potential {
+                f64::from(a)
+            } else {
+                f64::from(a).clamp(0.0, 1.0)
+            };
+            self.neuron_snn[k] += x;
+            self.neuron_ann[k] += y;
+            self.pairs += 1.0;
+            let (dx, dy) = (x - self.mean.0, y - self.mean.1);
+            self.mean.0 += dx / self.pairs;
+            self.mean.1 += dy / self.pairs;
+            let (ex, ey) = (x - self.mean.0, y - self.mean.1);
+            self.moments.0 += dx * ex;
+            self.moments.1 += dy * ey;
+            self.moments.2 += dx * ey;
+        }
     }
-    if sxx == 0.0 || syy == 0.0 {
-        0.0
-    } else {
-        sxy / (sxx * syy).sqrt()
+
+    fn finish(self, layer: String, samples: f64) -> LayerDiagnostics {
+        let (sxx, syy, sxy) = self.moments;
+        let correlation = if self.pairs < 2.0 || sxx == 0.0 || syy == 0.0 {
+            0.0
+        } else {
+            sxy / (sxx * syy).sqrt()
+        };
+        LayerDiagnostics {
+            layer,
+            quantity: if self.potential { "potential" } else { "rate" }.into(),
+            snn_mean_rate: self.mean.0,
+            ann_mean_activation: self.mean.1,
+            correlation,
+            neuron_snn: self.neuron_snn.iter().map(|x| x / samples).collect(),
+            neuron_ann: self.neuron_ann.iter().map(|x| x / samples).collect(),
+        }
     }
 }
 
@@ -377,38 +493,70 @@ pub fn evaluate(
     let outputs = cn.net.populations[*cn.layers.last().expect("a layer")].size as usize;
     crate::data::check_classes(data, outputs, &cn.net.path)?;
     let n = data.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::result::Result<SampleResult, Runaway>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine);
-            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if d.is_multiple_of(100) {
-                progress(d);
-            }
-            r
+    let neuron_layers = cn.ann.neuron_layers().map_err(|message| Error::Data {
+        path: cn.net.path.clone(),
+        message,
+    })?;
+    let fan_outs: Vec<Vec<u64>> = neuron_layers.iter().map(|l| l.fan_outs()).collect();
+    let max_t = f64::from(*ts.last().expect("a time step"));
+    let readout_potential = cn.conversion.readout == Readout::Potential;
+    let mut diagnostics: Vec<LayerTotals> = cn
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, &pop)| {
+            let potential = l + 1 == cn.layers.len() && readout_potential;
+            LayerTotals::new(cn.net.populations[pop].size as usize, potential)
         })
         .collect();
-    // The first sample whose state ran away, in sample order (whatever the threads).
-    let results: Vec<SampleResult> = results
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            r.map_err(|runaway| Error::Runaway {
+    let mut nonzero_macs = vec![0f64; cn.layers.len()];
+    let mut ann_correct = 0usize;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    // Samples run in parallel a chunk at a time; their diagnostics are summed in sample order,
+    // so the report does not depend on the threads, and only a chunk's activations are held.
+    let mut results: Vec<SampleResult> = Vec::with_capacity(n);
+    for first in (0..n).step_by(EVAL_CHUNK) {
+        let chunk: Vec<_> = (first..(first + EVAL_CHUNK).min(n))
+            .into_par_iter()
+            .map(|i| {
+                let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine);
+                let passes = cn.ann.neuron_passes(data.image(i));
+                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if d.is_multiple_of(100) {
+                    progress(d);
+                }
+                (r, passes)
+            })
+            .collect();
+        for (k, (r, passes)) in chunk.into_iter().enumerate() {
+            let i = first + k;
+            // The first sample whose state ran away, in sample order (whatever the threads).
+            let mut r = r.map_err(|runaway| Error::Runaway {
                 path: cn.net.path.clone(),
                 context: format!("sample {i}: "),
                 runaway: Box::new(runaway),
-            })
-        })
-        .collect::<Result<_>>()?;
-    // One ANN forward pass per sample serves the accuracy and the diagnostics.
-    let activations: Vec<Vec<Vec<f32>>> = (0..n)
-        .into_par_iter()
-        .map(|i| cn.ann.activations(data.image(i)))
-        .collect();
-    let ann_correct = (0..n)
-        .filter(|&i| argmax(activations[i].last().expect("a layer")) == data.labels[i] as usize)
-        .count();
+            })?;
+            let logits = &passes.last().expect("a layer").1;
+            ann_correct += usize::from(argmax(logits) == data.labels[i] as usize);
+            for (l, (input, output)) in passes.iter().enumerate() {
+                let macs: u64 = input
+                    .iter()
+                    .zip(&fan_outs[l])
+                    .filter(|(x, _)| **x != 0.0)
+                    .map(|(_, &f)| f)
+                    .sum();
+                nonzero_macs[l] += macs as f64;
+                let snn: Vec<f64> = if diagnostics[l].potential {
+                    r.potentials.iter().map(|&v| v / max_t).collect()
+                } else {
+                    r.counts[l].iter().map(|&c| f64::from(c) / max_t).collect()
+                };
+                diagnostics[l].add(&snn, output);
+            }
+            r.counts = Vec::new();
+            results.push(r);
+        }
+    }
     let nf = n as f64;
     // The mean over samples of a per-layer count at the k-th T, for `len` entries.
     let mean = |len: usize, count: &dyn Fn(&SampleResult, usize) -> u64| -> Vec<f64> {
@@ -444,74 +592,20 @@ pub fn evaluate(
             }
         })
         .collect();
-    // Diagnostics at the longest T: SNN rate vs normalized ANN activation.
-    let max_t = f64::from(*ts.last().expect("a time step"));
-    let layers = cn
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(l, &pop)| {
-            let potential = l + 1 == cn.layers.len() && cn.conversion.readout == Readout::Potential;
-            let pairs: Vec<(f64, f64)> = (0..n)
-                .flat_map(|i| {
-                    let r = &results[i];
-                    activations[i][l]
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &a)| {
-                            if potential {
-                                (r.potentials[k] / max_t, f64::from(a))
-                            } else {
-                                (
-                                    f64::from(r.counts[l][k]) / max_t,
-                                    f64::from(a).clamp(0.0, 1.0),
-                                )
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            let m = pairs.len().max(1) as f64;
-            let width = activations.first().map_or(0, |a| a[l].len());
-            let mut neuron_snn = vec![0.0; width];
-            let mut neuron_ann = vec![0.0; width];
-            for (k, &(snn, ann)) in pairs.iter().enumerate() {
-                neuron_snn[k % width] += snn / nf;
-                neuron_ann[k % width] += ann / nf;
-            }
-            LayerDiagnostics {
-                neuron_snn,
-                neuron_ann,
-                layer: cn.net.populations[pop].name.clone(),
-                quantity: if potential { "potential" } else { "rate" }.into(),
-                snn_mean_rate: pairs.iter().map(|p| p.0).sum::<f64>() / m,
-                ann_mean_activation: pairs.iter().map(|p| p.1).sum::<f64>() / m,
-                correlation: pearson(&pairs),
-            }
-        })
+    let layers = diagnostics
+        .into_iter()
+        .zip(&cn.layers)
+        .map(|(totals, &pop)| totals.finish(cn.net.populations[pop].name.clone(), nf))
         .collect();
-    let ann_nonzero_macs_per_layer = (0..cn.ann.layers.len())
-        .map(|l| {
-            let n_out = cn.ann.layers[l].n_out as f64;
-            let nonzero = |i: usize| {
-                let input = if l == 0 {
-                    data.image(i)
-                } else {
-                    &activations[i][l - 1][..]
-                };
-                input.iter().filter(|&&x| x != 0.0).count() as f64
-            };
-            (0..n).map(|i| nonzero(i) * n_out).sum::<f64>() / nf
-        })
-        .collect();
+    let ann_nonzero_macs_per_layer = nonzero_macs.iter().map(|m| m / nf).collect();
     let c = &cn.conversion;
     let input_macs_per_sample = results.iter().map(|r| r.input_macs as f64).sum::<f64>() / nf;
     Ok(EvalReport {
         model: cn.net.name.clone(),
         ann_accuracy: ann_correct as f64 / nf,
-        ann_macs_per_sample: cn.ann.macs_per_layer().iter().sum(),
-        ann_macs_per_layer: cn.ann.macs_per_layer(),
-        ann_bias_adds_per_layer: cn.ann.layers.iter().map(|l| l.n_out as u64).collect(),
+        ann_macs_per_sample: neuron_layers.iter().map(|l| l.macs()).sum(),
+        ann_macs_per_layer: neuron_layers.iter().map(|l| l.macs()).collect(),
+        ann_bias_adds_per_layer: neuron_layers.iter().map(|l| l.adds()).collect(),
         layer_names: cn.layers.iter().map(|&l| cn.net.populations[l].name.clone()).collect(),
         layer_neurons: cn.layers.iter().map(|&l| u64::from(cn.net.populations[l].size)).collect(),
         layer_models: cn

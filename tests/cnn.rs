@@ -1,13 +1,16 @@
 //! Convolutional ANNs from ONNX: `models/cnn_small` (both exporters of `torch.onnx.export`)
-//! gives PyTorch's logits and accuracy; hand-made graphs check batch-normalization folding,
-//! padding and the refusals.
+//! gives PyTorch's logits and accuracy, and converts into a spiking network of convolution
+//! kernels that follows its ANN; hand-made graphs check batch-normalization folding, padding
+//! and the refusals.
 
 mod common;
 use common::{Attr, OnnxGraph};
 use std::path::{Path, PathBuf};
+use synops::Engine;
 use synops::convert::features::FeatureLayer;
 use synops::convert::{self, LoadOptions};
 use synops::data::Split;
+use synops::eval::{ConvertedNetwork, evaluate};
 
 fn cnn(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,17 +108,75 @@ fn full_test_set_accuracy_is_pytorchs() {
     assert_eq!(ours, pytorch);
 }
 
-#[test]
-fn a_cnn_is_refused_at_conversion_with_the_layer_named() {
+/// `cnn_small` converted with 200 calibration images: its two convolutions and the linear
+/// layer after the flatten become IF layers, the poolings fold into the projections after them.
+fn converted_cnn(dir: &Path) -> (convert::Converted, PathBuf) {
     let ann = convert::load_model(&cnn("model.onnx"), &LoadOptions::default()).unwrap();
-    let data = test_images().truncate(10);
-    let e = convert::convert(&ann, &data, "cnn_small", &Default::default())
-        .unwrap_err()
-        .to_string();
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let calibration = synops::data::mnist::load(&mnist, Split::Train)
+        .unwrap()
+        .truncate(200);
+    let converted = convert::convert(&ann, &calibration, "cnn_small", &Default::default()).unwrap();
+    let (path, _) = converted.write(&dir.join("cnn_snn")).unwrap();
+    (converted, path)
+}
+
+#[test]
+fn a_converted_cnn_follows_its_ann() {
+    let dir = tempfile::tempdir().unwrap();
+    let (converted, path) = converted_cnn(dir.path());
+    let names: Vec<&str> = converted.scales.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["hidden1", "hidden2", "output"]);
+    let cn = ConvertedNetwork::load(&path, 50).unwrap();
+    // The ANN rebuilt from the network file (kernels, folded poolings, biases) is the scaled one.
+    let test = test_images().truncate(60);
+    for i in 0..5 {
+        assert_eq!(
+            cn.ann.forward(test.image(i)),
+            converted.ann.forward(test.image(i))
+        );
+    }
+    let sizes: Vec<u32> = cn.net.populations.iter().map(|p| p.size).collect();
+    assert_eq!(sizes, [784, 12 * 24 * 24, 32 * 8 * 8, 10]);
+    let report = evaluate(&cn, &test, &[25, 50], Engine::Event, |_| {}).unwrap();
+    let at50 = &report.timesteps[1];
     assert!(
-        e.contains("is a convolution layer") && e.contains("dense layers only"),
-        "{e}"
+        at50.accuracy >= report.ann_accuracy - 1.0 / 60.0,
+        "SNN {} against ANN {}",
+        at50.accuracy,
+        report.ann_accuracy
     );
+    // Diagnostics and counts cover every layer, convolutions included.
+    assert_eq!(report.layers.len(), 3);
+    for l in &report.layers {
+        assert!(
+            l.correlation > 0.99,
+            "{}: correlation {}",
+            l.layer,
+            l.correlation
+        );
+    }
+    assert_eq!(
+        report.ann_macs_per_layer,
+        [12 * 25 * 576, 12 * 32 * 25 * 64, 5120]
+    );
+    assert!(at50.sops_per_layer[1] > 0.0 && at50.sops_per_layer[2] > 0.0);
+    assert!(report.ann_nonzero_macs_per_layer[1] < report.ann_macs_per_layer[1] as f64);
+}
+
+#[test]
+fn a_converted_cnn_gives_the_same_spikes_on_both_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, path) = converted_cnn(dir.path());
+    let cn = ConvertedNetwork::load(&path, 30).unwrap();
+    let test = test_images().truncate(4);
+    let event = evaluate(&cn, &test, &[10, 30], Engine::Event, |_| {}).unwrap();
+    let clock = evaluate(&cn, &test, &[10, 30], Engine::Clock, |_| {}).unwrap();
+    for (e, c) in event.timesteps.iter().zip(&clock.timesteps) {
+        assert_eq!(e.accuracy, c.accuracy);
+        assert_eq!(e.sops_per_layer, c.sops_per_layer);
+        assert_eq!(e.spikes_per_layer, c.spikes_per_layer);
+    }
 }
 
 #[test]

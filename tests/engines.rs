@@ -379,10 +379,17 @@ delay_ms = 1.0
 [[record.spikes]]
 population = "n"
 "#,
-            tau = if model == "if" { "" } else { "\ntau_m_ms = 1000.0" }
+            tau = if model == "if" {
+                ""
+            } else {
+                "\ntau_m_ms = 1000.0"
+            }
         ));
         let spikes = assert_same_spikes(&network);
         let (_, counts) = run(&network, Engine::Clock);
-        assert!(spikes as u64 >= 3 * counts.spikes[0], "{model}: {spikes} spikes");
+        assert!(
+            spikes as u64 >= 3 * counts.spikes[0],
+            "{model}: {spikes} spikes"
+        );
     }
 }

@@ -282,4 +282,3 @@ fn a_kernel_is_stored_once() {
     assert_eq!(conv.synapse_bytes(), expected as u64);
     assert!(listed.synapse_bytes() > 10 * conv.synapse_bytes());
 }
-

@@ -21,13 +21,15 @@
 
 pub mod ann;
 pub mod features;
+pub mod layers;
 pub mod onnx;
 pub mod tensors;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
-use ann::{Ann, DenseLayer, Layout};
+use ann::{Ann, Layout};
+use layers::{NeuronLayer, Stage};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -208,14 +210,15 @@ pub fn percentile(values: &mut [f32], p: f64) -> f64 {
     f64::from(a) + (rank - lo as f64) * (f64::from(b) - f64::from(a))
 }
 
-/// Per layer: the maximum and the `p`-th percentile of the non-zero activations over `data`
-/// (for the output layer: of the positive part of the logits).
+/// Per layer of neurons (see [`layers`]): the maximum and the `p`-th percentile of the
+/// non-zero activations over `data` (for the output layer: of the positive part of the logits).
 pub fn calibrate(ann: &Ann, data: &Dataset, p: f64) -> Vec<(f64, f64)> {
     let per_sample: Vec<Vec<Vec<f32>>> = (0..data.len())
         .into_par_iter()
-        .map(|i| ann.activations(data.image(i)))
+        .map(|i| ann.neuron_outputs(data.image(i)))
         .collect();
-    (0..ann.layers.len())
+    let layers = per_sample.first().map_or(0, Vec::len);
+    (0..layers)
         .map(|l| {
             let mut nonzero: Vec<f32> = per_sample
                 .iter()
@@ -257,19 +260,10 @@ pub fn convert(
             message: "no calibration samples".into(),
         });
     }
-    if let Some(feature) = ann.features.first() {
-        return Err(Error::Data {
-            path: source_model.into(),
-            message: format!(
-                "layer `{}` is a {} layer: synops imports and runs convolutional ANNs, but converts dense layers only so far",
-                feature.name(),
-                match feature {
-                    features::FeatureLayer::Conv(_) => "convolution",
-                    features::FeatureLayer::AvgPool(_) => "pooling",
-                }
-            ),
-        });
-    }
+    let neuron_layers = ann.neuron_layers().map_err(|message| Error::Data {
+        path: source_model.into(),
+        message,
+    })?;
     crate::data::check_shape(calibration, &ann.input_shape(), Path::new(source_model))?;
     crate::data::check_classes(calibration, ann.n_out(), Path::new(source_model))?;
     let p = match options.normalization {
@@ -277,11 +271,10 @@ pub fn convert(
         Normalization::Max => 99.9,
     };
     let stats = calibrate(ann, calibration, p);
-    let n = ann.layers.len();
-    let mut layers = Vec::with_capacity(n);
+    let n = neuron_layers.len();
+    let mut lambdas = Vec::with_capacity(n);
     let mut scales = Vec::with_capacity(n);
-    let mut previous = 1.0f64; // inputs are in [0, 1]
-    for (l, (layer, &(max, pct))) in ann.layers.iter().zip(&stats).enumerate() {
+    for (l, (layer, &(max, pct))) in neuron_layers.iter().zip(&stats).enumerate() {
         let mut lambda = match options.normalization {
             Normalization::Max => max,
             Normalization::Percentile { .. } => pct,
@@ -289,41 +282,38 @@ pub fn convert(
         if lambda <= 0.0 {
             lambda = 1.0; // a dead layer: nothing to scale
         }
-        let name = if l + 1 == n {
-            "output".to_string()
-        } else {
-            format!("hidden{}", l + 1)
-        };
-        let mut scaled = layer.clone();
-        scaled.name = name.clone();
-        let w_factor = previous / lambda;
-        scaled
-            .weight
-            .iter_mut()
-            .for_each(|w| *w = (f64::from(*w) * w_factor) as f32);
-        scaled
-            .bias
-            .iter_mut()
-            .for_each(|b| *b = (f64::from(*b) / lambda) as f32);
-        let bias_ratio = scaled
-            .bias
-            .iter()
-            .fold(0f64, |m, &b| m.max(f64::from(b).abs()));
         scales.push(LayerScale {
-            name,
-            source: layer.name.clone(),
-            neurons: layer.n_out,
+            name: layer_name(l, n),
+            source: layer.name().to_string(),
+            neurons: layer.neurons(),
             calibration_max: max,
             calibration_percentile: pct,
             scale: lambda,
-            bias_threshold_ratio: bias_ratio,
+            bias_threshold_ratio: 0.0,
         });
-        check_scaled(&scaled, &layer.name, lambda, source_model)?;
-        layers.push(scaled);
-        previous = lambda;
+        lambdas.push(lambda);
     }
+    let mut scaled = ann.clone();
+    let mut failed = None;
+    scaled.scale_neuron_layers(|l, weight, bias| {
+        let previous = if l == 0 { 1.0 } else { lambdas[l - 1] }; // inputs are in [0, 1]
+        let w_factor = previous / lambdas[l];
+        weight
+            .iter_mut()
+            .for_each(|w| *w = (f64::from(*w) * w_factor) as f32);
+        bias.iter_mut()
+            .for_each(|b| *b = (f64::from(*b) / lambdas[l]) as f32);
+        scales[l].bias_threshold_ratio = bias.iter().fold(0f64, |m, &b| m.max(f64::from(b).abs()));
+        if failed.is_none() {
+            failed = check_scaled(weight, bias, &scales[l].source, lambdas[l], source_model).err();
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    scaled.rename_neuron_layers(|l| layer_name(l, n));
     Ok(Converted {
-        ann: Ann::dense(layers),
+        ann: scaled,
         scales,
         options: options.clone(),
         example_input: calibration.image(0).to_vec(),
@@ -331,14 +321,25 @@ pub fn convert(
     })
 }
 
+/// The population of the `l`-th of `n` layers of neurons.
+fn layer_name(l: usize, n: usize) -> String {
+    if l + 1 == n {
+        "output".to_string()
+    } else {
+        format!("hidden{}", l + 1)
+    }
+}
+
 /// Refuse a scaled layer with a weight or bias that is not finite as `f32` (a model whose
 /// weights or activations reach beyond what `f32` holds once normalized).
-fn check_scaled(scaled: &DenseLayer, source: &str, lambda: f64, model: &str) -> Result<()> {
-    let bad = scaled
-        .weight
-        .iter()
-        .chain(&scaled.bias)
-        .any(|x| !x.is_finite());
+fn check_scaled(
+    weight: &[f32],
+    bias: &[f32],
+    source: &str,
+    lambda: f64,
+    model: &str,
+) -> Result<()> {
+    let bad = weight.iter().chain(bias).any(|x| !x.is_finite());
     if bad || !lambda.is_finite() {
         return Err(Error::Data {
             path: model.into(),
@@ -420,24 +421,16 @@ impl Converted {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create folder", e))?;
         }
-        // Weights, PyTorch layout [out, in].
-        let mut views = Vec::new();
-        for l in &self.ann.layers {
-            views.push((
-                format!("{}.weight", l.name),
-                vec![l.n_out, l.n_in],
-                &l.weight,
-            ));
-            views.push((format!("{}.bias", l.name), vec![l.n_out], &l.bias));
-        }
+        let layers = self.ann.neuron_layers().map_err(|message| Error::Data {
+            path: toml_path.clone(),
+            message,
+        })?;
+        let views = layer_tensors(&layers);
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = views
             .into_iter()
             .map(|(n, shape, data)| {
-                (
-                    n,
-                    shape,
-                    data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                )
+                let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+                (n, shape, bytes)
             })
             .collect();
         let tensors: Vec<(String, safetensors::tensor::TensorView)> = bytes
@@ -500,34 +493,38 @@ impl Converted {
             ConvertReset::Subtract => "subtract",
             ConvertReset::Zero => "value",
         };
-        let n = self.ann.layers.len();
-        for (k, l) in self.ann.layers.iter().enumerate() {
+        let n = layers.len();
+        for (k, l) in layers.iter().enumerate() {
             let readout = k + 1 == n;
             let _ = writeln!(
                 t,
                 "\n[[population]]\nname = \"{}\"\nsize = {}\nmodel = \"if\"\nv_th_mv = 1.0\nv_reset_mv = 0.0\nv_init_mv = {:?}\nreset = \"{reset}\"\nbias_tensor = {{ file = \"{weights_name}\", tensor = \"{}.bias\" }}",
-                l.name, l.n_out, o.initial_potential, l.name
+                l.name(),
+                l.neurons(),
+                o.initial_potential,
+                l.name()
             );
             if readout && o.readout == Readout::Potential {
                 let _ = writeln!(t, "spiking = false");
             }
         }
         let mut source = "input".to_string();
-        for l in &self.ann.layers {
+        for l in &layers {
             let _ = writeln!(
                 t,
-                "\n[[projection]]\nsource = \"{source}\"\ntarget = \"{}\"\nconnectivity = {{ rule = \"dense\", file = \"{weights_name}\", tensor = \"{}.weight\" }}\ndelay_ms = 1.0",
-                l.name, l.name
+                "\n[[projection]]\nsource = \"{source}\"\ntarget = \"{}\"\nconnectivity = {}\ndelay_ms = 1.0",
+                l.name(),
+                connectivity(l, &weights_name)
             );
-            source = l.name.clone();
+            source = l.name().to_string();
         }
-        for l in &self.ann.layers {
-            let _ = writeln!(t, "\n[[record.spikes]]\npopulation = \"{}\"", l.name);
+        for l in &layers {
+            let _ = writeln!(t, "\n[[record.spikes]]\npopulation = \"{}\"", l.name());
         }
         let conversion = ConversionSpec {
             source_model: self.source_model.clone(),
             input: "input".into(),
-            layers: self.ann.layers.iter().map(|l| l.name.clone()).collect(),
+            layers: layers.iter().map(|l| l.name().to_string()).collect(),
             weights: weights_name,
             readout: o.readout,
             encoding: o.encoding,
@@ -558,5 +555,85 @@ impl Converted {
             });
         }
         Ok((toml_path, weights_path))
+    }
+}
+
+/// The tensors of the converted layers: `<name>.weight` (PyTorch's layout: `[out, in]` or
+/// `[out, in / groups, rows, cols]`) and `<name>.bias`, one per neuron (a convolution's
+/// channel bias at each of its positions).
+fn layer_tensors<'a>(
+    layers: &[NeuronLayer<'a>],
+) -> Vec<(String, Vec<usize>, std::borrow::Cow<'a, [f32]>)> {
+    let mut views = Vec::new();
+    for l in layers {
+        let name = l.name();
+        let (shape, weight, bias) = match l.stage {
+            Stage::Dense(d) => (vec![d.n_out, d.n_in], &d.weight, d.bias.clone()),
+            Stage::Conv(c) => {
+                let per_group = c.in_shape[0] / c.groups;
+                let shape = vec![c.out_channels, per_group, c.kernel[0], c.kernel[1]];
+                let [_, h, w] = c.out_shape();
+                let bias = c
+                    .bias
+                    .iter()
+                    .flat_map(|&b| std::iter::repeat_n(b, h * w))
+                    .collect();
+                (shape, &c.weight, bias)
+            }
+        };
+        views.push((
+            format!("{name}.weight"),
+            shape,
+            std::borrow::Cow::Borrowed(&weight[..]),
+        ));
+        let n = bias.len();
+        views.push((
+            format!("{name}.bias"),
+            vec![n],
+            std::borrow::Cow::Owned(bias),
+        ));
+    }
+    views
+}
+
+/// The connectivity of the projection into a layer, as the network file writes it.
+fn connectivity(l: &NeuronLayer, weights: &str) -> String {
+    let name = l.name();
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pool = l.pool.map(|p| {
+        format!(
+            "pool = {{ kernel = [{}], stride = [{}], padding = [{}], count_include_pad = {} }}",
+            list(&p.kernel),
+            list(&p.stride),
+            list(&p.pads),
+            p.count_include_pad
+        )
+    });
+    let input = |shape: &[usize]| format!("input = [{}]", list(shape));
+    match (l.stage, pool) {
+        (Stage::Dense(_), None) => {
+            format!("{{ rule = \"dense\", file = \"{weights}\", tensor = \"{name}.weight\" }}")
+        }
+        (Stage::Dense(_), Some(pool)) => format!(
+            "{{ rule = \"conv\", file = \"{weights}\", tensor = \"{name}.weight\", {}, {pool} }}",
+            input(&l.pool.expect("a pooling").in_shape)
+        ),
+        (Stage::Conv(c), pool) => {
+            let source = l.pool.map_or(c.in_shape, |p| p.in_shape);
+            format!(
+                "{{ rule = \"conv\", file = \"{weights}\", tensor = \"{name}.weight\", {}, stride = [{}], padding = [{}], dilation = [{}], groups = {}{} }}",
+                input(&source),
+                list(&c.stride),
+                list(&c.pads),
+                list(&c.dilation),
+                c.groups,
+                pool.map_or(String::new(), |p| format!(", {p}"))
+            )
+        }
     }
 }

@@ -28,6 +28,9 @@ pub struct Axis {
     pub stride: u32,
     /// Zero padding before the first input position.
     pub pad: u32,
+    /// Zero padding after the last input position (as given: it may hold positions that no
+    /// window reaches).
+    pub pad_after: u32,
     /// Step between taps.
     pub dilation: u32,
 }
@@ -51,6 +54,7 @@ impl Axis {
             kernel,
             stride: stride.max(1),
             pad: pad_before,
+            pad_after,
             dilation: dilation.max(1),
         })
     }
