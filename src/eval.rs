@@ -113,6 +113,9 @@ pub struct EvalReport {
     pub readout: String,
     /// Per-layer diagnostics at the longest T.
     pub layers: Vec<LayerDiagnostics>,
+    /// The results with early exit, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit: Option<EarlyExitReport>,
     /// Wall time of the evaluation \[s\].
     pub wall_s: f64,
     /// Threads that evaluated samples (0 where not recorded).
@@ -301,6 +304,50 @@ fn rebuild_ann(
     })
 }
 
+/// Dynamic inference: a sample stops once its read-out has led clearly for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyExit {
+    /// The lead of the leading output over the runner-up: potential in thresholds (potential
+    /// read-out) or spikes (spike read-out).
+    pub margin: f64,
+    /// Consecutive steps the same output must lead by the margin.
+    pub steps: u32,
+}
+
+/// Results with early exit at one number of time steps: a sample that exited before `t` keeps
+/// the class, the SOPs and the steps of its exit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EarlyExitResult {
+    /// Time steps (the most a sample may run).
+    pub t: u32,
+    /// Fraction of samples classified correctly.
+    pub accuracy: f64,
+    /// Synaptic operations per sample, all layers, up to each sample's exit.
+    pub sops_per_sample: f64,
+    /// Mean steps a sample ran.
+    pub mean_steps: f64,
+    /// Fraction of samples that exited before `t`.
+    pub exited: f64,
+}
+
+/// `eval.json`'s early-exit section: the same samples with early exit, beside the results
+/// without it (each sample's run goes on to the longest T, so one run gives both).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EarlyExitReport {
+    /// The rule.
+    pub rule: EarlyExit,
+    /// Per requested T.
+    pub timesteps: Vec<EarlyExitResult>,
+}
+
+/// Where a sample's early exit happened.
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    step: u32,
+    predicted: usize,
+    sops: u64,
+}
+
 /// Per-sample outcome.
 struct SampleResult {
     correct: Vec<bool>,
@@ -314,6 +361,35 @@ struct SampleResult {
     counts: Vec<Vec<u32>>,
     /// Output potentials at the longest T.
     potentials: Vec<f64>,
+    /// With early exit, per T: `(correct, SOPs, steps)` up to the exit or T.
+    early: Vec<(bool, u64, u32)>,
+}
+
+/// The read-out's class and its lead over the runner-up: by potential, or by spike count with
+/// ties broken by the potential.
+fn read_out(readout: Readout, potentials: &[f32], counts: &[u32]) -> (usize, f64) {
+    let second = |best: usize, value: &dyn Fn(usize) -> f64| {
+        (0..potentials.len())
+            .filter(|&i| i != best)
+            .map(value)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    match readout {
+        Readout::Potential => {
+            let best = argmax(potentials);
+            let v = |i: usize| f64::from(potentials[i]);
+            (best, v(best) - second(best, &v))
+        }
+        Readout::Spikes => {
+            let top = *counts.iter().max().unwrap_or(&0);
+            let best = (0..counts.len())
+                .filter(|&i| counts[i] == top)
+                .max_by(|&a, &b| potentials[a].total_cmp(&potentials[b]).then(b.cmp(&a)))
+                .expect("at least one output");
+            let c = |i: usize| f64::from(counts[i]);
+            (best, c(best) - second(best, &c))
+        }
+    }
 }
 
 fn run_sample(
@@ -323,6 +399,7 @@ fn run_sample(
     index: usize,
     ts: &[u32],
     engine: Engine,
+    early: Option<EarlyExit>,
 ) -> std::result::Result<SampleResult, Runaway> {
     let values: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
     let mut sim =
@@ -339,13 +416,16 @@ fn run_sample(
         input_macs: sim.counts.current_macs.iter().sum(),
         counts: Vec::new(),
         potentials: Vec::new(),
+        early: Vec::new(),
     };
     let mut out_counts = vec![0u32; out_size];
     let mut seen = 0usize;
     let max_t = *ts.last().expect("a time step");
+    let (mut exit, mut streak) = (None::<Exit>, (usize::MAX, 0u32));
     for t in 1..=max_t {
         sim.advance()?;
-        if !ts.contains(&t) {
+        let watching = early.is_some() && exit.is_none();
+        if !ts.contains(&t) && !watching {
             continue;
         }
         for &(_, p, i) in &sim.recorded.spikes[seen..] {
@@ -357,17 +437,42 @@ fn run_sample(
         let potentials: Vec<f32> = (0..out_size as u32)
             .map(|i| sim.state(out, i).map_or(0.0, |e| e.v as f32))
             .collect();
-        let predicted = match cn.conversion.readout {
-            Readout::Potential => argmax(&potentials),
-            Readout::Spikes => {
-                let best = *out_counts.iter().max().unwrap_or(&0);
-                let tied: Vec<usize> = (0..out_size).filter(|&i| out_counts[i] == best).collect();
-                *tied
+        let (predicted, lead) = read_out(cn.conversion.readout, &potentials, &out_counts);
+        if let (Some(rule), true) = (early, watching) {
+            streak = match (lead >= rule.margin, streak.0 == predicted) {
+                (false, _) => (usize::MAX, 0),
+                (true, true) => (predicted, streak.1 + 1),
+                (true, false) => (predicted, 1),
+            };
+            if streak.1 >= rule.steps {
+                let sops = cn
+                    .projections
                     .iter()
-                    .max_by(|&&a, &&b| potentials[a].total_cmp(&potentials[b]).then(b.cmp(&a)))
-                    .expect("at least one output")
+                    .map(|&j| sim.counts.synaptic_events[j])
+                    .sum();
+                exit = Some(Exit {
+                    step: t,
+                    predicted,
+                    sops,
+                });
             }
-        };
+        }
+        if !ts.contains(&t) {
+            continue;
+        }
+        if early.is_some() {
+            result.early.push(match exit {
+                Some(e) => (e.predicted == label as usize, e.sops, e.step),
+                None => {
+                    let sops = cn
+                        .projections
+                        .iter()
+                        .map(|&j| sim.counts.synaptic_events[j])
+                        .sum();
+                    (predicted == label as usize, sops, t)
+                }
+            });
+        }
         result.correct.push(predicted == label as usize);
         result.sops.push(
             cn.projections
@@ -487,6 +592,18 @@ pub fn evaluate(
     engine: Engine,
     progress: impl Fn(usize) + Sync,
 ) -> Result<EvalReport> {
+    evaluate_with(cn, data, ts, engine, None, progress)
+}
+
+/// [`evaluate`], with the results of an early-exit rule beside (see [`EarlyExitReport`]).
+pub fn evaluate_with(
+    cn: &ConvertedNetwork,
+    data: &Dataset,
+    ts: &[u32],
+    engine: Engine,
+    early: Option<EarlyExit>,
+    progress: impl Fn(usize) + Sync,
+) -> Result<EvalReport> {
     let start = std::time::Instant::now();
     let inputs = cn.net.populations[cn.input].size as usize;
     crate::data::check_shape(data, &[inputs], &cn.net.path)?;
@@ -519,7 +636,7 @@ pub fn evaluate(
         let chunk: Vec<_> = (first..(first + EVAL_CHUNK).min(n))
             .into_par_iter()
             .map(|i| {
-                let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine);
+                let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine, early);
                 let passes = cn.ann.neuron_passes(data.image(i));
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if d.is_multiple_of(100) {
@@ -598,6 +715,25 @@ pub fn evaluate(
         .map(|(totals, &pop)| totals.finish(cn.net.populations[pop].name.clone(), nf))
         .collect();
     let ann_nonzero_macs_per_layer = nonzero_macs.iter().map(|m| m / nf).collect();
+    let early_exit = early.map(|rule| EarlyExitReport {
+        rule,
+        timesteps: ts
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| {
+                let mean = |f: &dyn Fn(&(bool, u64, u32)) -> f64| {
+                    results.iter().map(|r| f(&r.early[k])).sum::<f64>() / nf
+                };
+                EarlyExitResult {
+                    t,
+                    accuracy: mean(&|e| f64::from(u8::from(e.0))),
+                    sops_per_sample: mean(&|e| e.1 as f64),
+                    mean_steps: mean(&|e| f64::from(e.2)),
+                    exited: mean(&|e| f64::from(u8::from(e.2 < t))),
+                }
+            })
+            .collect(),
+    });
     let c = &cn.conversion;
     let input_macs_per_sample = results.iter().map(|r| r.input_macs as f64).sum::<f64>() / nf;
     Ok(EvalReport {
@@ -642,6 +778,7 @@ pub fn evaluate(
         normalization: c.normalization.to_string(),
         readout: format!("{:?}", c.readout).to_lowercase(),
         layers,
+        early_exit,
         wall_s: start.elapsed().as_secs_f64(),
         threads: rayon::current_num_threads(),
         synops_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -698,6 +835,26 @@ impl EvalReport {
                 "| {} | {} | {:.4} | {:.4} | {:.4} |",
                 l.layer, l.quantity, l.snn_mean_rate, l.ann_mean_activation, l.correlation
             );
+        }
+        if let Some(e) = &self.early_exit {
+            let _ = writeln!(
+                s,
+                "\nearly exit (lead of {} for {} steps):\n\n| T | accuracy | vs without | SOPs/sample | vs without | mean steps | exited |\n|---|---|---|---|---|---|---|",
+                e.rule.margin, e.rule.steps
+            );
+            for (x, t) in e.timesteps.iter().zip(&self.timesteps) {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.2}% | {:+.2} pp | {:.0} | {:+.1}% | {:.1} | {:.1}% |",
+                    x.t,
+                    100.0 * x.accuracy,
+                    100.0 * (x.accuracy - t.accuracy),
+                    x.sops_per_sample,
+                    100.0 * (x.sops_per_sample / t.sops_per_sample.max(1e-300) - 1.0),
+                    x.mean_steps,
+                    100.0 * x.exited
+                );
+            }
         }
         let _ = writeln!(s, "\nwall time {:.2} s", self.wall_s);
         s

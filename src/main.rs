@@ -252,6 +252,14 @@ enum Command {
         /// Engine.
         #[arg(long, value_enum, default_value_t = EngineArg::Event)]
         engine: EngineArg,
+        /// Early exit: also report each sample stopped once its leading output has led the
+        /// runner-up by MARGIN (potential in thresholds, or spikes for a spike read-out)
+        /// for `--early-exit-steps` steps in a row (its class, SOPs and steps at that point).
+        #[arg(long, value_name = "MARGIN")]
+        early_exit: Option<f64>,
+        /// Steps in a row the lead must hold for an early exit.
+        #[arg(long, default_value_t = 5, value_name = "STEPS")]
+        early_exit_steps: u32,
         /// Output folder for eval.json. Default: results/<network name>/.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -747,6 +755,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             samples,
             threads,
             engine,
+            early_exit,
+            early_exit_steps,
             out,
             quiet,
             plots,
@@ -754,6 +764,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ann_device,
         } => {
             check_devices(energy.as_deref(), Some(&ann_device))?;
+            if let Some(m) = early_exit.filter(|m| !(m.is_finite() && *m > 0.0)) {
+                anyhow::bail!("--early-exit must be a positive lead, got {m}");
+            }
+            if early_exit_steps == 0 {
+                anyhow::bail!("--early-exit-steps must be at least 1, got 0");
+            }
+            let early = early_exit.map(|margin| synops::eval::EarlyExit {
+                margin,
+                steps: early_exit_steps,
+            });
             if samples == Some(0) {
                 anyhow::bail!("--samples must be at least 1, got 0");
             }
@@ -795,7 +815,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .map_err(|e| anyhow::anyhow!("cannot start {threads:?} threads: {e}"))?;
             let report = pool.install(|| {
-                synops::eval::evaluate(&cn, &test, &ts, Engine::from(engine), |d| {
+                let engine = Engine::from(engine);
+                synops::eval::evaluate_with(&cn, &test, &ts, engine, early, |d| {
                     bar.set_position(d as u64)
                 })
             })?;

@@ -479,6 +479,8 @@ fn eval_threads_change_nothing_but_the_time() {
                 "10,30",
                 "--threads",
                 threads,
+                "--early-exit",
+                "2",
                 "--out",
                 &folder,
                 "--quiet",
@@ -499,10 +501,39 @@ fn eval_threads_change_nothing_but_the_time() {
         reports.push(report);
     }
     assert_eq!(reports[0], reports[1]);
+    assert_eq!(
+        reports[0]["early_exit"]["timesteps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let out = synops(
         &["eval", "snn.toml", "--data", &data, "--threads", "0"],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
+    for (args, message) in [
+        (
+            ["--early-exit", "0"],
+            "--early-exit must be a positive lead, got 0",
+        ),
+        (
+            ["--early-exit", "NaN"],
+            "--early-exit must be a positive lead, got NaN",
+        ),
+        (
+            ["--early-exit-steps", "0"],
+            "--early-exit-steps must be at least 1",
+        ),
+    ] {
+        let mut all = vec!["eval", "snn.toml", "--data", &data];
+        all.extend(args);
+        let out = synops(&all, dir.path());
+        assert_ne!(out.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(!dir.path().join("results").exists(), "nothing written");
+    }
 }

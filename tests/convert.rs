@@ -8,7 +8,7 @@ use synops::convert::ann::{Ann, DenseLayer, Layout};
 use synops::convert::{self, ConvertOptions, LoadOptions};
 use synops::data::Split;
 use synops::data::mnist::load as load_mnist;
-use synops::eval::{ConvertedNetwork, evaluate};
+use synops::eval::{ConvertedNetwork, EarlyExit, evaluate, evaluate_with};
 use synops::{Engine, Simulation};
 
 fn root() -> PathBuf {
@@ -526,5 +526,47 @@ population = "hidden"
                 assert_eq!(count as f64, expected, "z = {zi}, T = {t}, {engine:?}");
             }
         }
+    }
+}
+
+/// Early exit: a sample that exits at step `s` reports the class and the SOPs of a run of `s`
+/// steps; an exit that never triggers changes nothing.
+#[test]
+fn early_exit_keeps_the_class_and_sops_of_its_exit_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = converted(dir.path(), 200, &ConvertOptions::default());
+    let cn = ConvertedNetwork::load(&path, 100).unwrap();
+    let test = load_mnist(&mnist(), Split::Test).unwrap().truncate(40);
+    let rule = EarlyExit {
+        margin: 2.0,
+        steps: 5,
+    };
+    let report = evaluate_with(&cn, &test, &[100], Engine::Event, Some(rule), |_| {}).unwrap();
+    let early = &report.early_exit.as_ref().unwrap().timesteps[0];
+    assert!(early.exited > 0.5, "{early:?}");
+    assert!(early.sops_per_sample < 0.7 * report.timesteps[0].sops_per_sample);
+    for i in [0, 7, 13] {
+        let one = test.clone().skip(i).truncate(1);
+        let r = evaluate_with(&cn, &one, &[100], Engine::Event, Some(rule), |_| {}).unwrap();
+        let e = &r.early_exit.unwrap().timesteps[0];
+        let s = e.mean_steps as u32;
+        let at_exit = evaluate(&cn, &one, &[s], Engine::Event, |_| {}).unwrap();
+        assert_eq!(
+            e.sops_per_sample, at_exit.timesteps[0].sops_per_sample,
+            "sample {i}"
+        );
+        assert_eq!(e.accuracy, at_exit.timesteps[0].accuracy, "sample {i}");
+    }
+    let never = EarlyExit {
+        margin: 1e9,
+        steps: 5,
+    };
+    let r = evaluate_with(&cn, &test, &[50, 100], Engine::Event, Some(never), |_| {}).unwrap();
+    for (e, t) in r.early_exit.unwrap().timesteps.iter().zip(&r.timesteps) {
+        assert_eq!(
+            (e.accuracy, e.sops_per_sample, e.exited),
+            (t.accuracy, t.sops_per_sample, 0.0)
+        );
+        assert_eq!(e.mean_steps, f64::from(t.t));
     }
 }

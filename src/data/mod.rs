@@ -58,6 +58,14 @@ impl Dataset {
         self.images.truncate(n * self.pixels);
         self
     }
+    /// Without the first `n` samples (none left if fewer); the number of classes stays the
+    /// file's.
+    pub fn skip(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.labels.drain(..n);
+        self.images.drain(..n * self.pixels);
+        self
+    }
 }
 
 /// Which part of a data set that has a training and a test part.
