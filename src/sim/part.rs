@@ -582,8 +582,8 @@ impl Part {
         }
     }
 
-    /// Deliver the kernel of a spike of `source` to this part's neurons in its window: the
-    /// synapses are computed into the part's scratch, then summed or folded like stored ones.
+    /// Deliver the kernel of a spike of `source` to this part's neurons in its window, summed
+    /// as they are computed (folded inputs go through the part's scratch first).
     fn deliver_kernel(
         &mut self,
         kernel: &Kernel,
@@ -593,14 +593,14 @@ impl Part {
         r: usize,
     ) {
         let (mut targets, mut weights, mut scratch) = std::mem::take(&mut self.computed);
-        targets.clear();
-        weights.clear();
-        kernel.deliver(source, (self.lo, self.hi()), &mut scratch, |n, w| {
-            targets.push(n);
-            weights.push(w);
-        });
-        let lo = self.lo;
+        let (lo, hi) = (self.lo, self.hi());
         if self.fold {
+            targets.clear();
+            weights.clear();
+            kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
+                targets.push(n);
+                weights.push(w);
+            });
             let local = targets.iter().map(|&n| (n - lo) as usize);
             let ahead = targets
                 .iter()
@@ -609,11 +609,18 @@ impl Part {
             let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
             self.fold_inputs(dynamics, t, r, local, ahead, weights.iter().copied());
         } else if self.all_touched {
-            let (dense, touched) = (&mut self.dense_inputs, &mut self.touched);
-            accumulate::<false, _>(dense, r, touched, &targets, lo, weights.iter().copied());
+            // The same adds, in the same order, as a stored row's.
+            let dense = &mut self.dense_inputs;
+            kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
+                dense.add((n - lo) as usize, r, w)
+            });
         } else {
             let (slots, touched) = (&mut self.slots[..], &mut self.touched);
-            accumulate::<true, _>(slots, r, touched, &targets, lo, weights.iter().copied());
+            kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
+                let i = (n - lo) as usize;
+                slots.add(i, r, w);
+                touched[i >> 6] |= 1 << (i & 63);
+            });
         }
         self.computed = (targets, weights, scratch);
     }
