@@ -616,11 +616,23 @@ impl Part {
             });
         } else {
             let (slots, touched) = (&mut self.slots[..], &mut self.touched);
+            // A window's targets lie close together: their touched bits are gathered per
+            // 64-neuron word and written once per word, not once per target.
+            let (mut word, mut bits) = (usize::MAX, 0u64);
             kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
                 let i = (n - lo) as usize;
                 slots.add(i, r, w);
-                touched[i >> 6] |= 1 << (i & 63);
+                if i >> 6 != word {
+                    if word != usize::MAX {
+                        touched[word] |= bits;
+                    }
+                    (word, bits) = (i >> 6, 0);
+                }
+                bits |= 1 << (i & 63);
             });
+            if word != usize::MAX {
+                touched[word] |= bits;
+            }
         }
         self.computed = (targets, weights, scratch);
     }
