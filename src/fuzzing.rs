@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum Target {
     /// A network file (TOML), built and run.
     Network,
+    /// A network file with convolution kernels in a safetensors file beside it (fixed), built
+    /// and run.
+    ConvNetwork,
     /// A CSV file named by a network: spike times and a synapse list.
     Csv,
     /// A safetensors state dict.
@@ -38,8 +41,9 @@ pub enum Target {
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 10] = [
+    pub const ALL: [Target; 11] = [
         Target::Network,
+        Target::ConvNetwork,
         Target::Csv,
         Target::Safetensors,
         Target::Npz,
@@ -93,6 +97,10 @@ pub fn run(target: Target, bytes: &[u8]) -> Result<()> {
     let scratch = Scratch::new();
     match target {
         Target::Network => network(&scratch.file("net.toml", bytes)),
+        Target::ConvNetwork => {
+            write_kernels(&scratch.0.join("k.safetensors"));
+            network(&scratch.file("net.toml", bytes))
+        }
         Target::Csv => csv(&scratch, bytes),
         Target::Safetensors => model(&scratch.file("m.safetensors", bytes)),
         Target::Npz => model(&scratch.file("m.npz", bytes)),
@@ -126,6 +134,34 @@ fn network(path: &Path) -> Result<()> {
     let (event, clock) = (steps(Engine::Event), steps(Engine::Clock));
     assert_eq!(event, clock, "the engines disagree on {}", path.display());
     Ok(())
+}
+
+/// The tensors a fuzzed conv network may name: `conv` `[4, 2, 3, 3]`, `group` `[4, 1, 3, 3]`,
+/// `linear` `[3, 16]` and `wide` `[2, 1, 9, 9]`.
+fn write_kernels(path: &Path) {
+    let tensor = |shape: Vec<usize>| {
+        let n: usize = shape.iter().product();
+        let values: Vec<u8> = (0..n)
+            .flat_map(|k| (((k * 7) % 11) as f32 * 0.25 - 1.0).to_le_bytes())
+            .collect();
+        (shape, values)
+    };
+    let tensors = [
+        ("conv", tensor(vec![4, 2, 3, 3])),
+        ("group", tensor(vec![4, 1, 3, 3])),
+        ("linear", tensor(vec![3, 16])),
+        ("wide", tensor(vec![2, 1, 9, 9])),
+    ];
+    let views: Vec<(&str, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(name, (shape, bytes))| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes);
+            (*name, view.expect("shape matches data"))
+        })
+        .collect();
+    let bytes = safetensors::serialize(views, None).expect("tensors serialize");
+    std::fs::write(path, bytes).expect("a scratch file can be written");
 }
 
 /// A network whose spike source and synapse list are the fuzzed CSV.

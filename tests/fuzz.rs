@@ -341,6 +341,82 @@ fn network_files() {
     );
 }
 
+/// Convolutions (padding, groups, a folded pooling, a linear layer after a flatten, a wide
+/// strided kernel) on the kernels `synops::fuzzing` writes beside the file.
+const CONV_NETWORK: &str = r#"version = 1
+name = "conv"
+[simulation]
+dt_ms = 1.0
+duration_ms = 50.0
+seed = 5
+[[population]]
+name = "in"
+size = 72
+model = "poisson"
+rate_hz = 300.0
+[[population]]
+name = "big"
+size = 144
+model = "poisson"
+rate_hz = 200.0
+[[population]]
+name = "c1"
+size = 144
+model = "if"
+v_th_mv = 1.0
+reset = "subtract"
+[[population]]
+name = "c2"
+size = 36
+model = "if"
+v_th_mv = 1.0
+[[population]]
+name = "c3"
+size = 3
+model = "lif_delta"
+tau_m_ms = 10.0
+v_th_mv = 1.0
+[[population]]
+name = "w"
+size = 56
+model = "if"
+v_th_mv = 2.0
+[[projection]]
+source = "in"
+target = "c1"
+delay_ms = 1.0
+connectivity = { rule = "conv", file = "k.safetensors", tensor = "conv", input = [2, 6, 6], padding = [1, 1, 1, 1] }
+[[projection]]
+source = "c1"
+target = "c2"
+delay_ms = 2.0
+connectivity = { rule = "conv", file = "k.safetensors", tensor = "group", input = [4, 6, 6], padding = [1, 1, 1, 1], groups = 4, pool = { kernel = [2, 2] } }
+[[projection]]
+source = "c1"
+target = "c3"
+delay_ms = 1.0
+connectivity = { rule = "conv", file = "k.safetensors", tensor = "linear", input = [4, 6, 6], pool = { kernel = [3, 3], padding = [1, 1, 0, 0], count_include_pad = false } }
+[[projection]]
+source = "big"
+target = "w"
+delay_ms = 1.0
+connectivity = { rule = "conv", file = "k.safetensors", tensor = "wide", input = [1, 12, 12], stride = [2, 1], padding = [2, 0, 1, 3] }
+[[record.spikes]]
+population = "c2"
+[[record.spikes]]
+population = "c3"
+[[record.spikes]]
+population = "w"
+"#;
+
+#[test]
+fn conv_network_files() {
+    let seed = CONV_NETWORK.as_bytes().to_vec();
+    // The seed itself builds and runs on both engines alike.
+    run(Target::ConvNetwork, &seed).unwrap();
+    fuzz(Target::ConvNetwork, &[("conv", seed)]);
+}
+
 #[test]
 fn csv_files() {
     fuzz(

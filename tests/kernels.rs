@@ -282,3 +282,143 @@ fn a_kernel_is_stored_once() {
     assert_eq!(conv.synapse_bytes(), expected as u64);
     assert!(listed.synapse_bytes() > 10 * conv.synapse_bytes());
 }
+
+/// Every mistake in a conv projection is named with its field, the value and what fits.
+#[test]
+fn bad_conv_projections_are_refused_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_safetensors(
+        &dir.path().join("k.safetensors"),
+        &[
+            ("w", vec![4, 2, 3, 3], vec![0.25; 72]),
+            ("fc", vec![3, 18], vec![0.25; 54]),
+        ],
+    );
+    let network = |target: u32, connectivity: &str, extra: &str| {
+        format!(
+            "version = 1\nname = \"k\"\n[simulation]\ndt_ms = 1.0\nduration_ms = 5.0\n\
+             [[population]]\nname = \"in\"\nsize = 72\nmodel = \"poisson\"\nrate_hz = 10.0\n\
+             [[population]]\nname = \"out\"\nsize = {target}\nmodel = \"if\"\nv_th_mv = 1.0\n\
+             [[projection]]\nsource = \"in\"\ntarget = \"out\"\ndelay_ms = 1.0\n{extra}\
+             connectivity = {{ rule = \"conv\", file = \"k.safetensors\", {connectivity} }}\n"
+        )
+    };
+    let ok = network(
+        4 * 36,
+        "tensor = \"w\", input = [2, 6, 6], padding = [1, 1, 1, 1]",
+        "",
+    );
+    common::compile_text(&ok, &dir.path().join("net.toml")).unwrap();
+    let cases = [
+        (
+            144,
+            "tensor = \"w\", input = [2, 6, 5]",
+            "",
+            "[2, 6, 5] holds 60 neurons, but source population `in` has 72",
+        ),
+        (
+            144,
+            "tensor = \"w\", input = [2, 6]",
+            "",
+            "input: needs 3 numbers [channels, rows, cols], got 2",
+        ),
+        (
+            144,
+            "tensor = \"w\", input = [2, 6, 6], groups = 3",
+            "",
+            "3 groups must divide the 2 input channels and the 4 output channels",
+        ),
+        (
+            144,
+            "tensor = \"w\", input = [2, 6, 6], groups = 2",
+            "",
+            "2 input channels per group in 2 groups need 4 input channels, but the input has 2",
+        ),
+        (
+            144,
+            "tensor = \"w\", input = [2, 6, 6], dilation = [3, 3]",
+            "",
+            "the 3 x 3 kernel (dilation 3 x 3) does not fit the 6 x 6 input",
+        ),
+        (
+            100,
+            "tensor = \"w\", input = [2, 6, 6], padding = [1, 1, 1, 1]",
+            "",
+            "output is [4, 6, 6] = 144 neurons, but target population `out` has 100",
+        ),
+        (
+            144,
+            "tensor = \"w\", input = [2, 6, 6], stride = [0, 1]",
+            "",
+            "stride: entry 0 is 0",
+        ),
+        (
+            144,
+            "tensor = \"nope\", input = [2, 6, 6]",
+            "",
+            "has no tensor `nope`",
+        ),
+        (
+            64,
+            "tensor = \"w\", input = [2, 6, 6]",
+            "weight_mv = 1.0\n",
+            "a conv projection takes its weights from its tensor; remove weight_mv",
+        ),
+        (
+            3,
+            "tensor = \"fc\", input = [2, 6, 6], stride = [2, 2], pool = { kernel = [2, 2] }",
+            "",
+            "a 2-D tensor is a linear layer after a flatten: stride, padding, dilation and groups do not apply",
+        ),
+        (
+            3,
+            "tensor = \"fc\", input = [2, 6, 6]",
+            "",
+            "a linear layer after a flatten of [2, 6, 6] needs [out, 72]",
+        ),
+        (
+            3,
+            "tensor = \"fc\", input = [2, 6, 6], pool = { kernel = [2, 2], padding = [2, 0, 0, 0] }",
+            "",
+            "must be smaller than the 2 x 2 window",
+        ),
+        (
+            3,
+            "tensor = \"fc\", input = [2, 6, 6], pool = { kernel = [7, 2] }",
+            "",
+            "the 7 x 2 window does not fit the 6 x 6 input",
+        ),
+        (
+            144,
+            "tensor = \"w\", input = [2, 6, 6], padding = [1, 1, 1, 1]",
+            "delay_ms = { uniform = [1.0, 3.0] }\n",
+            "one delay",
+        ),
+    ];
+    // Windows whose table alone would take hours to build.
+    let huge = network(
+        4 * 499 * 499,
+        "tensor = \"w\", input = [2, 1000, 1000], pool = { kernel = [500, 500], stride = [1, 1] }",
+        "",
+    )
+    .replace("size = 72", "size = 2000000");
+    let e = common::compile_text(&huge, &dir.path().join("net.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the windows are too large to build"), "{e}");
+    for (target, connectivity, extra, message) in cases {
+        let text = network(target, connectivity, extra).replace(
+            if extra.starts_with("delay") {
+                "delay_ms = 1.0\n"
+            } else {
+                "\u{0}"
+            },
+            "",
+        );
+        let e = common::compile_text(&text, &dir.path().join("net.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(message), "{connectivity}: {e}");
+        assert!(e.contains("projection \"in->out\""), "{e}");
+    }
+}

@@ -242,14 +242,14 @@ impl Kernel {
     }
 
     /// Synapses of source `s`: the exact fan-out of its position.
-    pub fn fan_out(&self, s: u32, scratch: &mut KernelScratch) -> u32 {
+    pub fn fan_out(&self, s: u32, scratch: &mut KernelScratch) -> u64 {
         let [_, h, w] = self.source_shape();
         let (y, x) = (s / w % h, s % w);
-        let per_group_out = self.out_channels / self.groups;
+        let per_group_out = u64::from(self.out_channels / self.groups);
         let mut windows = |y: u32, x: u32| {
             self.rows.taps(y, &mut scratch.rows);
             self.cols.taps(x, &mut scratch.cols);
-            (scratch.rows.len() * scratch.cols.len()) as u32
+            (scratch.rows.len() * scratch.cols.len()) as u64
         };
         let Some(pool) = &self.pool else {
             return per_group_out * windows(y, x);
@@ -264,6 +264,21 @@ impl Kernel {
             }
         }
         n
+    }
+
+    /// An upper bound of the window taps visited to deliver one spike of every source once
+    /// (what building its table costs).
+    pub fn build_work(&self) -> f64 {
+        let [c, h, w] = self.source_shape();
+        let taps = f64::from(self.rows.kernel) + f64::from(self.cols.kernel);
+        let per_position = match &self.pool {
+            None => taps,
+            Some(p) => {
+                let (pr, pc) = (f64::from(p.rows.kernel), f64::from(p.cols.kernel));
+                pr + pc + pr * pc * taps
+            }
+        };
+        f64::from(c) * f64::from(h) * f64::from(w) * per_position
     }
 
     /// Bytes the kernel holds.
@@ -347,7 +362,7 @@ mod tests {
             let before = out.len();
             k.deliver(s, (lo, hi), &mut scratch, |t, wt| out.push((s, t, wt)));
             if (lo, hi) == (0, u32::MAX) {
-                assert_eq!(k.fan_out(s, &mut scratch) as usize, out.len() - before);
+                assert_eq!(k.fan_out(s, &mut scratch), (out.len() - before) as u64);
             }
         }
         out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
@@ -420,7 +435,7 @@ mod tests {
         assert_eq!(k.fan_out(6 * 12 + 6, &mut scratch), 8 * 25);
         assert_eq!(k.fan_out(11, &mut scratch), 8);
         assert_eq!(k.fan_out(12 + 2, &mut scratch), 8 * 2 * 3);
-        let total: u32 = (0..144).map(|s| k.fan_out(s, &mut scratch)).sum();
+        let total: u64 = (0..144).map(|s| k.fan_out(s, &mut scratch)).sum();
         assert_eq!(total, 8 * 8 * 8 * 25, "every output reads 25 inputs");
     }
 }

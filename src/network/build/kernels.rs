@@ -129,6 +129,15 @@ pub(super) fn conv_kernel(
         weights: t.data,
         ..kernel
     };
+    if kernel.build_work() > MAX_BUILD_WORK {
+        return Err(ctx.err(
+            field,
+            format!(
+                "the windows are too large to build: about {:.1e} window taps to visit, at most {MAX_BUILD_WORK:.0e} (smaller kernels or pooling windows)",
+                kernel.build_work()
+            ),
+        ));
+    }
     let [oc, oh, ow] = kernel.target_shape();
     let outputs = u64::from(oc) * u64::from(oh) * u64::from(ow);
     if outputs != u64::from(targets.size) {
@@ -163,12 +172,13 @@ fn convolution(
             "{groups} groups must divide the {channels} input channels and the {out} output channels"
         )));
     }
-    if per_group * groups != u64::from(channels) {
+    if per_group.checked_mul(groups) != Some(u64::from(channels)) {
         return Err(ctx.err(
             field,
             format!(
-                "tensor `{}` has shape {shape:?}: {per_group} input channels per group, but the input has {channels} channels in {groups} groups",
-                g.tensor
+                "tensor `{}` has shape {shape:?}: {per_group} input channels per group in {groups} groups need {} input channels, but the input has {channels}",
+                g.tensor,
+                u128::from(per_group) * u128::from(groups)
             ),
         ));
     }
@@ -279,14 +289,23 @@ fn pool(ctx: &Ctx, field: &str, p: &PoolSpec, (h, w): (u32, u32)) -> Result<Pool
     Ok(Pool::new(rows, cols, p.count_include_pad))
 }
 
+/// The most window taps a kernel's table may take to build (about ten seconds).
+const MAX_BUILD_WORK: f64 = 1e10;
+
 /// The synapse table of a kernel: the exact fan-out of every source; `None` if the total does
 /// not fit the 32-bit synapse indices.
 pub(super) fn kernel_rows(kernel: &Kernel) -> Option<Csr> {
     let [c, h, w] = kernel.source_shape();
     let mut scratch = KernelScratch::default();
-    let fan_outs: Vec<u32> = (0..c * h * w)
-        .map(|s| kernel.fan_out(s, &mut scratch))
-        .collect();
-    let total: u64 = fan_outs.iter().map(|&n| u64::from(n)).sum();
-    (total < u64::from(u32::MAX)).then(|| Csr::computed(fan_outs.into_iter()))
+    let mut total = 0u64;
+    let mut fan_outs = Vec::with_capacity((c * h * w) as usize);
+    for s in 0..c * h * w {
+        let n = kernel.fan_out(s, &mut scratch);
+        total += n;
+        if total >= u64::from(u32::MAX) {
+            return None;
+        }
+        fan_outs.push(n as u32);
+    }
+    Some(Csr::computed(fan_outs.into_iter()))
 }
