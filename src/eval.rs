@@ -80,8 +80,13 @@ pub struct EvalReport {
     pub ann_macs_per_sample: u64,
     /// Per layer.
     pub ann_macs_per_layer: Vec<u64>,
-    /// Bias additions per layer (counted apart from the MACs).
+    /// Additions per layer outside the MACs: a bias per neuron and, for a layer after an
+    /// average pooling, the pooling's sums and divisions.
     pub ann_bias_adds_per_layer: Vec<u64>,
+    /// Weights stored per layer (a convolution's kernel once); empty in reports written before
+    /// it was recorded, where the MACs stand for them (dense layers have as many).
+    #[serde(default)]
+    pub ann_weights_per_layer: Vec<u64>,
     /// Layer populations, in order.
     pub layer_names: Vec<String>,
     /// Neurons per layer.
@@ -742,6 +747,7 @@ pub fn evaluate_with(
         ann_macs_per_sample: neuron_layers.iter().map(|l| l.macs()).sum(),
         ann_macs_per_layer: neuron_layers.iter().map(|l| l.macs()).collect(),
         ann_bias_adds_per_layer: neuron_layers.iter().map(|l| l.adds()).collect(),
+        ann_weights_per_layer: neuron_layers.iter().map(|l| l.weights()).collect(),
         layer_names: cn.layers.iter().map(|&l| cn.net.populations[l].name.clone()).collect(),
         layer_neurons: cn.layers.iter().map(|&l| u64::from(cn.net.populations[l].size)).collect(),
         layer_models: cn
@@ -786,6 +792,15 @@ pub fn evaluate_with(
 }
 
 impl EvalReport {
+    /// The weights the ANN stores, all layers (the MACs where the report does not say).
+    pub fn stored_weights(&self) -> u64 {
+        if self.ann_weights_per_layer.is_empty() {
+            self.ann_macs_per_layer.iter().sum()
+        } else {
+            self.ann_weights_per_layer.iter().sum()
+        }
+    }
+
     /// A Markdown table of the results.
     pub fn markdown(&self) -> String {
         let mut s = String::new();

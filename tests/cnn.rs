@@ -160,6 +160,9 @@ fn a_converted_cnn_follows_its_ann() {
         report.ann_macs_per_layer,
         [12 * 25 * 576, 12 * 32 * 25 * 64, 5120]
     );
+    // The kernels are stored once: what the energy model's memory tier is sized by.
+    assert_eq!(report.ann_weights_per_layer, [12 * 25, 32 * 12 * 25, 5120]);
+    assert_eq!(report.stored_weights(), 15_020);
     assert!(at50.sops_per_layer[1] > 0.0 && at50.sops_per_layer[2] > 0.0);
     assert!(report.ann_nonzero_macs_per_layer[1] < report.ann_macs_per_layer[1] as f64);
 }

@@ -490,6 +490,9 @@ fn bad_result_files_are_named_errors() {
     let mut v = eval.clone();
     v.as_object_mut().unwrap().remove("layer_models");
     refused(&v, "eval.json", &["missing field `layer_models`"]);
+    let mut v = eval.clone();
+    v["ann_weights_per_layer"] = serde_json::json!([10]);
+    refused(&v, "eval.json", &["ann_weights_per_layer"]);
     let mut v = eval;
     v["timesteps"][0]["active_neuron_steps_per_layer"] = serde_json::json!([1.0, -1.0]);
     refused(

@@ -53,6 +53,14 @@ impl NeuronLayer<'_> {
         }
     }
 
+    /// Weights stored: a convolution's kernel once, a dense layer's matrix.
+    pub fn weights(&self) -> u64 {
+        match self.stage {
+            Stage::Conv(c) => c.weight.len() as u64,
+            Stage::Dense(d) => d.weight.len() as u64,
+        }
+    }
+
     /// Additions of one forward pass outside the MACs: a bias per neuron, and the sums of the
     /// pooling before it (its divisions counted as additions too: one per pooled output).
     pub fn adds(&self) -> u64 {

@@ -143,6 +143,13 @@ fn check_eval(e: &EvalReport, path: &Path) -> Result<()> {
         }
     };
     length("ann_macs_per_layer", e.ann_macs_per_layer.len(), layers)?;
+    if !e.ann_weights_per_layer.is_empty() {
+        length(
+            "ann_weights_per_layer",
+            e.ann_weights_per_layer.len(),
+            layers,
+        )?;
+    }
     length(
         "ann_bias_adds_per_layer",
         e.ann_bias_adds_per_layer.len(),

@@ -479,7 +479,7 @@ impl EnergyReport {
     ) -> Result<Self> {
         let at = timestep(eval, t)?;
         let (ann, ann_tier) = ann_energy(eval, ann_device, options)?;
-        let weights: u64 = eval.ann_macs_per_layer.iter().sum();
+        let weights = eval.stored_weights();
         let mut out = Vec::new();
         let mut comparisons = Vec::new();
         let mut tiers = Vec::new();
@@ -601,7 +601,7 @@ fn ann_energy(
 ) -> Result<(DeviceEnergy, Option<(f64, String)>)> {
     let mac = need(d, d.mac_pj, "multiply-accumulate")?;
     let add = d.add_pj.unwrap_or(mac);
-    let weights: u64 = eval.ann_macs_per_layer.iter().sum();
+    let weights = eval.stored_weights();
     let tier = tier_for(d, weights, options);
     let mut c = Charges::new(d, 1.0, false);
     let layers = eval.layer_names.len();
@@ -634,7 +634,7 @@ fn snn_energy(
     options: &Options,
 ) -> Result<(DeviceEnergy, f64)> {
     let sop = need(d, d.sop_pj, "synaptic operation")?;
-    let weights: u64 = eval.ann_macs_per_layer.iter().sum();
+    let weights = eval.stored_weights();
     let tier = tier_for(d, weights, options);
     let mut c = Charges::new(d, 1.0, false);
     if eval.input_macs_per_sample > 0.0 {
