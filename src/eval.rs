@@ -263,11 +263,7 @@ fn rebuild_ann(
                     }));
                 }
                 if w.shape.len() == 2 {
-                    let mut layer =
-                        DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
-                    layer.bias = bias.clone();
-                    layer.relu = relu;
-                    dense.push(layer);
+                    dense.push(dense_layer(name, w, bias, relu));
                     continue;
                 }
                 let plane = (kernel.rows.output * kernel.cols.output) as usize;
@@ -294,11 +290,7 @@ fn rebuild_ann(
                     });
                 }
                 input_shape.get_or_insert_with(|| vec![w.shape[1]]);
-                let mut layer =
-                    DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
-                layer.bias = bias.clone();
-                layer.relu = relu;
-                dense.push(layer);
+                dense.push(dense_layer(name, w, bias, relu));
             }
         }
     }
@@ -351,6 +343,25 @@ struct Exit {
     step: u32,
     predicted: usize,
     sops: u64,
+}
+
+/// A dense layer from its `[out, in]` weight tensor and its biases.
+fn dense_layer(
+    name: &str,
+    w: &crate::convert::tensors::Tensor,
+    bias: &[f32],
+    relu: bool,
+) -> DenseLayer {
+    let mut layer = DenseLayer::from_out_in(name, w.shape[1], w.shape[0], w.data.clone());
+    layer.bias = bias.to_vec();
+    layer.relu = relu;
+    layer
+}
+
+/// Synaptic operations so far of the projection into each layer.
+fn layer_sops(cn: &ConvertedNetwork, sim: &Simulation) -> Vec<u64> {
+    let events = &sim.counts.synaptic_events;
+    cn.projections.iter().map(|&j| events[j]).collect()
 }
 
 /// Per-sample outcome.
@@ -450,11 +461,7 @@ fn run_sample(
                 (true, false) => (predicted, 1),
             };
             if streak.1 >= rule.steps {
-                let sops = cn
-                    .projections
-                    .iter()
-                    .map(|&j| sim.counts.synaptic_events[j])
-                    .sum();
+                let sops = layer_sops(cn, &sim).iter().sum();
                 exit = Some(Exit {
                     step: t,
                     predicted,
@@ -468,23 +475,15 @@ fn run_sample(
         if early.is_some() {
             result.early.push(match exit {
                 Some(e) => (e.predicted == label as usize, e.sops, e.step),
-                None => {
-                    let sops = cn
-                        .projections
-                        .iter()
-                        .map(|&j| sim.counts.synaptic_events[j])
-                        .sum();
-                    (predicted == label as usize, sops, t)
-                }
+                None => (
+                    predicted == label as usize,
+                    layer_sops(cn, &sim).iter().sum(),
+                    t,
+                ),
             });
         }
         result.correct.push(predicted == label as usize);
-        result.sops.push(
-            cn.projections
-                .iter()
-                .map(|&j| sim.counts.synaptic_events[j])
-                .collect(),
-        );
+        result.sops.push(layer_sops(cn, &sim));
         let mut spikes = vec![sim.counts.spikes[cn.input]];
         spikes.extend(cn.layers.iter().map(|&l| sim.counts.spikes[l]));
         result.spikes.push(spikes);

@@ -99,32 +99,34 @@ impl NeuronLayer<'_> {
 
 /// The sliding-window axes of a convolution.
 pub fn conv_axes(c: &Conv2d) -> (Axis, Axis) {
-    let axis = |a: usize, len: usize| {
-        Axis::new(
-            len as u32,
-            c.kernel[a] as u32,
-            c.stride[a] as u32,
-            (c.pads[a] as u32, c.pads[a + 2] as u32),
-            c.dilation[a] as u32,
-        )
-        .expect("a checked ANN's windows fit")
-    };
-    (axis(0, c.in_shape[1]), axis(1, c.in_shape[2]))
+    window_axes(c.in_shape, c.kernel, c.stride, c.pads, c.dilation)
 }
 
 /// The sliding-window axes of an average pooling.
 pub fn pool_axes(p: &AvgPool2d) -> (Axis, Axis) {
-    let axis = |a: usize, len: usize| {
+    window_axes(p.in_shape, p.kernel, p.stride, p.pads, [1, 1])
+}
+
+/// Rows and columns of a window over `[channels, rows, cols]` with padding
+/// `[top, left, bottom, right]`.
+fn window_axes(
+    in_shape: [usize; 3],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pads: [usize; 4],
+    dilation: [usize; 2],
+) -> (Axis, Axis) {
+    let axis = |a: usize| {
         Axis::new(
-            len as u32,
-            p.kernel[a] as u32,
-            p.stride[a] as u32,
-            (p.pads[a] as u32, p.pads[a + 2] as u32),
-            1,
+            in_shape[a + 1] as u32,
+            kernel[a] as u32,
+            stride[a] as u32,
+            (pads[a] as u32, pads[a + 2] as u32),
+            dilation[a] as u32,
         )
         .expect("a checked ANN's windows fit")
     };
-    (axis(0, p.in_shape[1]), axis(1, p.in_shape[2]))
+    (axis(0), axis(1))
 }
 
 impl Ann {

@@ -254,7 +254,10 @@ impl Kernel {
         let Some(pool) = &self.pool else {
             return per_group_out * windows(y, x);
         };
-        let (mut prow, mut pcol) = (Vec::new(), Vec::new());
+        let (mut prow, mut pcol) = (
+            std::mem::take(&mut scratch.pool_rows),
+            std::mem::take(&mut scratch.pool_cols),
+        );
         pool.rows.taps(y, &mut prow);
         pool.cols.taps(x, &mut pcol);
         let mut n = 0;
@@ -263,6 +266,7 @@ impl Kernel {
                 n += per_group_out * windows(r, c);
             }
         }
+        (scratch.pool_rows, scratch.pool_cols) = (prow, pcol);
         n
     }
 

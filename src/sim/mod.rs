@@ -672,8 +672,9 @@ impl<'a> Simulation<'a> {
 
     /// The weights of projection `projection`, to change between steps: one per synapse in
     /// the order of the projection's synapse table (a dense projection's
-    /// `[sources x targets]` rows; a convolution's shared kernel, which every position uses). From the first call on they are the run's own (a constant
-    /// weight is written out per synapse, as f32); the network, and every other run of it,
+    /// `[sources x targets]` rows; a convolution's shared kernel, which every position uses).
+    /// From the first call on they are the run's own (a constant weight is written out per
+    /// synapse, as f32); the network, and every other run of it,
     /// keep theirs. Weights beyond the target's state bound make the run stop with a
     /// [`Runaway`] when they take a state beyond it.
     pub fn weights_mut(&mut self, projection: usize) -> &mut [f32] {

@@ -475,12 +475,12 @@ impl Part {
         let stretches = || {
             bundles.iter().filter_map(move |b| {
                 let pr = &net.projections[b.projection as usize];
-                let dense = matches!(
+                // Dense rows and kernels keep no target lists to prefetch.
+                let listed = matches!(
                     tables.weights(net, b.projection as usize),
-                    Weights::DenseRows(_)
+                    Weights::Constant(_) | Weights::PerSynapse(_)
                 );
-                let computed = matches!(pr.weights, Weights::Kernel(_));
-                if pr.target != pop || dense || computed {
+                if pr.target != pop || !listed {
                     return None;
                 }
                 let splits = &row_splits[b.projection as usize];
@@ -541,20 +541,13 @@ impl Part {
             };
             let targets = &all[a..z];
             if self.fold {
-                let local = targets.iter().map(|&n| (n - lo) as usize);
-                // The records of the targets a few synapses ahead, asked for early.
-                let ahead = targets
-                    .iter()
-                    .skip(FOLD_PREFETCH_AHEAD)
-                    .map(|&n| (n - lo) as usize);
-                let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
                 match weights {
                     Weights::Constant(w) => {
-                        self.fold_inputs(dynamics, t, r, local, ahead, std::iter::repeat(*w))
+                        self.fold_listed(dynamics, t, r, targets, std::iter::repeat(*w))
                     }
                     Weights::PerSynapse(ws) => {
                         let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
-                        self.fold_inputs(dynamics, t, r, local, ahead, weights)
+                        self.fold_listed(dynamics, t, r, targets, weights)
                     }
                     Weights::DenseRows(_) | Weights::Kernel(_) => unreachable!("handled above"),
                 }
@@ -601,13 +594,7 @@ impl Part {
                 targets.push(n);
                 weights.push(w);
             });
-            let local = targets.iter().map(|&n| (n - lo) as usize);
-            let ahead = targets
-                .iter()
-                .skip(FOLD_PREFETCH_AHEAD)
-                .map(|&n| (n - lo) as usize);
-            let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
-            self.fold_inputs(dynamics, t, r, local, ahead, weights.iter().copied());
+            self.fold_listed(dynamics, t, r, &targets, weights.iter().copied());
         } else if self.all_touched {
             // The same adds, in the same order, as a stored row's.
             let dense = &mut self.dense_inputs;
@@ -635,6 +622,27 @@ impl Part {
             }
         }
         self.computed = (targets, weights, scratch);
+    }
+
+    /// Fold inputs `weights` into the receptor `receptor` of `targets` (population indices
+    /// in this part), asking for the records a few synapses ahead early.
+    #[inline(always)]
+    fn fold_listed(
+        &mut self,
+        dynamics: Option<&Dynamics>,
+        t: u32,
+        receptor: usize,
+        targets: &[u32],
+        weights: impl Iterator<Item = f64>,
+    ) {
+        let lo = self.lo;
+        let local = targets.iter().map(move |&n| (n - lo) as usize);
+        let ahead = targets
+            .iter()
+            .skip(FOLD_PREFETCH_AHEAD)
+            .map(move |&n| (n - lo) as usize);
+        let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
+        self.fold_inputs(dynamics, t, receptor, local, ahead, weights);
     }
 
     /// Fold inputs `weights` into the receptor `receptor` of local neurons `targets` (see

@@ -31,8 +31,8 @@ impl RunTables {
     }
 
     /// The weights of projection `j`, one per synapse (dense projections: the
-    /// `[sources x targets]` rows; kernels: the shared kernel), made the run's own first: a copy of the network's, a
-    /// constant weight written out per synapse.
+    /// `[sources x targets]` rows; kernels: the shared kernel), made the run's own first: a
+    /// copy of the network's, a constant weight written out per synapse.
     pub fn weights_mut(&mut self, net: &CompiledNetwork, j: usize) -> &mut [f32] {
         let pr = &net.projections[j];
         let own = self.own_weights[j].get_or_insert_with(|| match &pr.weights {

@@ -93,6 +93,8 @@ pub(super) struct PlannedProjection {
     explicit: Option<(PathBuf, CsvRows)>,
     /// Weights read from a tensor: a dense projection's source-major rows, or a kernel.
     tensor: Option<Weights>,
+    /// A kernel's synapse table (its fan-outs), built once while planning.
+    kernel_rows: Option<Csr>,
 }
 
 /// Refuse weights (or current amplitudes) in `range` whose size alone takes `target`'s state
@@ -148,23 +150,24 @@ pub(super) fn plan_projections(
             plan_weights(ctx, &field, pr, populations, (source, target))?;
         let (delay, shape, rule, explicit) =
             plan_connectivity(ctx, &field, pr, populations, (source, target), options)?;
-        let expected = match (&rule, &explicit, &tensor) {
+        let kernel_table = match &tensor {
+            Some(Weights::Kernel(k)) => Some(kernel_rows(k).ok_or_else(|| {
+                ctx.err(
+                    field("connectivity"),
+                    "the convolution makes more than 4294967295 connections, more than one projection holds",
+                )
+            })?),
+            _ => None,
+        };
+        let expected = match (&rule, &explicit, &kernel_table) {
             (Some(r), _, _) => connect::expected_synapses(r, &shape),
             (None, Some((_, rows)), _) => rows.len() as f64,
-            (_, _, Some(Weights::Kernel(k))) => {
-                let Some(csr) = kernel_rows(k) else {
-                    return Err(ctx.err(
-                        field("connectivity"),
-                        "the convolution makes more than 4294967295 connections, more than one projection holds",
-                    ));
-                };
-                csr.len() as f64
-            }
+            (_, _, Some(csr)) => csr.len() as f64,
             _ => f64::from(shape.sources) * f64::from(shape.targets),
         };
         // An explicit list holds its parsed rows and edges while its tables are built; a
         // kernel holds no synapse.
-        let per_synapse = if matches!(tensor, Some(Weights::Kernel(_))) {
+        let per_synapse = if kernel_table.is_some() {
             0.0
         } else if explicit.is_some() {
             BYTES_PER_CSV_ROW
@@ -197,6 +200,7 @@ pub(super) fn plan_projections(
             delay,
             explicit,
             tensor,
+            kernel_rows: kernel_table,
         });
     }
     let neurons: u64 = populations.iter().map(|p| u64::from(p.size)).sum();
@@ -527,10 +531,9 @@ pub(super) fn generate_projection(
 ) -> Result<Projection> {
     let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
     if let Some(weights) = pl.tensor {
-        let csr = match &weights {
-            Weights::Kernel(k) => kernel_rows(k).expect("the total was checked in the plan"),
-            _ => Csr::dense(pl.shape.sources, pl.shape.targets),
-        };
+        let csr = pl
+            .kernel_rows
+            .unwrap_or_else(|| Csr::dense(pl.shape.sources, pl.shape.targets));
         return Ok(Projection {
             csr,
             weights,
