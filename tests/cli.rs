@@ -531,7 +531,7 @@ fn eval_threads_change_nothing_but_the_time() {
         let mut all = vec!["eval", "snn.toml", "--data", &data];
         all.extend(args);
         let out = synops(&all, dir.path());
-        assert_ne!(out.status.code(), Some(0));
+        assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");
         assert!(!dir.path().join("results").exists(), "nothing written");
