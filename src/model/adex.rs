@@ -90,6 +90,7 @@ pub struct State {
     /// vectorizes).
     pub ref_end: f64,
 }
+record!(State { v, w, ref_end });
 
 impl Adex {
     /// `(dv/dt, dw/dt)` at `(v, w)`; `free` is false while the potential is held.

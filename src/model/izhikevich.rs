@@ -105,6 +105,7 @@ pub struct State {
     /// The neuron's heterogeneity (see the module documentation).
     pub r: f64,
 }
+record!(State { v, u, r });
 
 impl Izhikevich {
     /// `(dv/dt, du/dt)` at `(v, u)`, in Brian2's order of operations (its code for

@@ -42,7 +42,8 @@ use super::method::Method;
 use super::{
     potential,
     below, largest_magnitude,
-    ClockedModel, MAX_VARIABLES, ParamError, Synapses, finite, positive, refractory_steps,
+    BLOCK, ClockedModel, MAX_VARIABLES, ParamError, Synapses, advance_lanes, finite, positive,
+    refractory_steps,
 };
 use crate::neuron::UpdateOperations;
 use serde::Deserialize;
@@ -168,6 +169,7 @@ pub struct State {
     /// and a block of records vectorizes).
     pub ref_end: f64,
 }
+record!(State { v, g_exc, g_inh, ref_end });
 
 impl LifCondExp {
     /// `dv/dt = a - b v` at conductances `g_exc`, `g_inh`: `(a, b)`.
@@ -228,7 +230,7 @@ impl LifCondExp {
     #[inline(always)]
     fn advance_all<const METHOD: u8>(
         &self,
-        states: &mut [State],
+        block: &mut [[f64; BLOCK]],
         t: u32,
         exc: &mut [f64],
         inh: &mut [f64],
@@ -239,10 +241,14 @@ impl LifCondExp {
             _ => Method::IntegratingFactor,
         };
         let t = f64::from(t);
-        for (s, (e, i)) in states.iter_mut().zip(exc.iter_mut().zip(inh.iter_mut())) {
-            let (e, i) = (std::mem::replace(e, -0.0), std::mem::replace(i, -0.0));
-            self.advance_by(method, s, t, e, i);
-        }
+        // (The closure inlined: a call would lose the caller's target features.)
+        advance_lanes(
+            block,
+            exc,
+            inh,
+            #[inline(always)]
+            |s: &mut State, e, i| self.advance_by(method, s, t, e, i),
+        );
     }
 
     /// [`ClockedModel::advance`] by `method`, at step `t`.
@@ -338,14 +344,14 @@ impl ClockedModel for LifCondExp {
     }
 
     #[inline(always)]
-    fn advance_block(&self, states: &mut [State], t: u32, exc: &mut [f64], inh: &mut [f64]) {
+    fn advance_block(&self, block: &mut [[f64; BLOCK]], t: u32, exc: &mut [f64], inh: &mut [f64]) {
         // The method chosen once per block: each loop is branch-free. (Plain loops, not
         // closures: a closure that is not inlined would lose the caller's target features.)
         match self.method {
-            Method::Euler => self.advance_all::<EULER>(states, t, exc, inh),
-            Method::Rk4 => self.advance_all::<RK4>(states, t, exc, inh),
+            Method::Euler => self.advance_all::<EULER>(block, t, exc, inh),
+            Method::Rk4 => self.advance_all::<RK4>(block, t, exc, inh),
             Method::IntegratingFactor | Method::Izhikevich2003 => {
-                self.advance_all::<INTEGRATING_FACTOR>(states, t, exc, inh)
+                self.advance_all::<INTEGRATING_FACTOR>(block, t, exc, inh)
             }
         }
     }

@@ -82,6 +82,7 @@ pub struct State {
     /// Last refractory step.
     pub ref_end: f64,
 }
+record!(State { v, i_exc, i_inh, w, ref_end });
 
 /// What a unit current of time constant `tau` adds to the potential over a step `h`: the
 /// PSP kernel of `lif_exp` ([`crate::neuron`]).

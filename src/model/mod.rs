@@ -37,6 +37,73 @@ use std::sync::Arc;
 /// The most state variables a model may record in `traces.csv`.
 pub const MAX_VARIABLES: usize = 4;
 
+/// Neurons per block of a clocked population's state: a block keeps each field of its
+/// neurons' records in an array of its own (struct of arrays), so that the update of a block
+/// reads and writes whole vectors, and its flags fill one 64-bit word.
+pub const BLOCK: usize = 64;
+
+/// The most `f64` fields a clocked model's state record may have.
+pub const MAX_FIELDS: usize = 8;
+
+/// A clocked model's state record as the engine stores it: [`Record::FIELDS`] `f64` values,
+/// kept field by field in blocks of [`BLOCK`] neurons. Declared for a struct of `f64` fields
+/// by [`record!`](crate::model::record).
+pub trait Record: Copy + Debug + Send + Sync {
+    /// Number of fields (at most [`MAX_FIELDS`]).
+    const FIELDS: usize;
+    /// The record from its fields (the first [`Record::FIELDS`] of `fields`).
+    fn from_fields(fields: &[f64; MAX_FIELDS]) -> Self;
+    /// The fields of the record, in declaration order (the rest 0).
+    fn fields(&self) -> [f64; MAX_FIELDS];
+}
+
+/// Implement [`Record`] for a struct whose fields are all `f64`:
+/// `record!(State { v, w, ref_end });` stores them in that order.
+#[macro_export]
+macro_rules! record {
+    ($name:ident { $($field:ident),+ $(,)? }) => {
+        impl $crate::model::Record for $name {
+            const FIELDS: usize = [$(stringify!($field)),+].len();
+            #[inline(always)]
+            fn from_fields(fields: &[f64; $crate::model::MAX_FIELDS]) -> Self {
+                let mut k = 0;
+                $(let $field = fields[k]; k += 1;)+
+                let _ = k;
+                $name { $($field),+ }
+            }
+            #[inline(always)]
+            fn fields(&self) -> [f64; $crate::model::MAX_FIELDS] {
+                let mut fields = [0.0; $crate::model::MAX_FIELDS];
+                let mut k = 0;
+                $(fields[k] = self.$field; k += 1;)+
+                let _ = k;
+                fields
+            }
+        }
+    };
+}
+pub use record;
+
+/// Neuron `lane`'s record in `block` (the fields of a block of [`BLOCK`] neurons).
+#[inline(always)]
+pub fn load<S: Record>(block: &[[f64; BLOCK]], lane: usize) -> S {
+    let block = &block[..S::FIELDS];
+    let mut fields = [0.0; MAX_FIELDS];
+    for (field, row) in fields.iter_mut().zip(block) {
+        *field = row[lane];
+    }
+    S::from_fields(&fields)
+}
+
+/// Write neuron `lane`'s record into `block`.
+#[inline(always)]
+pub fn store<S: Record>(block: &mut [[f64; BLOCK]], lane: usize, record: &S) {
+    let block = &mut block[..S::FIELDS];
+    for (row, field) in block.iter_mut().zip(record.fields()) {
+        row[lane] = field;
+    }
+}
+
 /// How a model's synaptic inputs are weighted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synapses {
@@ -186,8 +253,9 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     /// The parameters as written in a `[[population]]` table (besides `name`, `size`, `model`
     /// and `v_init_mv`); unknown fields are refused.
     type Params: DeserializeOwned;
-    /// One neuron's state: only what the model needs.
-    type State: Copy + Debug + Send + Sync;
+    /// One neuron's state: only what the model needs, `f64` fields declared by
+    /// [`record!`](crate::model::record).
+    type State: Record;
     /// The state variables, as `traces.csv` columns with their units, the potential first.
     const VARIABLES: &'static [&'static str];
     /// How inputs are weighted.
@@ -219,12 +287,20 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     /// add the inputs arriving at `t`. Written without branches that depend on the state
     /// (selects instead), so that the engine's loop over a block of neurons vectorizes.
     fn advance(&self, state: &mut Self::State, t: u32, in_exc: f64, in_inh: f64);
-    /// [`Self::advance`] for a block of neurons, with their inputs (left at -0.0). A model
-    /// with several methods overrides it to choose the method once per block, so that the
-    /// loop over the block holds no branch and vectorizes.
+    /// [`Self::advance`] for the neurons of a block (one per input, at most [`BLOCK`]), with
+    /// their inputs (left at -0.0). A model with several methods overrides it to choose the
+    /// method once per block (by [`advance_lanes`]), so that the loop over the block holds no
+    /// branch and vectorizes.
     #[inline(always)]
-    fn advance_block(&self, states: &mut [Self::State], t: u32, exc: &mut [f64], inh: &mut [f64]) {
-        advance_each(states, exc, inh, |s, e, i| self.advance(s, t, e, i));
+    fn advance_block(&self, block: &mut [[f64; BLOCK]], t: u32, exc: &mut [f64], inh: &mut [f64]) {
+        // (The closure inlined: a call would lose the caller's target features.)
+        advance_lanes(
+            block,
+            exc,
+            inh,
+            #[inline(always)]
+            |s: &mut Self::State, e, i| self.advance(s, t, e, i),
+        );
     }
     /// Whether the neuron crosses its threshold at step `t` (after [`Self::advance`]). Without
     /// branches, as `advance`: the engine checks a block of neurons at once.
@@ -344,9 +420,17 @@ impl<M: ClockedModel> CompiledModel for Compiled<M> {
         values
     }
     fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates> {
+        const { assert!(M::State::FIELDS <= MAX_FIELDS) };
+        let fields = M::State::FIELDS;
+        let mut blocks = vec![[0.0; BLOCK]; initial.len().div_ceil(BLOCK) * fields];
+        for (i, values) in initial.iter().enumerate() {
+            let block = &mut blocks[i / BLOCK * fields..];
+            store(block, i % BLOCK, &self.0.with_values(values));
+        }
         Box::new(States {
             model: self.0.clone(),
-            states: initial.iter().map(|v| self.0.with_values(v)).collect(),
+            len: initial.len(),
+            blocks,
         })
     }
     fn operations(&self) -> UpdateOperations {
@@ -354,16 +438,25 @@ impl<M: ClockedModel> CompiledModel for Compiled<M> {
     }
 }
 
-/// The states of neurons of model `M`, in one array of its own records.
+/// The states of neurons of model `M`, in blocks of [`BLOCK`] neurons, each block
+/// [`Record::FIELDS`] arrays of one field (the last block's lanes beyond the neurons unused).
 #[derive(Debug)]
 struct States<M: ClockedModel> {
     model: Arc<M>,
-    states: Vec<M::State>,
+    len: usize,
+    blocks: Vec<[f64; BLOCK]>,
+}
+
+impl<M: ClockedModel> States<M> {
+    /// Neuron `i`'s record.
+    fn get(&self, i: usize) -> M::State {
+        load(&self.blocks[i / BLOCK * M::State::FIELDS..], i % BLOCK)
+    }
 }
 
 impl<M: ClockedModel> ClockedStates for States<M> {
     fn len(&self) -> usize {
-        self.states.len()
+        self.len
     }
 
     fn update(&mut self, step: Step<'_>) -> f64 {
@@ -381,13 +474,13 @@ impl<M: ClockedModel> ClockedStates for States<M> {
     }
 
     fn values(&self, i: usize, out: &mut [f64; MAX_VARIABLES]) {
-        M::values(&self.states[i], out);
+        M::values(&self.get(i), out);
     }
 
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what makes NaN beyond
     fn find_runaway(&self, bound: f64) -> Option<u32> {
-        let beyond = |s: &M::State| !(M::magnitude(s) <= bound);
-        self.states.iter().position(beyond).map(|i| i as u32)
+        let beyond = |i: &usize| !(M::magnitude(&self.get(*i)) <= bound);
+        (0..self.len).find(beyond).map(|i| i as u32)
     }
 }
 
@@ -408,9 +501,9 @@ unsafe fn update_avx512<M: ClockedModel>(states: &mut States<M>, step: Step<'_>)
     update_blocks(states, step)
 }
 
-/// The step of every neuron, 64 at a time, in passes without branches (they vectorize):
-/// which neurons received input, the advance of every state, which crossed and the
-/// magnitudes of the states; then only the neurons that crossed are reset.
+/// The step of every neuron, a block of [`BLOCK`] at a time, in passes without branches
+/// (they vectorize): which neurons received input, the advance of every state, which crossed
+/// and the magnitudes of the states; then only the neurons that crossed are reset.
 #[inline(always)]
 fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64 {
     let model = &*states.model;
@@ -418,35 +511,46 @@ fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64
     // Four sums break the chain of dependent additions.
     let mut magnitudes = [0.0f64; 4];
     let blocks = states
-        .states
-        .chunks_mut(64)
-        .zip(step.exc.chunks_mut(64).zip(step.inh.chunks_mut(64)));
-    for (w, (states, (exc, inh))) in blocks.enumerate() {
-        let mut flags = [0u8; 64];
+        .blocks
+        .chunks_mut(M::State::FIELDS)
+        .zip(step.exc.chunks_mut(BLOCK).zip(step.inh.chunks_mut(BLOCK)));
+    for (w, (block, (exc, inh))) in blocks.enumerate() {
+        let lanes = exc.len().min(BLOCK);
+        let mut flags = [0u8; BLOCK];
         // An accumulator that received nothing is still -0.0 (sign bit set, no other).
         for (f, (e, i)) in flags.iter_mut().zip(exc.iter().zip(inh.iter())) {
             *f = u8::from((e.to_bits() | i.to_bits()) != (-0.0f64).to_bits());
         }
         step.received[w] |= pack_flags(&flags);
-        model.advance_block(states, t, exc, inh);
-        for (f, s) in flags.iter_mut().zip(states.iter()) {
-            *f = u8::from(model.crossed(s, t));
+        model.advance_block(block, t, exc, inh);
+        let mut sizes = [0.0f64; BLOCK];
+        for (j, (f, size)) in flags
+            .iter_mut()
+            .zip(sizes.iter_mut())
+            .enumerate()
+            .take(lanes)
+        {
+            let s: M::State = load(block, j);
+            *f = u8::from(model.crossed(&s, t));
+            *size = M::magnitude(&s);
         }
-        let mut fours = states.chunks_exact(4);
+        let mut fours = sizes[..lanes].chunks_exact(4);
         for four in &mut fours {
-            for (m, s) in magnitudes.iter_mut().zip(four) {
-                *m += M::magnitude(s);
+            for (m, size) in magnitudes.iter_mut().zip(four) {
+                *m += size;
             }
         }
-        for (m, s) in magnitudes.iter_mut().zip(fours.remainder()) {
-            *m += M::magnitude(s);
+        for (m, size) in magnitudes.iter_mut().zip(fours.remainder()) {
+            *m += size;
         }
         let mut crossed = pack_flags(&flags);
         while crossed != 0 {
             let b = crossed.trailing_zeros() as usize;
             crossed &= crossed - 1;
-            model.reset(&mut states[b], t);
-            step.spikes.push(step.lo + (w * 64 + b) as u32);
+            let mut s: M::State = load(block, b);
+            model.reset(&mut s, t);
+            store(block, b, &s);
+            step.spikes.push(step.lo + (w * BLOCK + b) as u32);
         }
     }
     (magnitudes[0] + magnitudes[1]) + (magnitudes[2] + magnitudes[3])
@@ -467,17 +571,25 @@ fn pack_flags(flags: &[u8; 64]) -> u64 {
     bits
 }
 
-/// Apply `advance(state, in_exc, in_inh)` to every neuron of a block, taking its inputs (and
-/// leaving the accumulators at -0.0).
+/// Apply `advance(state, in_exc, in_inh)` to the neurons of a block (one per input, at most
+/// [`BLOCK`]), taking their inputs (and leaving the accumulators at -0.0).
 #[inline(always)]
-pub fn advance_each<S>(
-    states: &mut [S],
+pub fn advance_lanes<S: Record>(
+    block: &mut [[f64; BLOCK]],
     exc: &mut [f64],
     inh: &mut [f64],
     advance: impl Fn(&mut S, f64, f64),
 ) {
-    for (s, (e, i)) in states.iter_mut().zip(exc.iter_mut().zip(inh.iter_mut())) {
-        advance(s, std::mem::replace(e, -0.0), std::mem::replace(i, -0.0));
+    let block = &mut block[..S::FIELDS];
+    let lanes = exc.len().min(inh.len()).min(BLOCK);
+    for j in 0..lanes {
+        let mut s: S = load(block, j);
+        let input = (
+            std::mem::replace(&mut exc[j], -0.0),
+            std::mem::replace(&mut inh[j], -0.0),
+        );
+        advance(&mut s, input.0, input.1);
+        store(block, j, &s);
     }
 }
 
