@@ -33,7 +33,7 @@
 //! <= 1/8`) and the series of `e^(-D_k)` (`|D_k| <= 1e-3`) hold to about 1e-16 relative only
 //! for conductances below about 800 nS; a neuron beyond that bound is stepped with four full
 //! exponentials instead (the factor over the step and to each inner node), the same
-//! quadrature. The choice is made per neuron from its own conductances, so results do not
+//! quadrature, on pieces of the step over which the factor changes by at most `e^0.5`. The choice is made per neuron from its own conductances, so results do not
 //! depend on which neurons share a block or a thread. A step costs about 100 floating-point
 //! operations. The test suite measures the result against an adaptive Runge–Kutta solution
 //! of all three equations at 1e-10 tolerance over 1 s at dt = 0.1 ms under strong COBA-like
@@ -168,7 +168,7 @@ impl Quadrature {
             ..Default::default()
         };
         let mut largest = [0.0f64; 2];
-        for k in 0..5 {
+        for (k, weight) in BOOLE_WEIGHTS.iter().enumerate() {
             let s = 0.25 * h * k as f64;
             if (1..4).contains(&k) {
                 let fraction = 0.25 * k as f64;
@@ -177,7 +177,7 @@ impl Quadrature {
                     *l = l.max(c.abs());
                 }
             }
-            let w = h * BOOLE_WEIGHTS[k];
+            let w = h * weight;
             q.rate[k] = [
                 w * (m.v_rest * m.inv_tau_m + m.drift),
                 w * exc(s) * m.e_exc * m.inv_g_leak * m.inv_tau_m,
@@ -243,25 +243,27 @@ impl LifCondExp {
         // From node k to the step's end: z^(4-k) e^(-D_k), node 4's factor 1.
         let powers = [z2 * z, z2, z];
         let mut input = linear(&q.rate[0]) * (z2 * z2) + linear(&q.rate[4]);
-        for k in 0..3 {
-            let d = g_exc * q.curvature[k][0] + g_inh * q.curvature[k][1];
+        for ((power, curvature), rate) in powers.iter().zip(&q.curvature).zip(&q.rate[1..4]) {
+            let d = g_exc * curvature[0] + g_inh * curvature[1];
             let series = ((d * (-1.0 / 6.0) + 0.5) * d - 1.0) * d + 1.0;
-            input += linear(&q.rate[k + 1]) * (powers[k] * series);
+            input += linear(rate) * (power * series);
         }
         v * (z2 * z2) + input
     }
 
     /// The `integrating_factor` step of any neuron: Boole's rule with every factor by the full
     /// exponential, on pieces of the step short enough that the integrating factor changes
-    /// by at most `e^0.25` over each (a stiff neuron, whose effective time constant
-    /// `C / (g_leak + g_exc + g_inh)` is near `dt` or below, is split; the conductances decay
-    /// exactly from piece to piece).
+    /// by at most `e^0.5` over each, as in the fast step (a stiff neuron, whose effective time
+    /// constant `C / (g_leak + g_exc + g_inh)` is near `dt` or below, is split; the
+    /// conductances decay exactly from piece to piece).
     #[inline(always)]
     fn full_step(&self, v: f64, g_exc: f64, g_inh: f64) -> f64 {
         let q = &self.quadrature;
         let total = q.step[0] + g_exc * q.step[1] + g_inh * q.step[2];
-        // (NaN stays one piece: max and min return the number.)
-        let pieces = (4.0 * total.abs()).ceil().max(1.0).min(MAX_PIECES);
+        // (NaN stays one piece, so that it reaches the potential: max and min return the
+        // number, where clamp would return NaN.)
+        #[allow(clippy::manual_clamp)]
+        let pieces = (2.0 * total.abs()).ceil().max(1.0).min(MAX_PIECES);
         let h = self.dt / pieces;
         let exp = super::method::exp;
         let decay = [exp(-h * self.inv_tau_syn[0]), exp(-h * self.inv_tau_syn[1])];
@@ -284,13 +286,13 @@ impl LifCondExp {
         ];
         let (mut decayed, mut exponent, mut rate) = ([1.0f64; 2], [0.0f64; 5], [0.0f64; 5]);
         let (ge, gi) = (g[0] * self.inv_g_leak, g[1] * self.inv_g_leak);
-        for k in 0..5 {
+        for (k, weight) in BOOLE_WEIGHTS.iter().enumerate() {
             let s = 0.25 * h * k as f64;
             exponent[k] = s * self.inv_tau_m
                 + g[0] * self.exponent_per_ns[0] * (1.0 - decayed[0])
                 + g[1] * self.exponent_per_ns[1] * (1.0 - decayed[1]);
             let drive = self.v_rest + ge * decayed[0] * self.e_exc + gi * decayed[1] * self.e_inh;
-            rate[k] = h * BOOLE_WEIGHTS[k] * (drive * self.inv_tau_m + self.drift);
+            rate[k] = h * weight * (drive * self.inv_tau_m + self.drift);
             decayed = [decayed[0] * quarter[0], decayed[1] * quarter[1]];
         }
         let mut input = rate[4];
