@@ -13,7 +13,7 @@ pub enum Method {
     /// The classical fourth-order Runge–Kutta method over the step (local error O(dt⁵)).
     Rk4,
     /// For a potential linear in itself with coefficients known in closed form (conductance
-    /// models): the exact integrating factor, and Gauss–Legendre quadrature of the input
+    /// models): the exact integrating factor, and Boole's rule on the input
     /// integral (see [`super::lif_cond_exp`]).
     IntegratingFactor,
     /// Izhikevich's (2003) scheme for his model (see [`super::izhikevich`]).
