@@ -75,6 +75,7 @@ pub mod model;
 pub mod network;
 pub mod neuron;
 pub mod output;
+pub mod plasticity;
 pub mod plot;
 pub mod record;
 pub mod rng;

@@ -58,6 +58,13 @@ pub struct ProjectionSummary {
     pub synapses: u64,
     /// Spikes delivered over a synapse.
     pub synaptic_events: u64,
+    /// Weight updates of a plastic projection (absent for the others).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub synaptic_updates: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An independent Poisson drive in `summary.json`.
@@ -251,6 +258,7 @@ impl Summary {
                     name: p.name.clone(),
                     synapses: p.csr.len() as u64,
                     synaptic_events: counts.synaptic_events[j],
+                    synaptic_updates: counts.synaptic_updates[j],
                 })
                 .collect(),
             synops_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -438,6 +446,66 @@ pub fn write_results(
             Ok(())
         })?;
         written.push("rates.csv".to_string());
+    }
+    written.extend(write_weights(dir, net, rec, &time)?);
+    Ok(written)
+}
+
+/// `weights.csv` (the snapshots of `[[record.weights]]`) and `weights.safetensors` (the final
+/// weights of the plastic projections, see [`crate::plasticity::file`]), when there are any.
+fn write_weights(
+    dir: &Path,
+    net: &CompiledNetwork,
+    rec: &Recorded,
+    time: &dyn Fn(u32) -> String,
+) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    if !net.record.weights.is_empty() {
+        write_atomic(&dir.join("weights.csv"), |w| {
+            writeln!(w, "time_ms,projection,synapse,source,target,weight")?;
+            let sources: Vec<Vec<u32>> = net
+                .record
+                .weights
+                .iter()
+                .map(|r| {
+                    let csr = &net.projections[r.projection].csr;
+                    let all = csr.sources();
+                    r.synapses.iter().map(|&k| all[k as usize]).collect()
+                })
+                .collect();
+            for snapshot in &rec.weights {
+                let req = &net.record.weights[snapshot.request];
+                let pr = &net.projections[req.projection];
+                let rows = req.synapses.iter().zip(&sources[snapshot.request]);
+                for ((&k, &s), weight) in rows.zip(&snapshot.weights) {
+                    let target = pr.csr.targets[k as usize];
+                    let t = time(snapshot.step);
+                    writeln!(w, "{t},{},{k},{s},{target},{weight}", pr.name)?;
+                }
+            }
+            Ok(())
+        })?;
+        written.push("weights.csv".to_string());
+    }
+    if !rec.final_weights.is_empty() {
+        let stored: Vec<(&str, crate::plasticity::file::StoredWeights)> = rec
+            .final_weights
+            .iter()
+            .map(|(j, weights)| {
+                let pr = &net.projections[*j];
+                let stored = crate::plasticity::file::StoredWeights {
+                    weights: weights.clone(),
+                    sources: pr.csr.sources(),
+                    targets: pr.csr.targets.clone(),
+                };
+                (pr.name.as_str(), stored)
+            })
+            .collect();
+        let path = dir.join("weights.safetensors");
+        let bytes = crate::plasticity::file::to_bytes(&stored)
+            .map_err(|e| Error::io(&path, "cannot write", std::io::Error::other(e)))?;
+        write_atomic(&path, |w| w.write_all(&bytes))?;
+        written.push("weights.safetensors".to_string());
     }
     Ok(written)
 }

@@ -142,6 +142,10 @@ pub enum Weights {
     Constant(f64),
     /// One weight per synapse, parallel to the targets.
     PerSynapse(Vec<f32>),
+    /// One weight per synapse in double precision, parallel to the targets: the weights of a
+    /// plastic projection during a run (every change exact to the last bit of an `f64`), and
+    /// weights loaded from a run's weights file.
+    PerSynapseF64(Vec<f64>),
     /// A dense projection: every source reaches every target, row `s` of this
     /// `[sources x targets]` matrix holds its weights and the CSR stores no target indices.
     /// One spike costs one row of adds.
@@ -212,6 +216,13 @@ impl Csr {
     pub fn row(&self, s: u32) -> std::ops::Range<usize> {
         self.row_ptr[s as usize] as usize..self.row_ptr[s as usize + 1] as usize
     }
+
+    /// The source of every synapse, in the order of the targets.
+    pub fn sources(&self) -> Vec<u32> {
+        let rows = self.row_ptr.windows(2).enumerate();
+        rows.flat_map(|(s, r)| std::iter::repeat_n(s as u32, (r[1] - r[0]) as usize))
+            .collect()
+    }
 }
 
 /// A compiled projection.
@@ -231,6 +242,8 @@ pub struct Projection {
     pub weights: Weights,
     /// Delays \[steps\].
     pub delays: Delays,
+    /// The learning rule of a plastic projection (its weights are then the initial ones).
+    pub plasticity: Option<crate::plasticity::Stdp>,
 }
 
 impl Projection {
@@ -256,6 +269,11 @@ impl Projection {
             Weights::PerSynapse(ws) => {
                 for (&t, &w) in self.csr.targets[row.clone()].iter().zip(&ws[row]) {
                     f(t, f64::from(w));
+                }
+            }
+            Weights::PerSynapseF64(ws) => {
+                for (&t, &w) in self.csr.targets[row.clone()].iter().zip(&ws[row]) {
+                    f(t, w);
                 }
             }
             Weights::Kernel(k) => k.deliver(s, (0, u32::MAX), scratch, f),
@@ -330,6 +348,19 @@ pub struct Recording {
     pub traces: Vec<TraceRequest>,
     /// Rate recorders: `(population, bin width in steps)`.
     pub rates: Vec<(usize, u32)>,
+    /// Weight snapshots of plastic projections.
+    pub weights: Vec<WeightRequest>,
+}
+
+/// A weight snapshot request.
+#[derive(Debug, Clone)]
+pub struct WeightRequest {
+    /// Projection index.
+    pub projection: usize,
+    /// Interval between snapshots in steps (the first at step 0).
+    pub every_steps: u32,
+    /// Synapse indices (all when the file names none).
+    pub synapses: Vec<u32>,
 }
 
 /// A trace recording request.
@@ -404,6 +435,7 @@ impl CompiledNetwork {
                 let mut b = p.csr.row_ptr.len() * 4 + p.csr.targets.len() * 4;
                 match &p.weights {
                     Weights::PerSynapse(w) | Weights::DenseRows(w) => b += w.len() * 4,
+                    Weights::PerSynapseF64(w) => b += w.len() * 8,
                     Weights::Kernel(k) => b += k.bytes(),
                     Weights::Constant(_) => {}
                 }

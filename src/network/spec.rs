@@ -427,6 +427,79 @@ pub struct ProjectionSpec {
     /// non-negative weights, `inh` otherwise; conductance weights are ≥ 0, so an inhibitory
     /// projection into a conductance-based target names `receptor = "inh"`.
     pub receptor: Option<ReceptorSpec>,
+    /// Makes the projection's weights learn (see [`crate::plasticity`]).
+    pub plasticity: Option<PlasticitySpec>,
+    /// Initial weights from a safetensors file that a run wrote (`weights.safetensors`, the
+    /// final weights of its plastic projections), relative to the network file: the tensor of
+    /// the projection's name, for the same synapses (same connectivity and seed).
+    pub initial_weights: Option<String>,
+}
+
+/// `[projection.plasticity]`: a learning rule for a projection's weights.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlasticitySpec {
+    /// `stdp` (pair-based) or `triplet` (Pfister & Gerstner 2006).
+    pub rule: PlasticityRuleSpec,
+    /// `additive` (default) or `multiplicative` (soft bounds).
+    #[serde(default)]
+    pub weight_dependence: WeightDependenceSpec,
+    /// `all_to_all` (default) or `nearest`.
+    #[serde(default)]
+    pub pairing: PairingSpec,
+    /// Time constant of the source's trace \[ms\].
+    pub tau_plus_ms: f64,
+    /// Time constant of the target's trace \[ms\].
+    pub tau_minus_ms: f64,
+    /// Potentiation per pair, as a fraction of `w_max`.
+    pub a_plus: f64,
+    /// Depression per pair, as a fraction of `w_max`.
+    pub a_minus: f64,
+    /// Lower bound of the weights (the projection's weight unit). Default 0.
+    #[serde(default)]
+    pub w_min: f64,
+    /// Upper bound of the weights (the projection's weight unit).
+    pub w_max: f64,
+    /// Triplet rule: time constant of the source's slow trace \[ms\].
+    pub tau_x_ms: Option<f64>,
+    /// Triplet rule: time constant of the target's slow trace \[ms\].
+    pub tau_y_ms: Option<f64>,
+    /// Triplet rule: potentiation per pair and unit of the target's slow trace.
+    pub a3_plus: Option<f64>,
+    /// Triplet rule: depression per pair and unit of the source's slow trace.
+    pub a3_minus: Option<f64>,
+}
+
+/// The learning rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlasticityRuleSpec {
+    /// Pair-based STDP.
+    Stdp,
+    /// Triplet STDP.
+    Triplet,
+}
+
+/// How weight changes scale with the weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightDependenceSpec {
+    /// Independent of the weight.
+    #[default]
+    Additive,
+    /// Soft bounds.
+    Multiplicative,
+}
+
+/// Which spike pairs count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PairingSpec {
+    /// Every pair.
+    #[default]
+    AllToAll,
+    /// The nearest spikes.
+    Nearest,
 }
 
 fn default_true() -> bool {
@@ -505,6 +578,21 @@ pub struct RecordSpec {
     /// Population rate recorders.
     #[serde(default)]
     pub rates: Vec<RateRecordSpec>,
+    /// Weight snapshots of plastic projections.
+    #[serde(default)]
+    pub weights: Vec<WeightRecordSpec>,
+}
+
+/// Snapshots of a plastic projection's weights every `every_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightRecordSpec {
+    /// The projection's name.
+    pub projection: String,
+    /// Interval between snapshots \[ms\], a whole number of steps (the first at 0).
+    pub every_ms: f64,
+    /// Synapse indices (in the order of `weights.safetensors`); default all.
+    pub synapses: Option<Vec<u64>>,
 }
 
 /// Record the spikes of a population (or some of its neurons).

@@ -8,8 +8,10 @@ mod counts;
 mod rates;
 mod spikes;
 mod traces;
+mod weights;
 
 pub use counts::CountsPerStep;
+pub use weights::WeightSnapshot;
 
 use crate::network::CompiledNetwork;
 use crate::sim::{Simulation, TraceSample};
@@ -42,7 +44,8 @@ impl<F: FnMut(&Simulation<'_>)> Recorder for EveryStep<F> {
 }
 
 /// What a network file asks to record, as it is recorded: spikes (`[[record.spikes]]`),
-/// state traces (`[[record.traces]]`) and population rates (`[[record.rates]]`).
+/// state traces (`[[record.traces]]`), population rates (`[[record.rates]]`), weight
+/// snapshots (`[[record.weights]]`), and the final weights of plastic projections.
 #[derive(Debug, Clone, Default)]
 pub struct Recorded {
     /// Recorded spikes `(step, population, index)`, in step order, then population, then index.
@@ -51,6 +54,10 @@ pub struct Recorded {
     pub traces: Vec<TraceSample>,
     /// Per rate recorder: spike counts per bin.
     pub rate_bins: Vec<Vec<u64>>,
+    /// Weight snapshots (`[[record.weights]]`), in step order, then request order.
+    pub weights: Vec<WeightSnapshot>,
+    /// At the end of the run: the weights of every plastic projection, `(projection, weights)`.
+    pub final_weights: Vec<(usize, Vec<f64>)>,
 }
 
 impl Recorded {
@@ -71,8 +78,14 @@ impl Recorder for Recorded {
         rates::record(net, &mut self.rate_bins, (step, population, neurons.len()));
     }
 
-    /// The state samples due at this step.
+    /// The state samples and weight snapshots due at this step.
     fn step(&mut self, sim: &Simulation<'_>) {
         traces::record(sim, &mut self.traces);
+        weights::record(sim, &mut self.weights);
+    }
+
+    /// The final weights of the plastic projections.
+    fn finish(&mut self, sim: &Simulation<'_>) {
+        self.final_weights = weights::plastic(sim);
     }
 }

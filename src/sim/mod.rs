@@ -38,6 +38,7 @@
 
 mod input;
 mod part;
+mod plastic;
 mod ring;
 mod runaway;
 mod tables;
@@ -94,6 +95,9 @@ pub struct Counts {
     /// Per projection: multiply-accumulates made once at the start to turn analog values into
     /// constant currents (zero inputs skipped; 0 for other projections).
     pub current_macs: Vec<u64>,
+    /// Per projection: weight updates of a plastic projection (one per synapse at each spike
+    /// of its source reaching it and at each spike of its target; 0 for other projections).
+    pub synaptic_updates: Vec<u64>,
 }
 
 /// Where the loop time went, when profiling ([`Simulation::enable_profile`]). Part phases are
@@ -236,6 +240,8 @@ pub struct Simulation<'a> {
     noise_streams: Vec<crate::rng::Stream>,
     /// The run's per-projection tables, its weights among them.
     tables: RunTables,
+    /// The plastic projections' traces and indices.
+    plastic: Vec<plastic::PlasticRun>,
     ring: SpikeRing,
     next_current: usize,
     step: u32,
@@ -466,8 +472,24 @@ impl<'a> Simulation<'a> {
             tables: RunTables {
                 into_inh,
                 row_splits,
-                own_weights: vec![None; net.projections.len()],
+                own_weights: net
+                    .projections
+                    .iter()
+                    .map(|pr| pr.plasticity.map(|_| plastic::initial_weights(pr)))
+                    .collect(),
             },
+            plastic: net
+                .projections
+                .iter()
+                .enumerate()
+                .filter_map(|(j, pr)| {
+                    let sizes = (
+                        net.populations[pr.source].size,
+                        net.populations[pr.target].size,
+                    );
+                    plastic::PlasticRun::new(j, pr, sizes, net.dt_ms)
+                })
+                .collect(),
             ring: SpikeRing::new(net.max_delay()),
             next_current: 0,
             step: 0,
@@ -482,6 +504,7 @@ impl<'a> Simulation<'a> {
                 external_events: vec![0; net.drives.len()],
                 active_neuron_steps: vec![0; np],
                 current_macs: vec![0; net.projections.len()],
+                synaptic_updates: vec![0; net.projections.len()],
             },
             recorded: Recorded::new(net),
             runaway: None,
@@ -655,6 +678,9 @@ impl<'a> Simulation<'a> {
     /// the recorders see it (their `finish` still runs).
     pub fn run_with(&mut self, recorder: &mut dyn Recorder) -> Result<(), Runaway> {
         self.run_steps(recorder);
+        let mut recorded = std::mem::take(&mut self.recorded);
+        recorded.finish(self);
+        self.recorded = recorded;
         recorder.finish(self);
         self.runaway.clone().map_or(Ok(()), Err)
     }
@@ -677,8 +703,19 @@ impl<'a> Simulation<'a> {
     /// synapse, as f32); the network, and every other run of it,
     /// keep theirs. Weights beyond the target's state bound make the run stop with a
     /// [`Runaway`] when they take a state beyond it.
+    ///
+    /// # Panics
+    /// On a projection whose weights are double precision (plastic, or loaded from a weights
+    /// file): use [`Self::weights_f64_mut`].
     pub fn weights_mut(&mut self, projection: usize) -> &mut [f32] {
         self.tables.weights_mut(self.net, projection)
+    }
+
+    /// The double-precision weights of projection `projection` (plastic projections, and
+    /// weights loaded from a weights file) to change between steps, the run's own from the
+    /// first call on; `None` for projections with single-precision or computed weights.
+    pub fn weights_f64_mut(&mut self, projection: usize) -> Option<&mut [f64]> {
+        self.tables.weights_f64_mut(self.net, projection)
     }
 
     /// Whether the run can go on: steps are left and no state has run away.
@@ -694,14 +731,10 @@ impl<'a> Simulation<'a> {
             }
             return;
         }
-        // The team reads these during the parallel phases while the sequential phases
-        // mutate the rest of the simulation.
-        let tables = std::mem::take(&mut self.tables);
         let sizes: Vec<usize> = self.parts.iter().map(|p| p.len()).collect();
         let team = team::Team::new(
             self.threads,
             self.net,
-            &tables,
             (self.engine == Engine::Event, self.profile.is_some()),
             &sizes,
         );
@@ -714,12 +747,12 @@ impl<'a> Simulation<'a> {
             let mut preemptions = team::Preemptions::new();
             while self.steps_left() {
                 self.step_with(recorder, |sim, t, bundles| {
-                    team.step(t, &mut sim.parts, bundles, &mut preemptions)
+                    let work = (&mut sim.parts, bundles, &mut sim.tables);
+                    team.step(t, work, &mut preemptions)
                 });
             }
             team.finish();
         });
-        self.tables = tables;
     }
 
     /// The body of every step, whoever advances the parts (`advance_parts`: this thread, the
@@ -844,8 +877,6 @@ impl<'a> Simulation<'a> {
     /// The sequential end of a step, after the parts were advanced: collect their spikes and
     /// counts, switch currents, record, and emit the spikes.
     fn end_step(&mut self, t: u32, mut bundles: Vec<Bundle>, recorder: &mut dyn Recorder) {
-        bundles.clear();
-        self.ring.give_back(t, bundles);
         for part in &mut self.parts {
             self.spikes_now[part.pop].append(&mut part.spikes);
             self.counts.neuron_updates[part.pop] += part.updates + part.checks;
@@ -865,6 +896,9 @@ impl<'a> Simulation<'a> {
                 self.counts.external_events[k] += e;
             }
         }
+        self.learn(t, &bundles);
+        bundles.clear();
+        self.ring.give_back(t, bundles);
         self.switch_currents(t);
         self.find_runaway(t);
         if self.runaway.is_some() {
@@ -874,6 +908,27 @@ impl<'a> Simulation<'a> {
         self.keep_for_routing(t);
         if t.is_multiple_of(self.epoch_steps) {
             self.route();
+        }
+    }
+
+    /// The plastic projections' weight changes of step `t`: the arrivals of `bundles` (in
+    /// their order), then this step's spikes of the targets (ascending).
+    fn learn(&mut self, t: u32, bundles: &[Bundle]) {
+        let net = self.net;
+        for run in &mut self.plastic {
+            let j = run.projection;
+            let Some(Weights::PerSynapseF64(weights)) = &mut self.tables.own_weights[j] else {
+                unreachable!("a plastic projection's run has its own weights")
+            };
+            let before = run.updates;
+            let targets = &net.projections[j].csr.targets;
+            for b in bundles.iter().filter(|b| b.projection as usize == j) {
+                run.arrive(t, b, targets, weights);
+            }
+            for &n in &self.spikes_now[run.target] {
+                run.fire(t, n, weights);
+            }
+            self.counts.synaptic_updates[j] += run.updates - before;
         }
     }
 

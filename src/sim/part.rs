@@ -478,7 +478,7 @@ impl Part {
                 // Dense rows and kernels keep no target lists to prefetch.
                 let listed = matches!(
                     tables.weights(net, b.projection as usize),
-                    Weights::Constant(_) | Weights::PerSynapse(_)
+                    Weights::Constant(_) | Weights::PerSynapse(_) | Weights::PerSynapseF64(_)
                 );
                 if pr.target != pop || !listed {
                     return None;
@@ -549,6 +549,10 @@ impl Part {
                         let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
                         self.fold_listed(dynamics, t, r, targets, weights)
                     }
+                    Weights::PerSynapseF64(ws) => {
+                        let weights = ws[first + a..first + z].iter().copied();
+                        self.fold_listed(dynamics, t, r, targets, weights)
+                    }
                     Weights::DenseRows(_) | Weights::Kernel(_) => unreachable!("handled above"),
                 }
                 continue;
@@ -564,6 +568,14 @@ impl Part {
                 }
                 (Weights::PerSynapse(ws), all) => {
                     let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
+                    if all {
+                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
+                    } else {
+                        accumulate::<true, _>(slots, r, touched, targets, lo, weights)
+                    }
+                }
+                (Weights::PerSynapseF64(ws), all) => {
+                    let weights = ws[first + a..first + z].iter().copied();
                     if all {
                         accumulate::<false, _>(dense, r, touched, targets, lo, weights)
                     } else {

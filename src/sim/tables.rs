@@ -30,6 +30,20 @@ impl RunTables {
         }
     }
 
+    /// The double-precision weights of projection `j` (plastic projections, and weights loaded
+    /// from a weights file), made the run's own first; `None` for other projections.
+    pub fn weights_f64_mut(&mut self, net: &CompiledNetwork, j: usize) -> Option<&mut [f64]> {
+        if let (None, Weights::PerSynapseF64(ws)) =
+            (&self.own_weights[j], &net.projections[j].weights)
+        {
+            self.own_weights[j] = Some(Weights::PerSynapseF64(ws.clone()));
+        }
+        match &mut self.own_weights[j] {
+            Some(Weights::PerSynapseF64(ws)) => Some(ws),
+            _ => None,
+        }
+    }
+
     /// The weights of projection `j`, one per synapse (dense projections: the
     /// `[sources x targets]` rows; kernels: the shared kernel), made the run's own first: a
     /// copy of the network's, a constant weight written out per synapse.
@@ -42,6 +56,10 @@ impl RunTables {
         match own {
             Weights::PerSynapse(w) | Weights::DenseRows(w) => w,
             Weights::Kernel(k) => &mut k.weights,
+            Weights::PerSynapseF64(_) => panic!(
+                "projection {j} keeps double-precision weights (plastic, or loaded from a \
+                 weights file): write them through Simulation::weights_f64_mut"
+            ),
             Weights::Constant(_) => unreachable!("written out per synapse above"),
         }
     }

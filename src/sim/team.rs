@@ -112,7 +112,9 @@ impl WaitPlace {
 /// simulation during its sequential phase.
 pub(super) struct Team<'s> {
     net: &'s CompiledNetwork,
-    tables: &'s RunTables,
+    /// The run's tables, here during the parallel phase of a step (the sequential phase may
+    /// write them: plasticity changes weights).
+    tables: RwLock<RunTables>,
     event: bool,
     profile: bool,
     /// Whether there are more threads than cores.
@@ -161,14 +163,13 @@ impl<'s> Team<'s> {
     pub fn new(
         threads: usize,
         net: &'s CompiledNetwork,
-        tables: &'s RunTables,
         (event, profile): (bool, bool),
         part_sizes: &[usize],
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Team {
             net,
-            tables,
+            tables: RwLock::new(RunTables::default()),
             event,
             profile,
             oversubscribed: threads > cores,
@@ -214,8 +215,7 @@ impl<'s> Team<'s> {
     pub fn step(
         &self,
         step: u32,
-        parts: &mut Vec<Part>,
-        bundles: &mut Vec<Bundle>,
+        (parts, bundles, tables): (&mut Vec<Part>, &mut Vec<Bundle>, &mut RunTables),
         preemptions: &mut Preemptions,
     ) {
         debug_assert_eq!(parts.len(), self.parts.len());
@@ -225,6 +225,10 @@ impl<'s> Team<'s> {
         std::mem::swap(
             &mut *self.bundles.write().expect("no thread panicked"),
             bundles,
+        );
+        std::mem::swap(
+            &mut *self.tables.write().expect("no thread panicked"),
+            tables,
         );
         self.step.store(step, Ordering::Relaxed);
         self.done.0.store(0, Ordering::SeqCst);
@@ -249,6 +253,10 @@ impl<'s> Team<'s> {
         std::mem::swap(
             &mut *self.bundles.write().expect("no thread panicked"),
             bundles,
+        );
+        std::mem::swap(
+            &mut *self.tables.write().expect("no thread panicked"),
+            tables,
         );
     }
 
@@ -288,19 +296,22 @@ impl<'s> Team<'s> {
     /// thread that is late for a round (the round moved on while it was off its core) claims
     /// nothing: every part of a later round already carries that later round.
     fn work(&self, worker: usize, round: u64) {
-        let mut bundles = None;
+        let mut shared = None;
         for &part in &self.claim_order[worker] {
             if self.claimed[part].0.fetch_max(round, Ordering::AcqRel) >= round {
                 continue;
             }
             // The round cannot end before this part is done, so the owner does not touch the
             // bundles or the step until then.
-            let bundles = bundles.get_or_insert_with(|| self.bundles.read().expect("no panic"));
+            let (bundles, tables) = shared.get_or_insert_with(|| {
+                let bundles = self.bundles.read().expect("no panic");
+                (bundles, self.tables.read().expect("no panic"))
+            });
             let input = StepInput {
                 t: self.step.load(Ordering::Relaxed),
                 net: self.net,
                 bundles,
-                tables: self.tables,
+                tables,
                 event: self.event,
                 profile: self.profile,
             };

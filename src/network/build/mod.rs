@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 mod inputs;
 mod kernels;
 mod memory;
+mod plasticity;
 mod populations;
 mod projections;
 mod recording;
@@ -26,6 +27,7 @@ use inputs::*;
 use kernels::*;
 pub(super) use memory::exceeds_memory;
 use memory::*;
+use plasticity::*;
 use populations::*;
 use projections::*;
 use recording::*;
@@ -302,10 +304,18 @@ pub fn compile(
     let projections = planned
         .into_iter()
         .enumerate()
-        .map(|(j, pl)| generate_projection(&ctx, j, pl, seed))
+        .map(|(j, pl)| {
+            let mut projection = generate_projection(&ctx, j, pl, seed)?;
+            let (pr, target) = (&spec.projections[j], &populations[projection.target]);
+            if let Some(file) = &pr.initial_weights {
+                load_initial_weights(&ctx, file, &mut projection, target)?;
+            }
+            projection.plasticity = compile_plasticity(&ctx, pr, &projection, target)?;
+            Ok(projection)
+        })
         .collect::<Result<Vec<_>>>()?;
     let (drives, currents, noises) = compile_inputs(&ctx, spec, &mut populations)?;
-    let record = compile_recording(&ctx, spec, &populations)?;
+    let record = compile_recording(&ctx, spec, &populations, &projections)?;
     Ok(CompiledNetwork {
         name: spec.name.clone(),
         path: path.to_path_buf(),

@@ -542,6 +542,7 @@ pub(super) fn generate_projection(
             source: pl.source,
             target: pl.target,
             receptor: pl.receptor,
+            plasticity: None,
         });
     }
     let explicit = pl.explicit.take();
@@ -618,6 +619,7 @@ pub(super) fn generate_projection(
         csr,
         weights,
         delays,
+        plasticity: None,
     })
 }
 

@@ -24,6 +24,7 @@ pub(super) fn compile_recording(
     ctx: &Ctx,
     spec: &NetworkSpec,
     populations: &[Population],
+    projections: &[Projection],
 ) -> Result<Recording> {
     let mut record = Recording {
         spikes: vec![None; populations.len()],
@@ -64,5 +65,58 @@ pub(super) fn compile_recording(
             .rates
             .push((p, ctx.steps(&field("bin_ms"), r.bin_ms, 1)?));
     }
+    for (k, r) in spec.record.weights.iter().enumerate() {
+        record.weights.push(weight_request(ctx, k, r, projections)?);
+    }
     Ok(record)
+}
+
+/// Check `[[record.weights]]` number `k`.
+fn weight_request(
+    ctx: &Ctx,
+    k: usize,
+    r: &WeightRecordSpec,
+    projections: &[Projection],
+) -> Result<WeightRequest> {
+    let field = |f: &str| format!("record.weights[{k}].{f}");
+    let names: Vec<&str> = projections.iter().map(|p| p.name.as_str()).collect();
+    let Some(j) = names.iter().position(|n| *n == r.projection) else {
+        let hint = nearest(&r.projection, names.iter().copied())
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        return Err(ctx.err(
+            field("projection"),
+            format!("no projection `{}`{hint}", r.projection),
+        ));
+    };
+    if projections[j].plasticity.is_none() {
+        return Err(ctx.err(
+            field("projection"),
+            format!(
+                "projection `{}` is not plastic: its weights do not change",
+                r.projection
+            ),
+        ));
+    }
+    let synapses = projections[j].csr.len();
+    let synapses = match &r.synapses {
+        None => (0..synapses as u32).collect(),
+        Some(list) => match list.iter().find(|&&i| i >= synapses as u64) {
+            Some(i) => {
+                return Err(ctx.err(
+                    field("synapses"),
+                    format!(
+                        "synapse {i} does not exist: the projection has {synapses} (0 to {})",
+                        synapses.saturating_sub(1)
+                    ),
+                ));
+            }
+            None => list.iter().map(|&i| i as u32).collect(),
+        },
+    };
+    Ok(WeightRequest {
+        projection: j,
+        every_steps: ctx.steps(&field("every_ms"), r.every_ms, 1)?,
+        synapses,
+    })
 }
