@@ -100,7 +100,7 @@ fn trace(t: u32, earlier: &[u32], tau: f64, nearest: bool) -> f64 {
         .iter()
         .map(|&e| (-f64::from(t - e) * DT_MS / tau).exp());
     if nearest {
-        terms.rev().next().unwrap_or(0.0)
+        terms.next_back().unwrap_or(0.0)
     } else {
         terms.sum()
     }
