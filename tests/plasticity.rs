@@ -92,6 +92,8 @@ struct Rule {
     nearest: bool,
     /// `(a3_plus, a3_minus, tau_x, tau_y)`.
     triplet: Option<(f64, f64, f64, f64)>,
+    /// `(mu, w0)` of the power law (Morrison et al. 2007).
+    power_law: Option<(f64, f64)>,
 }
 
 /// `sum over earlier steps e of exp(-(t - e) dt / tau)` (only the latest with `nearest`).
@@ -122,10 +124,10 @@ fn expected(rule: Rule, w0: f64, arrive: &[u32], fire: &[u32]) -> f64 {
                 + rule.triplet.map_or(0.0, |(a3, _, _, tau_y)| {
                     a3 * trace(t, &post, tau_y, rule.nearest)
                 });
-            let up = if rule.multiplicative {
-                rule.w_max - w
-            } else {
-                rule.w_max
+            let up = match rule.power_law {
+                Some((mu, w0)) => w0.powf(1.0 - mu) * w.powf(mu),
+                None if rule.multiplicative => rule.w_max - w,
+                None => rule.w_max,
             };
             w = (w + a * x * up).clamp(0.0, rule.w_max);
         } else {
@@ -136,7 +138,11 @@ fn expected(rule: Rule, w0: f64, arrive: &[u32], fire: &[u32]) -> f64 {
                 + rule.triplet.map_or(0.0, |(_, a3, tau_x, _)| {
                     a3 * trace(t, &pre, tau_x, rule.nearest)
                 });
-            let down = if rule.multiplicative { w } else { rule.w_max };
+            let down = if rule.multiplicative || rule.power_law.is_some() {
+                w
+            } else {
+                rule.w_max
+            };
             w = (w - a * y * down).clamp(0.0, rule.w_max);
         }
     }
@@ -168,6 +174,10 @@ fn toml(rule: Rule) -> String {
         rule.a_minus,
         rule.w_max
     );
+    if let Some((mu, w0)) = rule.power_law {
+        s = s.replace("\"additive\"", "\"power_law\"");
+        s += &format!("mu = {mu}\nw0 = {w0}\n");
+    }
     if let Some((a3p, a3m, tx, ty)) = rule.triplet {
         s += &format!("a3_plus = {a3p}\na3_minus = {a3m}\ntau_x_ms = {tx}\ntau_y_ms = {ty}\n");
     }
@@ -218,6 +228,7 @@ const PAIR: Rule = Rule {
     multiplicative: false,
     nearest: false,
     triplet: None,
+    power_law: None,
 };
 
 #[test]
@@ -244,6 +255,21 @@ fn nearest_spike_stdp_follows_the_formula() {
         "nearest",
         Rule {
             nearest: true,
+            ..PAIR
+        },
+    );
+}
+
+#[test]
+fn power_law_stdp_follows_the_formula() {
+    // Morrison et al. (2007): lambda = 0.1, alpha = 0.0578, mu = 0.4, here with w0 = 0.002.
+    let power_law = Some((0.4, 0.002));
+    check(
+        "power_law",
+        Rule {
+            a_plus: 0.1,
+            a_minus: 0.1 * 0.0578,
+            power_law,
             ..PAIR
         },
     );

@@ -441,7 +441,7 @@ pub struct ProjectionSpec {
 pub struct PlasticitySpec {
     /// `stdp` (pair-based) or `triplet` (Pfister & Gerstner 2006).
     pub rule: PlasticityRuleSpec,
-    /// `additive` (default) or `multiplicative` (soft bounds).
+    /// `additive` (default), `multiplicative` (soft bounds) or `power_law`.
     #[serde(default)]
     pub weight_dependence: WeightDependenceSpec,
     /// `all_to_all` (default) or `nearest`.
@@ -460,6 +460,10 @@ pub struct PlasticitySpec {
     pub w_min: f64,
     /// Upper bound of the weights (the projection's weight unit).
     pub w_max: f64,
+    /// `power_law`: the exponent of the potentiation's weight dependence (0 to 1).
+    pub mu: Option<f64>,
+    /// `power_law`: the reference weight (the projection's weight unit).
+    pub w0: Option<f64>,
     /// Triplet rule: time constant of the source's slow trace \[ms\].
     pub tau_x_ms: Option<f64>,
     /// Triplet rule: time constant of the target's slow trace \[ms\].
@@ -489,6 +493,8 @@ pub enum WeightDependenceSpec {
     Additive,
     /// Soft bounds.
     Multiplicative,
+    /// Morrison et al. (2007): potentiation as `w0^(1 - mu) w^mu`, depression as `w`.
+    PowerLaw,
 }
 
 /// Which spike pairs count.

@@ -12,20 +12,30 @@
 //! source spike:  w <- clip(w - (a_minus + a3_minus * x2) * y * down(w))     [x2 just before]
 //! additive:        up(w) = w_max,        down(w) = w_max
 //! multiplicative:  up(w) = w_max - w,    down(w) = w - w_min   (soft bounds)
+//! power_law:       up(w) = w0^(1-mu) w^mu, down(w) = w - w_min  (Morrison et al. 2007)
 //! clip: to [w_min, w_max]
 //! ```
 //!
 //! `x2` (`tau_x`) and `y2` (`tau_y`) are the triplet rule's slow traces; the pair rule has
-//! `a3_plus = a3_minus = 0`. The amplitudes are fractions of `w_max`, as in Brian2's example
-//! of Song et al. (`dApre = 0.01 gmax`).
+//! `a3_plus = a3_minus = 0`. The amplitudes are fractions of `up(w)` and `down(w)`: of `w_max`
+//! for the additive rule, as in Brian2's example of Song et al. (`dApre = 0.01 gmax`); `a_plus`
+//! and `a_minus` are Morrison's `lambda` and `lambda alpha` for the power law.
 
 /// How a weight change scales with the weight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WeightDependence {
     /// Changes independent of the weight, clipped at the bounds.
     Additive,
     /// Potentiation proportional to `w_max - w`, depression to `w - w_min`.
     Multiplicative,
+    /// Morrison et al. (2007): potentiation proportional to `w0^(1 - mu) w^mu`, depression
+    /// to `w - w_min` (`mu = 0`: van Rossum et al. 2000).
+    PowerLaw {
+        /// The exponent `mu` (0 to 1).
+        mu: f64,
+        /// The reference weight `w0` (the projection's weight unit).
+        w0: f64,
+    },
 }
 
 /// Which spike pairs a trace sums.
@@ -82,6 +92,8 @@ impl Stdp {
         let up = match self.dependence {
             WeightDependence::Additive => self.w_max,
             WeightDependence::Multiplicative => self.w_max - w,
+            WeightDependence::PowerLaw { mu, w0 } if mu == 0.0 => w0,
+            WeightDependence::PowerLaw { mu, w0 } => w0.powf(1.0 - mu) * w.powf(mu),
         };
         self.clip(w + amplitude * x * up)
     }
@@ -93,7 +105,7 @@ impl Stdp {
         let amplitude = self.a_minus + self.triplet.map_or(0.0, |t| t.a3_minus * x2);
         let down = match self.dependence {
             WeightDependence::Additive => self.w_max,
-            WeightDependence::Multiplicative => w - self.w_min,
+            WeightDependence::Multiplicative | WeightDependence::PowerLaw { .. } => w - self.w_min,
         };
         self.clip(w - amplitude * y * down)
     }
@@ -148,6 +160,17 @@ mod tests {
         assert_eq!(r.depress(1.5, 1.0, 0.0), 1.5 - 0.0105 * 1.5);
         assert_eq!(r.potentiate(2.0, 1.0, 0.0), 2.0);
         assert_eq!(r.depress(0.0, 1.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn power_law_potentiation_grows_as_w_to_the_mu_and_depression_as_w() {
+        let mut r = rule(WeightDependence::PowerLaw { mu: 0.4, w0: 0.5 });
+        r.w_max = 100.0;
+        let want = 1.5 + 0.01 * 0.5f64.powf(0.6) * 1.5f64.powf(0.4) * 0.8;
+        assert_eq!(r.potentiate(1.5, 0.8, 0.0), want);
+        assert_eq!(r.depress(1.5, 0.8, 0.0), 1.5 - 0.0105 * 0.8 * 1.5);
+        r.dependence = WeightDependence::PowerLaw { mu: 0.0, w0: 0.5 };
+        assert_eq!(r.potentiate(1.5, 0.8, 0.0), 1.5 + 0.01 * 0.8 * 0.5);
     }
 
     #[test]

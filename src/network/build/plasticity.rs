@@ -22,10 +22,7 @@ pub(super) fn compile_plasticity(
         a_minus: non_negative(ctx, &field("a_minus"), p.a_minus)?,
         w_min: non_negative(ctx, &field("w_min"), p.w_min)?,
         w_max: ctx.finite(&field("w_max"), p.w_max)?,
-        dependence: match p.weight_dependence {
-            WeightDependenceSpec::Additive => WeightDependence::Additive,
-            WeightDependenceSpec::Multiplicative => WeightDependence::Multiplicative,
-        },
+        dependence: dependence(ctx, &field, p)?,
         pairing: match p.pairing {
             PairingSpec::AllToAll => Pairing::AllToAll,
             PairingSpec::Nearest => Pairing::Nearest,
@@ -41,6 +38,37 @@ pub(super) fn compile_plasticity(
     check_weight_bound(ctx, (&field("w_max"), "weight"), (0.0, rule.w_max), target)?;
     check_projection(ctx, &field, projection, &rule)?;
     Ok(Some(rule))
+}
+
+/// The weight dependence, with `mu` and `w0` for (and only for) the power law.
+fn dependence(
+    ctx: &Ctx,
+    field: &dyn Fn(&str) -> String,
+    p: &PlasticitySpec,
+) -> Result<WeightDependence> {
+    let power_law = p.weight_dependence == WeightDependenceSpec::PowerLaw;
+    for (name, given) in [("mu", p.mu.is_some()), ("w0", p.w0.is_some())] {
+        if given != power_law {
+            let message = if given {
+                "belongs to weight_dependence = \"power_law\""
+            } else {
+                "is required by weight_dependence = \"power_law\""
+            };
+            return Err(ctx.err(field(name), message));
+        }
+    }
+    Ok(match p.weight_dependence {
+        WeightDependenceSpec::Additive => WeightDependence::Additive,
+        WeightDependenceSpec::Multiplicative => WeightDependence::Multiplicative,
+        WeightDependenceSpec::PowerLaw => {
+            let mu = p.mu.expect("checked above");
+            if !(0.0..=1.0).contains(&mu) {
+                return Err(ctx.err(field("mu"), format!("must be in [0, 1], got {mu}")));
+            }
+            let w0 = ctx.positive(&field("w0"), p.w0.expect("checked above"))?;
+            WeightDependence::PowerLaw { mu, w0 }
+        }
+    })
 }
 
 /// `v`, refused unless finite and ≥ 0.
