@@ -92,7 +92,7 @@ impl Stdp {
         let up = match self.dependence {
             WeightDependence::Additive => self.w_max,
             WeightDependence::Multiplicative => self.w_max - w,
-            WeightDependence::PowerLaw { mu, w0 } if mu == 0.0 => w0,
+            WeightDependence::PowerLaw { mu: 0.0, w0 } => w0,
             WeightDependence::PowerLaw { mu, w0 } => w0.powf(1.0 - mu) * w.powf(mu),
         };
         self.clip(w + amplitude * x * up)
