@@ -1,6 +1,8 @@
 """Brunel (NEST's brunel_delta parameters), CUBA and COBA (Brian2's examples) in Brian2, 1 s.
 
-Usage: python brian2_net.py brunel|cuba|coba cpp_standalone|cython|numpy [REPEATS]
+Usage: python brian2_net.py brunel|brunel_stdp|cuba|coba cpp_standalone|cython|numpy [REPEATS]
+(brunel_stdp: Brunel with the power-law STDP of Morrison et al. 2007 on the excitatory-to-
+excitatory synapses, as networks/brunel_stdp.toml.)
 Prints one JSON line: build_s, compile_s, loop_s, spikes, rate_hz, synapses, peak_rss_mb.
 With cpp_standalone, the compiled binary runs REPEATS times (default 1) and loop_s is the
 median of its loop times (all in loop_s_all).
@@ -27,7 +29,7 @@ b2.defaultclock.dt = 0.1 * ms
 b2.seed(int(__import__("os").environ.get("SEED", "1")))
 
 start = time.perf_counter()
-if network == "brunel":
+if network in ("brunel", "brunel_stdp"):
     NE, NI, CE, CI = 10000, 2500, 1000, 250
     J, g, eta, theta, tau = 0.1 * mV, 5.0, 2.0, 20 * mV, 20 * ms
     nu_th = theta / (J * CE * tau)
@@ -49,14 +51,36 @@ if network == "brunel":
         order = np.lexsort((post, pre))
         return pre[order], post[order]
 
-    exc = b2.Synapses(G[:NE], G, on_pre="v_post += J", delay=1.5 * ms)
     pre, post = in_degree(NE, CE)
-    exc.connect(i=pre, j=post)
+    if network == "brunel":
+        exc = b2.Synapses(G[:NE], G, on_pre="v_post += J", delay=1.5 * ms)
+        exc.connect(i=pre, j=post)
+        plastic = []
+    else:
+        # Morrison et al. (2007): potentiation lambda w0^(1-mu) w^mu x, depression
+        # lambda alpha w y, all-to-all traces; the whole delay before the synapse (Brian2's
+        # default, as synops). Parameters as networks/brunel_stdp.toml.
+        tau_stdp, lam, alpha, mu, w0, wmax = 20 * ms, 0.1, 0.0578, 0.4, 0.000863 * mV, 1 * mV
+        ee = b2.Synapses(G[:NE], G[:NE], """w : volt
+                         dx/dt = -x / tau_stdp : 1 (event-driven)
+                         dy/dt = -y / tau_stdp : 1 (event-driven)""",
+                         on_pre="""v_post += w
+                                   w = clip(w - lam * alpha * w * y, 0 * mV, wmax)
+                                   x += 1""",
+                         on_post="""w = clip(w + lam * w0 * (w / w0)**mu * x, 0 * mV, wmax)
+                                    y += 1""",
+                         delay=1.5 * ms)
+        to_exc = post < NE
+        ee.connect(i=pre[to_exc], j=post[to_exc])
+        ee.w = J
+        exc = b2.Synapses(G[:NE], G[NE:], on_pre="v_post += J", delay=1.5 * ms)
+        exc.connect(i=pre[~to_exc], j=post[~to_exc] - NE)
+        plastic = [ee]
     inh = b2.Synapses(G[NE:], G, on_pre="v_post += -g * J", delay=1.5 * ms)
     pre, post = in_degree(NI, CI)
     inh.connect(i=pre, j=post)
     ext = b2.PoissonInput(G, "v", N=CE, rate=eta * nu_th, weight=J)
-    synapses = [exc, inh]
+    synapses = [exc, inh] + plastic
     neurons = NE + NI
 elif network == "coba":
     # Brette et al. (2007) benchmark 1 as in Brian2's COBA example, integrated by forward

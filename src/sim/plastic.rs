@@ -15,6 +15,9 @@ use super::ring::Bundle;
 use crate::network::compiled::{Projection, Weights};
 use crate::plasticity::{Decay, Stdp};
 
+/// Potentiation asks for the weight of the synapse this many places ahead in a target's list.
+const WEIGHT_PREFETCH_AHEAD: usize = 16;
+
 /// The traces of one neuron at step `last`: the fast one (`x` or `y`) and the triplet rule's
 /// slow one (`x2` or `y2`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -147,7 +150,13 @@ impl PlasticRun {
         let before = post.at(t, &self.post_decays);
         let own =
             self.incoming_ptr[j as usize] as usize..self.incoming_ptr[j as usize + 1] as usize;
-        for &(s, k) in &self.incoming[own.clone()] {
+        let incoming = &self.incoming[own.clone()];
+        for (i, &(s, k)) in incoming.iter().enumerate() {
+            // The weights lie anywhere in the table: ask for those a few synapses ahead, so
+            // that their loads overlap instead of waiting one after the other.
+            if let Some(&(_, ahead)) = incoming.get(i + WEIGHT_PREFETCH_AHEAD) {
+                super::part::prefetch(&weights[ahead as usize]);
+            }
             let (x, _) = self.pre[s as usize].at(t, &self.pre_decays);
             let w = &mut weights[k as usize];
             *w = self.rule.potentiate(*w, x, before.1);
