@@ -678,6 +678,7 @@ impl<'a> Simulation<'a> {
     /// the recorders see it (their `finish` still runs).
     pub fn run_with(&mut self, recorder: &mut dyn Recorder) -> Result<(), Runaway> {
         self.run_steps(recorder);
+        self.settle_weights();
         let mut recorded = std::mem::take(&mut self.recorded);
         recorded.finish(self);
         self.recorded = recorded;
@@ -766,6 +767,7 @@ impl<'a> Simulation<'a> {
         let start = self.profile.is_some().then(std::time::Instant::now);
         let t = self.begin_step();
         let mut bundles = self.ring.take(t);
+        self.catch_up(&bundles);
         self.count_deliveries(&bundles);
         let sequential = start.map(|s| s.elapsed());
         advance_parts(self, t, &mut bundles);
@@ -806,6 +808,7 @@ impl<'a> Simulation<'a> {
                 }
                 None => self.step_with(&mut crate::record::Nothing, Self::advance_parts),
             }
+            self.settle_weights();
         }
         self.runaway.clone().map_or(Ok(()), Err)
     }
@@ -926,9 +929,44 @@ impl<'a> Simulation<'a> {
                 run.arrive(t, b, targets, weights);
             }
             for &n in &self.spikes_now[run.target] {
-                run.fire(t, n, weights);
+                run.fire(t, n);
+            }
+            let snapshot = net
+                .record
+                .weights
+                .iter()
+                .any(|r| r.projection == j && t.is_multiple_of(r.every_steps));
+            if snapshot || t.is_multiple_of(plastic::SETTLE_STEPS) || t == net.steps {
+                run.settle(t, &net.projections[j], weights);
             }
             self.counts.synaptic_updates[j] += run.updates - before;
+        }
+    }
+
+    /// Before delivery: the synapses of the plastic projections that `bundles` reach apply
+    /// their pending potentiation (see module `plastic`).
+    fn catch_up(&mut self, bundles: &[Bundle]) {
+        let net = self.net;
+        for run in &self.plastic {
+            let j = run.projection;
+            let Some(Weights::PerSynapseF64(weights)) = &mut self.tables.own_weights[j] else {
+                unreachable!("a plastic projection's run has its own weights")
+            };
+            let targets = &net.projections[j].csr.targets;
+            for b in bundles.iter().filter(|b| b.projection as usize == j) {
+                run.catch_up(b, targets, weights);
+            }
+        }
+    }
+
+    /// Apply every pending potentiation of the plastic projections (see module `plastic`),
+    /// so that their weights are current.
+    fn settle_weights(&mut self) {
+        for run in &mut self.plastic {
+            let j = run.projection;
+            if let Some(Weights::PerSynapseF64(weights)) = &mut self.tables.own_weights[j] {
+                run.settle(self.step, &self.net.projections[j], weights);
+            }
         }
     }
 
