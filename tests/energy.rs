@@ -503,3 +503,23 @@ fn bad_result_files_are_named_errors() {
     std::fs::write(&path, "{").unwrap();
     assert!(read_result(&path).is_err());
 }
+
+#[test]
+fn plastic_weight_updates_are_charged_where_a_device_prices_them() {
+    let s = summary_of("stdp_song.toml", 2000.0, Engine::Event);
+    let updates = s.projections[0].synaptic_updates;
+    assert!(updates > 0);
+    let profiles = load_profiles(None).unwrap();
+    let devices = select(&profiles, &["loihi".into(), "truenorth".into()]).unwrap();
+    let r = EnergyReport::from_run(&s, &devices, &memory()).unwrap();
+    let seconds = s.duration_ms * 1e-3;
+    let charged = item(&r, 0, "inputs->neuron", "synaptic_update");
+    let want = updates as f64 / seconds * 120e-12;
+    assert!(
+        (charged - want).abs() <= 1e-12 * want,
+        "{charged} J against {want} J"
+    );
+    assert_eq!(item(&r, 1, "inputs->neuron", "synaptic_update"), 0.0);
+    let note = "`truenorth` gives no energy per synaptic update";
+    assert!(r.notes.iter().any(|n| n.contains(note)), "{:?}", r.notes);
+}

@@ -408,6 +408,24 @@ fn execution_notes(devices: &[&Profile]) -> Vec<String> {
     notes
 }
 
+/// The weight updates of plastic projections, and the devices that give no figure for them.
+fn plasticity_notes(summary: &Summary, devices: &[&Profile]) -> Vec<String> {
+    let updates: u64 = summary.projections.iter().map(|p| p.synaptic_updates).sum();
+    if updates == 0 {
+        return Vec::new();
+    }
+    let mut notes = vec![format!(
+        "{updates} synaptic weight updates (plasticity: one per synapse at each spike of its source reaching it and of its target) are charged as `synaptic_update` where a device gives a figure"
+    )];
+    for d in devices.iter().filter(|d| d.synaptic_update_pj.is_none()) {
+        notes.push(format!(
+            "`{}` gives no energy per synaptic update: the updates are not charged there, so its figure is a lower bound",
+            d.name
+        ));
+    }
+    notes
+}
+
 impl EnergyReport {
     /// Energy of a simulation run per simulated second, on each SNN device.
     pub fn from_run(summary: &Summary, devices: &[&Profile], options: &Options) -> Result<Self> {
@@ -422,6 +440,9 @@ impl EnergyReport {
                 c.add(&p.name, "sop", p.synaptic_events as f64, sop);
                 if let Some((pj, _)) = &tier {
                     c.add(&p.name, "memory_access", p.synaptic_events as f64, *pj);
+                }
+                if let (Some(pj), true) = (d.synaptic_update_pj, p.synaptic_updates > 0) {
+                    c.add(&p.name, "synaptic_update", p.synaptic_updates as f64, pj);
                 }
             }
             for dr in &summary.drives {
@@ -448,6 +469,7 @@ impl EnergyReport {
         if !summary.drives.is_empty() {
             notes.push("the input events of independent Poisson drives are synaptic traffic on a chip: charged as `external_sop` at the SOP energy (their single weight per drive needs no weight fetch)".into());
         }
+        notes.extend(plasticity_notes(summary, devices));
         notes.extend(execution_notes(devices));
         notes.extend(memory_notes(devices, options));
         notes.extend(hop_notes(devices, options));

@@ -86,7 +86,7 @@ pub struct Profile {
     pub hop_east_west_pj: Option<f64>,
     /// Energy per north-south hop of a spike between tiles \[pJ\] (charged with `--hops`).
     pub hop_north_south_pj: Option<f64>,
-    /// Energy per synaptic weight update \[pJ\] (plasticity; listed, not charged yet).
+    /// Energy per synaptic weight update \[pJ\] (plasticity: charged per `synaptic_updates`).
     pub synaptic_update_pj: Option<f64>,
     /// Energy per multiply-accumulate \[pJ\].
     pub mac_pj: Option<f64>,
