@@ -34,7 +34,7 @@ pub fn to_bytes(projections: &[(&str, StoredWeights)]) -> Result<Vec<u8>, String
     }
     let mut views = Vec::new();
     for (name, dtype, bytes) in &buffers {
-        let n = bytes.len() / dtype.bitsize() * 8;
+        let n = bytes.len() * 8 / dtype.bitsize();
         let view = safetensors::tensor::TensorView::new(*dtype, vec![n], bytes)
             .map_err(|e| format!("tensor `{name}`: {e}"))?;
         views.push((name.clone(), view));
