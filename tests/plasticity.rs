@@ -489,3 +489,45 @@ fn bad_rules_are_refused_with_the_field_and_the_valid_range() {
         );
     }
 }
+
+#[test]
+fn bad_weights_files_are_refused_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("synops-badweights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(common::networks().join("stdp_song.toml")).unwrap();
+    let net_file = dir.join("net.toml");
+    std::fs::write(
+        &net_file,
+        text.replace(
+            "delay_ms = 0.1\n",
+            "delay_ms = 0.1\ninitial_weights = \"w.safetensors\"\n",
+        ),
+    )
+    .unwrap();
+    let compile = || {
+        synops::network::compile_file(&net_file, &Default::default())
+            .unwrap_err()
+            .to_string()
+    };
+    // Truncated: not a safetensors file.
+    std::fs::write(dir.join("w.safetensors"), b"\x10\x00\x00").unwrap();
+    let err = compile();
+    assert!(
+        err.contains("initial_weights") && err.contains("not a safetensors file"),
+        "{err}"
+    );
+    // The right synapses with a NaN weight.
+    let csr = synops::network::compiled::Csr::dense(1000, 1);
+    let mut weights = vec![0.005; 1000];
+    weights[7] = f64::NAN;
+    let stored = synops::plasticity::file::StoredWeights {
+        weights,
+        sources: csr.sources(),
+        targets: vec![0; 1000],
+    };
+    let bytes = synops::plasticity::file::to_bytes(&[("inputs->neuron", stored)]).unwrap();
+    std::fs::write(dir.join("w.safetensors"), bytes).unwrap();
+    let err = compile();
+    assert!(err.contains("synapse 7 has a non-finite weight"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

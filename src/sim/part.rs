@@ -980,7 +980,7 @@ const PREFETCH_TARGETS: usize = 256;
 /// Ask the memory system to bring the cache line holding `x` closer (a hint; no effect on
 /// results).
 #[inline(always)]
-pub(super) fn prefetch<T>(x: &T) {
+fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults and does not change memory; the address is valid.
     unsafe {

@@ -63,6 +63,12 @@ impl Traces {
         )
     }
 
+    /// The fast trace alone at step `t` (what depression reads of a target).
+    #[inline]
+    fn fast_at(&self, t: u32, decays: &Decays) -> f64 {
+        self.fast * decays.fast.over(t - self.last)
+    }
+
     /// The spike of the neuron at step `t`, given its traces `(fast, slow)` at `t`.
     #[inline]
     fn jump(&mut self, t: u32, (fast, slow): (f64, f64), rule: &Stdp) {
@@ -136,7 +142,7 @@ impl PlasticRun {
             .map_or(0, |i| i + 1);
         let mut w = w;
         for &(p, y2) in &noted[first..] {
-            let x = pre.fast * self.pre_decays.fast.over(p - pre.last);
+            let x = pre.fast_at(p, &self.pre_decays);
             w = self.rule.potentiate(w, x, y2);
         }
         w
@@ -161,7 +167,7 @@ impl PlasticRun {
         let before = self.pre[s].at(t, &self.pre_decays);
         let range = bundle.lo as usize..bundle.hi as usize;
         for (w, &j) in weights[range.clone()].iter_mut().zip(&targets[range]) {
-            let (y, _) = self.post[j as usize].at(t, &self.post_decays);
+            let y = self.post[j as usize].fast_at(t, &self.post_decays);
             *w = self.rule.depress(*w, y, before.1);
         }
         self.pre[s].jump(t, before, &self.rule);
