@@ -104,6 +104,8 @@ enum KindArg {
     Layers,
     /// Accuracy against energy per inference, one line per device (energy.json of an eval).
     EnergyVsT,
+    /// Weight distribution of plastic projections over time and chosen synapses (weights.csv).
+    Weights,
 }
 
 impl From<KindArg> for synops::plot::Kind {
@@ -119,6 +121,7 @@ impl From<KindArg> for synops::plot::Kind {
             KindArg::Tradeoff => Kind::Tradeoff,
             KindArg::Layers => Kind::Layers,
             KindArg::EnergyVsT => Kind::EnergyVsT,
+            KindArg::Weights => Kind::Weights,
         }
     }
 }
@@ -319,7 +322,8 @@ enum Command {
         /// Figure kind.
         #[arg(value_enum)]
         kind: KindArg,
-        /// A results folder, or the file itself (spikes.csv, traces.csv, eval.json, energy.json).
+        /// A results folder, or the file itself (spikes.csv, traces.csv, weights.csv, eval.json,
+        /// energy.json).
         input: PathBuf,
         /// Output file, .png or .svg.
         #[arg(short, long)]
@@ -330,6 +334,10 @@ enum Command {
         /// Height [pixels].
         #[arg(long, default_value_t = 700)]
         height: u32,
+        /// `weights` only: the synapses whose weights to trace (the `synapse` column of
+        /// weights.csv); default six, from the lowest final weight to the highest.
+        #[arg(long, value_delimiter = ',')]
+        synapses: Vec<u32>,
     },
     /// Benchmark both engines on the shipped networks and a scaling series.
     Bench {
@@ -893,8 +901,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             width,
             height,
+            synapses,
         } => {
-            synops::plot::plot(kind.into(), &input, &output, (width, height))?;
+            synops::plot::plot_with(kind.into(), &input, &output, (width, height), &synapses)?;
             Ok(())
         }
         Command::Bench {

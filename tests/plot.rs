@@ -14,6 +14,7 @@ fn fixtures(which: &str) -> PathBuf {
 fn input(kind: Kind) -> PathBuf {
     match kind {
         Kind::Accuracy | Kind::Tradeoff | Kind::Layers | Kind::EnergyVsT => fixtures("eval"),
+        Kind::Weights => fixtures("weights"),
         _ => fixtures("run"),
     }
 }
@@ -305,4 +306,132 @@ fn spikes_listed_twice_or_out_of_order_still_draw_in_time() {
         let (input, out) = (dir.path().to_path_buf(), dir.path().join("f.svg"));
         within(10, move || plot(kind, &input, &out, (400, 300))).unwrap();
     }
+}
+
+/// A copy of the `weights` fixture with its `weights.csv` replaced by `csv`.
+fn weights_folder(csv: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures("weights/summary.json"),
+        dir.path().join("summary.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("weights.csv"), csv).unwrap();
+    dir
+}
+
+fn svg_with(input: &Path, synapses: &[u32]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.svg");
+    synops::plot::plot_with(Kind::Weights, input, &out, (900, 500), synapses).unwrap();
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn svg_weights_has_a_cell_per_snapshot_and_bin_and_a_line_per_chosen_synapse() {
+    let csv = std::fs::read_to_string(fixtures("weights/weights.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    // The fixture: 12 synapses every 100 ms over 2 s (21 snapshots).
+    assert_eq!(lines.len(), 1 + 21 * 12);
+    let fewer = weights_folder(&(lines[..1 + 11 * 12].join("\n") + "\n"));
+    let all = svg_with(&fixtures("weights"), &[]);
+    let part = svg_with(fewer.path(), &[]);
+    let rects = |s: &str| s.matches("<rect").count() as i64;
+    assert_eq!(
+        rects(&all) - rects(&part),
+        10 * 40,
+        "one cell per snapshot and bin"
+    );
+    // Each trace is a line and a legend mark; six by default, two when chosen.
+    let chosen = svg_with(&fixtures("weights"), &[3, 7]);
+    let lines_of = |s: &str| s.matches("<polyline").count() as i64;
+    assert_eq!(lines_of(&all) - lines_of(&chosen), 2 * (6 - 2));
+    assert!(chosen.contains("synapse 3") && chosen.contains("synapse 7"));
+    assert!(!chosen.contains("synapse 5<"));
+    assert!(all.contains("stdp_song") && all.contains("12 synapses"));
+}
+
+#[test]
+fn bad_weight_files_and_choices_are_refused_with_the_line_and_write_nothing() {
+    let header = "time_ms,projection,synapse,source,target,weight\n";
+    let cases = [
+        (
+            format!("{header}0,p,0,0,0,0.1\n0,p,1,1,0,x\n"),
+            "weights.csv:3",
+            "`x`",
+        ),
+        (
+            format!("{header}0,p,0,0,0,0.1\n0,p,0,0,0,0.2\n"),
+            "weights.csv:3",
+            "listed twice",
+        ),
+        (
+            format!("{header}0,p,0,0,0,0.1\n0,p,1,1,0,0.1\n1,p,0,0,0,0.1\n2,p,0,0,0,0.1\n"),
+            "weights.csv:5",
+            "lists 1 synapses, the first one 2",
+        ),
+        (
+            format!("{header}5,p,0,0,0,0.1\n1,p,0,0,0,0.1\n"),
+            "weights.csv:3",
+            "before its previous",
+        ),
+        (
+            format!("{header}0,p,-1,0,0,0.1\n"),
+            "weights.csv:2",
+            "not a synapse index",
+        ),
+        (
+            format!("{header}9999,p,0,0,0,0.1\n"),
+            "weights.csv:2",
+            "outside the run",
+        ),
+        (header.to_string(), "weights.csv", "no snapshot"),
+        (
+            "time_ms,weight\n".to_string(),
+            "weights.csv:1",
+            "expected `time_ms,projection",
+        ),
+    ];
+    for (csv, place, what) in cases {
+        let dir = weights_folder(&csv);
+        let out = dir.path().join("w.png");
+        let e = plot(Kind::Weights, dir.path(), &out, (400, 300))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(place) && e.contains(what), "{csv}: {e}");
+        assert!(!out.exists());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.png");
+    let e = synops::plot::plot_with(Kind::Weights, &fixtures("weights"), &out, (400, 300), &[12])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("synapse 12 is not in the file") && e.contains("12 synapses"),
+        "{e}"
+    );
+    let e = synops::plot::plot_with(Kind::Raster, &fixtures("run"), &out, (400, 300), &[1])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--synapses") && e.contains("raster"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn cli_plots_weights_with_chosen_synapses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synops"))
+        .args(["plot", "weights"])
+        .arg(fixtures("weights/weights.csv"))
+        .args(["--synapses", "0,11", "-o", "w.svg"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("w.svg")).unwrap();
+    assert!(text.contains("synapse 0") && text.contains("synapse 11"));
 }

@@ -58,7 +58,7 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
 }
 
 /// `input` itself if it is a file, else `input/name`; refuses a missing file.
-fn resolve(input: &Path, name: &str) -> Result<PathBuf> {
+pub(super) fn resolve(input: &Path, name: &str) -> Result<PathBuf> {
     let path = if input.is_dir() {
         input.join(name)
     } else {
@@ -86,7 +86,7 @@ pub fn load_json<T: DeserializeOwned>(input: &Path, name: &str) -> Result<T> {
     })
 }
 
-fn summary_beside(file: &Path) -> Result<Summary> {
+pub(super) fn summary_beside(file: &Path) -> Result<Summary> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let path = dir.join("summary.json");
     let summary: Summary = load_json(&path, "summary.json").map_err(|e| match e {
@@ -130,7 +130,7 @@ fn trace_rows(path: &Path) -> Result<(String, Rows)> {
     Ok((header.clone(), csv_rows(path, &header)?))
 }
 
-fn csv_rows(path: &Path, header: &str) -> Result<Rows> {
+pub(super) fn csv_rows(path: &Path, header: &str) -> Result<Rows> {
     let text = crate::files::read_text(path, crate::files::InputKind::Results)?;
     let mut lines = text.lines().enumerate();
     match lines.next() {
@@ -173,7 +173,7 @@ fn csv_rows(path: &Path, header: &str) -> Result<Rows> {
 /// axis' span, an interval) is still finite.
 pub const MAX_PLOT_VALUE: f64 = 1e300;
 
-fn number(path: &Path, line: usize, text: &str) -> Result<f64> {
+pub(super) fn number(path: &Path, line: usize, text: &str) -> Result<f64> {
     let value = text.parse::<f64>().ok().filter(|v| v.is_finite());
     let csv = |message: String| Error::Csv {
         path: path.to_path_buf(),
@@ -196,7 +196,7 @@ fn number(path: &Path, line: usize, text: &str) -> Result<f64> {
 
 /// A spike or sample time of `path`, `line`: within the run (0 to `duration_ms`) when the run
 /// is known.
-fn time(path: &Path, line: usize, text: &str, duration_ms: Option<f64>) -> Result<f64> {
+pub(super) fn time(path: &Path, line: usize, text: &str, duration_ms: Option<f64>) -> Result<f64> {
     let t = number(path, line, text)?;
     match duration_ms {
         Some(d) if !(0.0..=d * (1.0 + 1e-9)).contains(&t) => Err(Error::Csv {

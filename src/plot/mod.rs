@@ -1,17 +1,19 @@
 //! Figures from the files synops writes, as PNG or SVG, headless.
 //!
-//! Every figure reads result files only (`spikes.csv`, `traces.csv`, `summary.json`,
-//! `eval.json`, `energy.json`); nothing here runs inside the simulation loop. PNG text uses the
+//! Every figure reads result files only (`spikes.csv`, `traces.csv`, `weights.csv`,
+//! `summary.json`, `eval.json`, `energy.json`); nothing here runs inside the simulation loop. PNG text uses the
 //! DejaVu Sans font bundled in the crate (no system font or graphics library is needed); SVG
 //! output needs none. Figures are drawn to a temporary file and renamed into place.
 
 mod data;
+mod weights;
 
 use crate::error::{Error, Result};
 use data::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
+pub use weights::{DEFAULT_TRACED, WeightData};
 
 /// The figure kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +36,13 @@ pub enum Kind {
     Layers,
     /// Accuracy against energy per inference, one line per device, the ANN as reference.
     EnergyVsT,
+    /// Weight distribution of plastic projections over time, and chosen synapses' weights.
+    Weights,
 }
 
 impl Kind {
     /// All kinds, for help texts and tests.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Raster,
         Kind::Rates,
         Kind::Traces,
@@ -48,6 +52,7 @@ impl Kind {
         Kind::Tradeoff,
         Kind::Layers,
         Kind::EnergyVsT,
+        Kind::Weights,
     ];
 
     /// The name used on the command line and as a file stem.
@@ -62,6 +67,7 @@ impl Kind {
             Kind::Tradeoff => "tradeoff",
             Kind::Layers => "layers",
             Kind::EnergyVsT => "energy-vs-t",
+            Kind::Weights => "weights",
         }
     }
 }
@@ -101,6 +107,27 @@ pub const MAX_PIXELS: u32 = 10_000;
 /// Draw figure `kind` from `input` (a results folder or the file itself) into `output`
 /// (`.png` or `.svg`) of `size` pixels.
 pub fn plot(kind: Kind, input: &Path, output: &Path, size: (u32, u32)) -> Result<()> {
+    plot_with(kind, input, output, size, &[])
+}
+
+/// [`plot`], tracing the weights of `synapses` (indices as in `weights.csv`) in a
+/// [`Kind::Weights`] figure; other kinds take no synapses.
+pub fn plot_with(
+    kind: Kind,
+    input: &Path,
+    output: &Path,
+    size: (u32, u32),
+    synapses: &[u32],
+) -> Result<()> {
+    if !synapses.is_empty() && kind != Kind::Weights {
+        return Err(Error::Data {
+            path: "--synapses".into(),
+            message: format!(
+                "chooses the synapses of `plot weights`; a {} figure has none",
+                kind.name()
+            ),
+        });
+    }
     for (name, pixels) in [("--width", size.0), ("--height", size.1)] {
         if !(MIN_PIXELS..=MAX_PIXELS).contains(&pixels) {
             return Err(Error::Data {
@@ -126,7 +153,7 @@ pub fn plot(kind: Kind, input: &Path, output: &Path, size: (u32, u32)) -> Result
         }
     };
     // Read and check all input before creating any file.
-    let figure = Figure::load(kind, input)?;
+    let figure = Figure::load(kind, input, synapses)?;
     register_font();
     if output.is_dir() {
         return Err(Error::Data {
@@ -182,11 +209,13 @@ enum Figure {
     Tradeoff(Box<crate::eval::EvalReport>),
     Layers(Box<crate::eval::EvalReport>),
     EnergyVsT(Box<crate::energy::EnergyReport>),
+    Weights(WeightData),
 }
 
 impl Figure {
-    fn load(kind: Kind, input: &Path) -> Result<Self> {
+    fn load(kind: Kind, input: &Path, synapses: &[u32]) -> Result<Self> {
         Ok(match kind {
+            Kind::Weights => Figure::Weights(WeightData::load(input, synapses)?),
             Kind::Raster => Figure::Raster(SpikeData::load(input)?),
             Kind::Rates => Figure::Rates(SpikeData::load(input)?),
             Kind::Isi => Figure::Isi(SpikeData::load(input)?),
@@ -224,6 +253,7 @@ impl Figure {
             Figure::Tradeoff(r) => draw_tradeoff(&root, r).map_err(err)?,
             Figure::Layers(r) => draw_layers(&root, r).map_err(err)?,
             Figure::EnergyVsT(r) => draw_energy_vs_t(&root, r).map_err(err)?,
+            Figure::Weights(d) => weights::draw_weights(&root, d).map_err(err)?,
         }
         root.present().map_err(err)
     }
@@ -1012,6 +1042,9 @@ pub fn run_kinds(dir: &Path) -> Vec<Kind> {
     }
     if dir.join("energy.json").exists() {
         kinds.push(Kind::Energy);
+    }
+    if dir.join("weights.csv").exists() {
+        kinds.push(Kind::Weights);
     }
     kinds
 }
