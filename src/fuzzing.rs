@@ -37,11 +37,13 @@ pub enum Target {
     Spikes,
     /// A `traces.csv` for `synops plot traces`.
     Traces,
+    /// A `weights.csv` for `synops plot weights`.
+    Weights,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 11] = [
+    pub const ALL: [Target; 12] = [
         Target::Network,
         Target::ConvNetwork,
         Target::Csv,
@@ -53,6 +55,7 @@ impl Target {
         Target::Result,
         Target::Spikes,
         Target::Traces,
+        Target::Weights,
     ];
 }
 
@@ -110,6 +113,7 @@ pub fn run(target: Target, bytes: &[u8]) -> Result<()> {
         Target::Result => result(&scratch, bytes),
         Target::Spikes => figures(&scratch, "spikes.csv", bytes),
         Target::Traces => figures(&scratch, "traces.csv", bytes),
+        Target::Weights => figures(&scratch, "weights.csv", bytes),
     }
 }
 
@@ -257,16 +261,24 @@ fn result(scratch: &Scratch, bytes: &[u8]) -> Result<()> {
 
 /// A run's `summary.json` for the figures of a fuzzed `spikes.csv` or `traces.csv`.
 const SUMMARY: &str = include_str!("../tests/fixtures/run/summary.json");
+/// The `summary.json` of a plastic run, for a fuzzed `weights.csv`.
+const PLASTIC_SUMMARY: &str = include_str!("../tests/fixtures/weights/summary.json");
 
-/// Draw every figure of a fuzzed `spikes.csv` or `traces.csv`; a refusal leaves no file.
+/// Draw every figure of a fuzzed `spikes.csv`, `traces.csv` or `weights.csv`; a refusal
+/// leaves no file.
 fn figures(scratch: &Scratch, name: &str, bytes: &[u8]) -> Result<()> {
     use crate::plot::{Kind, plot};
-    scratch.file("summary.json", SUMMARY.as_bytes());
-    scratch.file(name, bytes);
-    let kinds: &[Kind] = if name == "traces.csv" {
-        &[Kind::Traces]
+    let summary = if name == "weights.csv" {
+        PLASTIC_SUMMARY
     } else {
-        &[Kind::Raster, Kind::Rates, Kind::Isi]
+        SUMMARY
+    };
+    scratch.file("summary.json", summary.as_bytes());
+    scratch.file(name, bytes);
+    let kinds: &[Kind] = match name {
+        "traces.csv" => &[Kind::Traces],
+        "weights.csv" => &[Kind::Weights],
+        _ => &[Kind::Raster, Kind::Rates, Kind::Isi],
     };
     for &kind in kinds {
         let out = scratch.0.join("figure.svg");

@@ -542,6 +542,10 @@ fn spike_and_trace_files() {
         Target::Traces,
         &[("traces", root("tests/fixtures/run/traces.csv"))],
     );
+    fuzz(
+        Target::Weights,
+        &[("weights", root("tests/fixtures/weights/weights.csv"))],
+    );
 }
 
 #[test]
@@ -556,6 +560,7 @@ fn the_seeds_are_accepted() {
         (Target::Result, root("tests/fixtures/run/summary.json")),
         (Target::Result, root("tests/fixtures/eval/eval.json")),
         (Target::Onnx, onnx()),
+        (Target::Weights, root("tests/fixtures/weights/weights.csv")),
     ];
     for (target, seed) in seeds {
         run(target, &seed).unwrap_or_else(|e| panic!("{target:?} seed refused: {e}"));
