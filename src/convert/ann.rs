@@ -9,6 +9,9 @@ use super::tensors::Tensors;
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Outputs of a dense layer summed side by side in [`DenseLayer::forward`].
+const FORWARD_ROWS: usize = 8;
+
 /// One dense layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseLayer {
@@ -51,16 +54,32 @@ impl DenseLayer {
     }
 
     /// `y = W x + b`, then ReLU if the layer has one.
+    ///
+    /// Each output sums its products in input order in `f64` (every `f32` product is exact
+    /// there), skipping zero inputs, whose products add nothing. Outputs are computed
+    /// [`FORWARD_ROWS`] at a time, so that many independent sums are in flight: the same bits
+    /// as one output at a time, several times faster.
     pub fn forward(&self, x: &[f32], y: &mut [f32]) {
-        for (o, out) in y.iter_mut().enumerate() {
-            let row = &self.weight[o * self.n_in..(o + 1) * self.n_in];
-            let sum: f64 = row
-                .iter()
-                .zip(x)
-                .map(|(&w, &v)| f64::from(w) * f64::from(v))
-                .sum();
-            let v = (sum + f64::from(self.bias[o])) as f32;
-            *out = if self.relu { v.max(0.0) } else { v };
+        let nonzero: Vec<(usize, f64)> = x
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(i, &v)| (i, f64::from(v)))
+            .collect();
+        let rows = self.weight.chunks_exact(self.n_in.max(1));
+        for (first, out) in y.chunks_mut(FORWARD_ROWS).enumerate() {
+            let o = first * FORWARD_ROWS;
+            let mut sums = [-0.0f64; FORWARD_ROWS];
+            let block: Vec<&[f32]> = rows.clone().skip(o).take(out.len()).collect();
+            for &(i, v) in &nonzero {
+                for (sum, row) in sums.iter_mut().zip(&block) {
+                    *sum += f64::from(row[i]) * v;
+                }
+            }
+            for (k, out) in out.iter_mut().enumerate() {
+                let v = (sums[k] + f64::from(self.bias[o + k])) as f32;
+                *out = if self.relu { v.max(0.0) } else { v };
+            }
         }
     }
 
@@ -490,4 +509,48 @@ fn chain_order(prefixes: &[String], dims: &impl Fn(&str) -> (usize, usize)) -> O
         order.push(next[0].clone());
     }
     Some(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DenseLayer;
+
+    /// The definition: each output's products summed in input order, one output at a time.
+    fn forward_by_definition(layer: &DenseLayer, x: &[f32]) -> Vec<f32> {
+        (0..layer.n_out)
+            .map(|o| {
+                let row = &layer.weight[o * layer.n_in..(o + 1) * layer.n_in];
+                let sum: f64 = row
+                    .iter()
+                    .zip(x)
+                    .map(|(&w, &v)| f64::from(w) * f64::from(v))
+                    .sum();
+                let v = (sum + f64::from(layer.bias[o])) as f32;
+                if layer.relu { v.max(0.0) } else { v }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_gives_the_bits_of_the_definition() {
+        // Weights and inputs of mixed signs and magnitudes, a third of the inputs zero, and a
+        // number of outputs that is not a multiple of the rows summed side by side.
+        let (n_in, n_out) = (97, 21);
+        let value = |k: usize| ((k * 2_654_435_761) % 1000) as f32 / 37.0 - 13.0;
+        let weight: Vec<f32> = (0..n_in * n_out).map(|k| value(k) * 1e-3).collect();
+        let mut layer = DenseLayer::from_out_in("fc", n_in, n_out, weight);
+        layer.bias = (0..n_out).map(|k| value(k + 7) * 1e-2).collect();
+        let x: Vec<f32> = (0..n_in)
+            .map(|k| if k % 3 == 0 { 0.0 } else { value(k + 3) })
+            .collect();
+        for relu in [false, true] {
+            layer.relu = relu;
+            let mut y = vec![0.0; n_out];
+            layer.forward(&x, &mut y);
+            let expected = forward_by_definition(&layer, &x);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&expected));
+            assert!(y.iter().any(|&v| v != 0.0));
+        }
+    }
 }
