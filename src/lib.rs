@@ -74,6 +74,7 @@ pub mod fuzzing;
 pub mod model;
 pub mod network;
 pub mod neuron;
+pub mod nir;
 pub mod output;
 pub mod plasticity;
 pub mod plot;

@@ -57,6 +57,22 @@ enum ResetArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum NirResetArg {
+    /// To `v_reset`, as NIR defines it.
+    Value,
+    /// Subtract `v_threshold - v_reset` (sinabs' reset).
+    Subtract,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TimeUnitArg {
+    /// Seconds, NIR's unit (snnTorch, Norse, Rockpool, Lava).
+    Seconds,
+    /// Steps of --dt-ms (sinabs writes time constants in steps).
+    Steps,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum EncodingArg {
     /// Pixel values as a constant current.
     Analog,
@@ -234,6 +250,26 @@ enum Command {
         /// Layout of 2-D weights in state dicts.
         #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
         layout: LayoutArg,
+    },
+    /// Import a NIR graph (.nir): writes OUT.toml, OUT.safetensors and input spike files.
+    ImportNir {
+        /// The NIR file.
+        file: PathBuf,
+        /// The simulation step [ms].
+        #[arg(long)]
+        dt_ms: f64,
+        /// The unit of the file's time constants.
+        #[arg(long, value_enum, default_value_t = TimeUnitArg::Seconds)]
+        time_unit: TimeUnitArg,
+        /// The reset of spiking nodes.
+        #[arg(long, value_enum, default_value_t = NirResetArg::Value)]
+        reset: NirResetArg,
+        /// Output path without extension.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print nothing.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Evaluate a converted network: accuracy against time steps, operations per layer.
     Eval {
@@ -662,6 +698,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => write_atomic(&path, |w| w.write_all(dot.as_bytes()))
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{dot}"),
+            }
+            Ok(())
+        }
+        Command::ImportNir {
+            file,
+            dt_ms,
+            time_unit,
+            reset,
+            out,
+            quiet,
+        } => {
+            use synops::nir::{self, Options, ResetMode, TimeUnit};
+            let options = Options {
+                dt_ms,
+                time_unit: match time_unit {
+                    TimeUnitArg::Seconds => TimeUnit::Seconds,
+                    TimeUnitArg::Steps => TimeUnit::Steps,
+                },
+                reset: match reset {
+                    NirResetArg::Value => ResetMode::Value,
+                    NirResetArg::Subtract => ResetMode::Subtract,
+                },
+            };
+            let (graph, lowered) = nir::import(&file, &options)?;
+            let written = nir::write(&lowered, &file, &graph.version, &options, &out)?;
+            if !quiet {
+                for n in &lowered.notes {
+                    println!("{n}");
+                }
+                let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                println!("wrote {}", names.join(", "));
             }
             Ok(())
         }
