@@ -191,6 +191,11 @@ enum Command {
         /// Append an energy report for these devices (and write energy.json).
         #[arg(long, value_delimiter = ',')]
         energy: Option<Vec<String>>,
+        /// Spikes of the spike sources from a NumPy archive: per source an array `[T, n]` of
+        /// 0/1 per step named after it (or `input`), or NIR EventData `idx`, `time` [s]. Without
+        /// --duration-ms the run lasts the input's T steps and one more.
+        #[arg(long)]
+        input: Option<PathBuf>,
     },
     /// Check a network file and print what it contains.
     Validate {
@@ -389,6 +394,33 @@ enum Command {
     },
 }
 
+/// `net` with the spikes of its spike sources read from `input`; compiled again for the
+/// input's duration when the command line gives none.
+fn with_input(
+    net: synops::CompiledNetwork,
+    file: &std::path::Path,
+    input: &std::path::Path,
+    options: &CompileOptions,
+) -> synops::Result<synops::CompiledNetwork> {
+    use synops::data::spikes;
+    let sources = spikes::sources(&net);
+    let named: Vec<(&str, u32)> = sources.iter().map(|(_, n, s)| (n.as_str(), *s)).collect();
+    let inputs = spikes::read(input, &named, net.dt_ms)?;
+    let mut net = match options.duration_ms {
+        Some(_) => net,
+        None => {
+            let steps = inputs.iter().map(|i| i.steps).max().unwrap_or(0).max(1);
+            let longer = CompileOptions {
+                duration_ms: Some(f64::from(steps + 1) * net.dt_ms),
+                ..options.clone()
+            };
+            synops::compile_file(file, &longer)?
+        }
+    };
+    spikes::apply(&mut net, inputs);
+    Ok(net)
+}
+
 /// Draw `kinds` from the files in `dir` into `dir/<kind>.png`.
 fn draw_plots(
     dir: &std::path::Path,
@@ -569,6 +601,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             counts_per_step,
             profile,
             energy,
+            input,
         } => {
             check_devices(energy.as_deref(), None)?;
             if threads == Some(0) {
@@ -588,6 +621,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             building.enable_steady_tick(std::time::Duration::from_millis(100));
             let start = Instant::now();
             let net = synops::compile_file(&file, &options);
+            let net = match (net, &input) {
+                (Ok(net), Some(path)) => with_input(net, &file, path, &options),
+                (net, _) => net,
+            };
             building.finish_and_clear();
             let net = net?;
             let build_s = start.elapsed().as_secs_f64();

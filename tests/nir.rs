@@ -1,6 +1,8 @@
 //! NIR import: sinabs' own spikes reproduced step for step, each model's jump against its ODE,
 //! the NIR paper's files, and bad files refused with the node and what is wrong.
 
+mod common;
+
 use hdf5_pure::FileBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -549,4 +551,142 @@ fn files_that_are_not_nir_and_bad_options_exit_2_writing_nothing() {
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "only junk.nir is there");
     }
+}
+
+/// The oracle's input as `(step, index)` pairs, and its steps.
+fn oracle_input() -> (Vec<(u32, u32)>, u32) {
+    let oracle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("sinabs_cnn.json")).unwrap())
+            .unwrap();
+    let events = oracle["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_u64().unwrap() as u32))
+        .collect();
+    (events, oracle["steps"].as_u64().unwrap() as u32)
+}
+
+#[test]
+fn run_input_from_a_grid_or_nir_event_data_equals_the_spike_file() {
+    let (events, steps) = oracle_input();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cnn");
+    let file = fixture("sinabs_cnn.nir");
+    ok(synops(&[
+        "import-nir",
+        file.to_str().unwrap(),
+        "--dt-ms",
+        "1",
+        "--time-unit",
+        "steps",
+        "--reset",
+        "subtract",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    write_input(&dir.path().join("cnn.input.csv"), &events, 1.0);
+    let net = dir.path().join("cnn.toml");
+    let run = |name: &str, extra: &[&str]| {
+        let results = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            net.to_str().unwrap(),
+            "--out",
+            results.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        ok(synops(&args));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap())
+                .unwrap();
+        (
+            std::fs::read_to_string(results.join("spikes.csv")).unwrap(),
+            summary["duration_ms"].as_f64().unwrap(),
+        )
+    };
+    let duration = (steps + 1).to_string();
+    let (from_csv, _) = run("csv", &["--duration-ms", &duration]);
+    let mut grid = vec![0i64; steps as usize * 128];
+    for &(t, i) in &events {
+        grid[t as usize * 128 + i as usize] = 1;
+    }
+    let npz = dir.path().join("grid.npz");
+    std::fs::write(
+        &npz,
+        common::npz(&[(
+            "input".into(),
+            common::npy_i64(&[steps as usize, 2, 8, 8], &grid),
+        )]),
+    )
+    .unwrap();
+    let (from_grid, grid_ms) = run("grid", &["--input", npz.to_str().unwrap()]);
+    assert_eq!(
+        grid_ms,
+        f64::from(steps + 1),
+        "the input's steps and one more"
+    );
+    assert_eq!(from_grid, from_csv);
+    // NIR EventData: times in seconds, within each 1 ms step.
+    let idx: Vec<i64> = events.iter().map(|e| i64::from(e.1)).collect();
+    let time: Vec<f32> = events
+        .iter()
+        .map(|e| (f64::from(e.0) * 1e-3 + 2e-4) as f32)
+        .collect();
+    let npz = dir.path().join("events.npz");
+    std::fs::write(
+        &npz,
+        common::npz(&[
+            ("idx".into(), common::npy_i64(&[idx.len()], &idx)),
+            ("time".into(), common::npy_f32(&[time.len()], &time)),
+            ("n_neurons".into(), common::npy_i64(&[], &[128])),
+        ]),
+    )
+    .unwrap();
+    let (from_events, _) = run(
+        "events",
+        &["--input", npz.to_str().unwrap(), "--duration-ms", &duration],
+    );
+    assert_eq!(from_events, from_csv);
+    // Bad inputs: named, exit 2.
+    let bad = |arrays: Vec<(String, Vec<u8>)>, message: &str| {
+        let path = dir.path().join("bad.npz");
+        std::fs::write(&path, common::npz(&arrays)).unwrap();
+        let results = dir.path().join("bad");
+        let r = synops(&[
+            "run",
+            net.to_str().unwrap(),
+            "--input",
+            path.to_str().unwrap(),
+            "--out",
+            results.to_str().unwrap(),
+        ]);
+        assert_eq!(r.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("bad.npz") && err.contains(message), "{err}");
+        assert!(!results.exists());
+    };
+    bad(
+        vec![("input".into(), common::npy_i64(&[2, 127], &[0; 254]))],
+        "the population has 128 neurons",
+    );
+    let mut two = vec![0i64; 256];
+    two[130] = 2;
+    bad(
+        vec![("input".into(), common::npy_i64(&[2, 128], &two))],
+        "row 1, neuron 2: 2 spikes",
+    );
+    bad(
+        vec![("other".into(), common::npy_i64(&[2, 128], &[0; 256]))],
+        "no array for the spike source `input`",
+    );
+    bad(
+        vec![
+            ("idx".into(), common::npy_i64(&[1], &[128])),
+            ("time".into(), common::npy_f32(&[1], &[0.001])),
+        ],
+        "neuron 128 is not one of the population's 128",
+    );
 }

@@ -6,6 +6,7 @@
 
 pub mod mnist;
 pub mod npz;
+pub mod spikes;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
