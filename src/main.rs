@@ -276,6 +276,17 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Export a network file as a NIR graph (.nir).
+    ExportNir {
+        /// Network file (TOML).
+        file: PathBuf,
+        /// The NIR file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print nothing.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Evaluate a converted network: accuracy against time steps, operations per layer.
     Eval {
         /// Converted network file (from `synops convert`).
@@ -735,6 +746,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => write_atomic(&path, |w| w.write_all(dot.as_bytes()))
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{dot}"),
+            }
+            Ok(())
+        }
+        Command::ExportNir {
+            file,
+            output,
+            quiet,
+        } => {
+            let net = synops::compile_file(&file, &CompileOptions::default())?;
+            let exported = synops::nir::export(&net, &file)?;
+            write_atomic(&output, |w| w.write_all(&exported.bytes))?;
+            if !quiet {
+                for n in &exported.notes {
+                    println!("note: {n}");
+                }
+                println!("wrote {}", output.display());
             }
             Ok(())
         }

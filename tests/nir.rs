@@ -690,3 +690,115 @@ fn run_input_from_a_grid_or_nir_event_data_equals_the_spike_file() {
         "neuron 128 is not one of the population's 128",
     );
 }
+
+/// Import `file`, export it, import the export, run both on `events` (into their one input)
+/// and return the two spike files.
+fn round_trip(
+    file: &Path,
+    unit: &str,
+    reset: &str,
+    events: &[(u32, u32)],
+    dt_ms: f64,
+) -> (String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let dt = dt_ms.to_string();
+    let import = |from: &Path, out: &Path, unit: &str| {
+        ok(synops(&[
+            "import-nir",
+            from.to_str().unwrap(),
+            "--dt-ms",
+            &dt,
+            "--time-unit",
+            unit,
+            "--reset",
+            reset,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]))
+    };
+    let first = dir.path().join("first");
+    import(file, &first, unit);
+    let exported = dir.path().join("exported.nir");
+    let notes = ok(synops(&[
+        "export-nir",
+        first.with_extension("toml").to_str().unwrap(),
+        "-o",
+        exported.to_str().unwrap(),
+    ]));
+    let second = dir.path().join("second");
+    import(&exported, &second, "seconds");
+    let run = |net: &Path, name: &str| {
+        let text = std::fs::read_to_string(net.with_extension("toml")).unwrap();
+        let input = text
+            .lines()
+            .find_map(|l| l.strip_prefix("file = "))
+            .unwrap()
+            .trim_matches('"')
+            .to_string();
+        write_input(&dir.path().join(input), events, dt_ms);
+        let results = dir.path().join(name);
+        ok(synops(&[
+            "run",
+            net.with_extension("toml").to_str().unwrap(),
+            "--duration-ms",
+            &(50.0 * dt_ms).to_string(),
+            "--out",
+            results.to_str().unwrap(),
+            "--quiet",
+        ]));
+        std::fs::read_to_string(results.join("spikes.csv")).unwrap()
+    };
+    (run(&first, "a"), run(&second, "b"), notes)
+}
+
+#[test]
+fn an_exported_network_imports_back_to_the_same_spikes() {
+    let (events, _) = oracle_input();
+    let (a, b, notes) = round_trip(
+        &fixture("sinabs_cnn.nir"),
+        "steps",
+        "subtract",
+        &events,
+        1.0,
+    );
+    assert!(a.lines().count() > 100, "the network spikes");
+    // (Population names differ: the export names nodes after the populations.)
+    assert_eq!(a, b);
+    assert!(notes.contains("resets by subtraction"), "{notes}");
+    let Some(paper) = paper() else { return };
+    let braille = paper.join("03_rnn_braille_noDelay_bias_zero.nir");
+    let events: Vec<(u32, u32)> = (0..30)
+        .flat_map(|t| {
+            (0..12)
+                .filter(move |i| (i * 7 + t) % 5 == 0)
+                .map(move |i| (t, i))
+        })
+        .collect();
+    let (a, b, _) = round_trip(&braille, "seconds", "value", &events, 0.1);
+    assert!(a.lines().count() > 10, "the braille network spikes");
+    assert_eq!(a, b, "CubaLIF, recurrent, with biases");
+}
+
+#[test]
+fn networks_nir_cannot_express_are_refused_naming_what() {
+    let networks = Path::new(env!("CARGO_MANIFEST_DIR")).join("networks");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.nir");
+    for (net, message) in [
+        ("coba.toml", "a clocked model has no NIR node"),
+        ("brunel.toml", "NIR has no refractory period"),
+        ("stdp_song.toml", "a clocked model"),
+    ] {
+        let r = synops(&[
+            "export-nir",
+            networks.join(net).to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.status.code(), Some(2), "{net}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(message) && err.contains(net), "{net}: {err}");
+        assert!(!out.exists());
+    }
+}

@@ -4,13 +4,17 @@
 //! `synops import-nir FILE.nir --dt-ms DT [--time-unit seconds|steps] [--reset value|subtract]
 //! --out NET` writes `NET.toml`, `NET.safetensors` (dense weights, kernels, biases), a CSV
 //! synapse list per projection into a `CubaLIF` (whose two currents take one sign each) and a
-//! spike file `NET.<input>.csv` per input (header only: fill it with `time_ms,index` rows).
+//! spike file `NET.<input>.csv` per input (header only: fill it with `time_ms,index` rows, or
+//! run with `--input FILE.npz`). `synops export-nir NET.toml -o model.nir` writes a network
+//! as NIR ([`export`]).
 
+mod export;
 pub mod graph;
 mod kernel;
 pub mod lower;
 mod write;
 
+pub use export::{Exported, export};
 pub use graph::{Graph, read};
 pub use lower::{Lowered, Options, ResetMode, TimeUnit, lower};
 pub use write::write;
