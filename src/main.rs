@@ -422,7 +422,8 @@ fn with_input(
         None => {
             let steps = inputs.iter().map(|i| i.steps).max().unwrap_or(0).max(1);
             let longer = CompileOptions {
-                duration_ms: Some(f64::from(steps + 1) * net.dt_ms),
+                // (Rounded to a picosecond, so that 201 x 0.1 ms reads 20.1 ms.)
+                duration_ms: Some((f64::from(steps + 1) * net.dt_ms * 1e9).round() / 1e9),
                 ..options.clone()
             };
             synops::compile_file(file, &longer)?

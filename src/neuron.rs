@@ -784,6 +784,18 @@ impl Dynamics {
         self.beyond_bound(magnitude(a))
     }
 
+    /// [`Self::out_of_bounds`] for the state at step `t`. A `lif_exp` anchor holding folded
+    /// inputs (see [`Self::fold_input`]) has terms that exceed the state they stand for by up
+    /// to the fold factors (e^20 and more when the synaptic time constants are a few steps), so
+    /// its state is evaluated at `t` first; the other models' anchors are their state.
+    pub fn out_of_bounds_at(&self, a: &Anchor, t: u32) -> bool {
+        if self.params.model != Model::LifExp {
+            return self.out_of_bounds(a);
+        }
+        let e = self.evaluate(a, t);
+        self.beyond_bound((e.v.abs() + e.i_exc.abs()) + (e.i_inh.abs() + a.bias.abs()))
+    }
+
     /// The potential after a spike at potential `v`.
     #[inline]
     pub fn reset_potential(&self, v: f64) -> f64 {

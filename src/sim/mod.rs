@@ -512,7 +512,7 @@ impl<'a> Simulation<'a> {
         sim.apply_analog_currents(&analog_values);
         for part in &mut sim.parts {
             let kind = &net.populations[part.pop].kind;
-            part.find_runaway(kind);
+            part.find_runaway(kind, 0);
             let PopulationKind::Neurons { dynamics, .. } = kind else {
                 continue; // clocked: no bias records, no predictions
             };
@@ -1103,7 +1103,7 @@ impl<'a> Simulation<'a> {
         for k in changed {
             let part = &mut self.parts[k];
             part.list_biased();
-            part.find_runaway(&net.populations[part.pop].kind);
+            part.find_runaway(&net.populations[part.pop].kind, t);
         }
     }
 

@@ -398,7 +398,7 @@ impl Part {
         self.spikes.sort_unstable();
         self.count_active(t);
         if beyond_bound(kind, std::mem::take(&mut self.magnitudes)) {
-            self.find_runaway(kind);
+            self.find_runaway(kind, t);
         }
     }
 
@@ -437,10 +437,11 @@ impl Part {
         self.updates += states.len() as u64;
     }
 
-    /// Find the first neuron whose state is beyond the bound (its index in [`Self::runaway`]):
-    /// after a step whose updates may have left one, and after a change of bias.
+    /// Find the first neuron whose state at step `t` is beyond the bound (its index in
+    /// [`Self::runaway`]), or none: after a step whose updates or folded inputs may have left
+    /// one (their sum of anchor magnitudes is only a trigger), and after a change of bias.
     #[cold]
-    pub fn find_runaway(&mut self, kind: &PopulationKind) {
+    pub fn find_runaway(&mut self, kind: &PopulationKind, t: u32) {
         let first = match (kind, &self.clocked) {
             (PopulationKind::Clocked { model, .. }, Some(states)) => {
                 states.find_runaway(model.state_bound())
@@ -448,7 +449,7 @@ impl Part {
             (PopulationKind::Neurons { dynamics, .. }, _) => self
                 .slots
                 .iter()
-                .position(|slot| dynamics.out_of_bounds(&slot.anchor))
+                .position(|slot| dynamics.out_of_bounds_at(&slot.anchor, t))
                 .map(|i| i as u32),
             _ => None,
         };
