@@ -65,6 +65,14 @@ enum NirResetArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SpikeArg {
+    /// A unit impulse (NIR's definition).
+    Dirac,
+    /// The value 1 held for one step (snnTorch's forward-Euler export).
+    Step,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum TimeUnitArg {
     /// Seconds, NIR's unit (snnTorch, Norse, Rockpool, Lava).
     Seconds,
@@ -269,6 +277,9 @@ enum Command {
         /// The reset of spiking nodes.
         #[arg(long, value_enum, default_value_t = NirResetArg::Value)]
         reset: NirResetArg,
+        /// What a spike is as an input.
+        #[arg(long, value_enum, default_value_t = SpikeArg::Dirac)]
+        spike: SpikeArg,
         /// Output path without extension.
         #[arg(long)]
         out: PathBuf,
@@ -771,10 +782,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dt_ms,
             time_unit,
             reset,
+            spike,
             out,
             quiet,
         } => {
-            use synops::nir::{self, Options, ResetMode, TimeUnit};
+            use synops::nir::{self, Options, ResetMode, SpikeArea, TimeUnit};
             let options = Options {
                 dt_ms,
                 time_unit: match time_unit {
@@ -784,6 +796,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 reset: match reset {
                     NirResetArg::Value => ResetMode::Value,
                     NirResetArg::Subtract => ResetMode::Subtract,
+                },
+                spike: match spike {
+                    SpikeArg::Dirac => SpikeArea::Dirac,
+                    SpikeArg::Step => SpikeArea::Step,
                 },
             };
             let (graph, lowered) = nir::import(&file, &options)?;

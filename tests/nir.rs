@@ -7,7 +7,7 @@ use hdf5_pure::FileBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use synops::nir::{self, Options, ResetMode, TimeUnit};
+use synops::nir::{self, Options, ResetMode, SpikeArea, TimeUnit};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -184,6 +184,7 @@ fn trace_after_one_spike(
         dt_ms,
         time_unit: TimeUnit::Seconds,
         reset: ResetMode::Value,
+        spike: SpikeArea::Dirac,
     };
     let (graph, lowered) = nir::import(&path, &options).unwrap();
     let out = dir.join("g");
@@ -436,6 +437,7 @@ fn import_error(nodes: &[NodeSpec], edges: &[(&str, &str)]) -> String {
         dt_ms: 1.0,
         time_unit: TimeUnit::Seconds,
         reset: ResetMode::Value,
+        spike: SpikeArea::Dirac,
     };
     match nir::import(&path, &options) {
         Ok(_) => panic!("accepted"),
@@ -801,4 +803,47 @@ fn networks_nir_cannot_express_are_refused_naming_what() {
         assert!(err.contains(message) && err.contains(net), "{net}: {err}");
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn a_spike_held_for_one_step_jumps_dt_times_a_unit_impulse() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.nir");
+    nir_file(
+        &path,
+        &[
+            ("input", "Input", vec![("shape", vec![1], vec![1.0])]),
+            ("fc", "Linear", vec![("weight", vec![1, 1], vec![0.5])]),
+            (
+                "n",
+                "CubaLIF",
+                vec![
+                    ("tau_syn", vec![1], vec![2e-4]),
+                    ("tau_mem", vec![1], vec![1e-3]),
+                    ("r", vec![1], vec![10.0]),
+                    ("w_in", vec![1], vec![2.0]),
+                    ("v_threshold", vec![1], vec![1.0]),
+                ],
+            ),
+        ],
+        &[("input", "fc"), ("fc", "n")],
+    );
+    let jump = |spike| {
+        let options = Options {
+            dt_ms: 0.1,
+            time_unit: TimeUnit::Seconds,
+            reset: ResetMode::Value,
+            spike,
+        };
+        let (_, lowered) = nir::import(&path, &options).unwrap();
+        let nir::lower::Synapses::Dense(w) = &lowered.projections[0].synapses else {
+            panic!("a dense projection")
+        };
+        w[0]
+    };
+    // R w_in w / tau_syn = 10 x 2 x 0.5 / 2e-4; held for one step of 1e-4 s: 1e-4 of that.
+    let dirac = jump(SpikeArea::Dirac);
+    assert!((dirac - 50_000.0).abs() < 1e-9, "{dirac}");
+    let step = jump(SpikeArea::Step);
+    assert!((step - 5.0).abs() < 1e-12, "{step}");
 }

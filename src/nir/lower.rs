@@ -19,7 +19,11 @@
 //! one value per population; a node whose neurons differ in them is refused. Times are in the
 //! file's unit: seconds (NIR's, snnTorch's and Norse's) or steps of `dt` (sinabs'), as the
 //! caller says. The reset (to `v_reset` as NIR defines it, or by subtraction as sinabs does) is
-//! the caller's choice too. Every projection takes one step (synops' smallest delay).
+//! the caller's choice too, and so is what a spike is: a unit impulse, as NIR defines it, or
+//! the value 1 held for one step (area `dt`), as exporters that discretize by forward Euler
+//! read it (snnTorch writes `r = tau / dt` and `w_in = tau_syn / dt` for that): every jump is
+//! then multiplied by `dt` in the file's unit. Every projection takes one step (synops'
+//! smallest delay).
 //!
 //! Between two populations a path may hold `Affine`, `Linear`, `Scale` and `Flatten` nodes in
 //! any number (composed into one matrix), or one `SumPool2d`/`AvgPool2d` and then one
@@ -48,6 +52,16 @@ pub enum ResetMode {
     Subtract,
 }
 
+/// What a spike is as an input signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpikeArea {
+    /// A unit impulse (a Dirac delta of area 1), as NIR defines spikes.
+    Dirac,
+    /// The value 1 held for one step (area `dt` in the file's time unit), as exporters that
+    /// discretize by forward Euler read them (snnTorch: `w_in = tau_syn / dt`, `r = tau / dt`).
+    Step,
+}
+
 /// How to lower a graph.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
@@ -57,9 +71,19 @@ pub struct Options {
     pub time_unit: TimeUnit,
     /// The reset of spiking nodes.
     pub reset: ResetMode,
+    /// What a spike is as an input.
+    pub spike: SpikeArea,
 }
 
 impl Options {
+    /// The area of one spike in the file's time unit (the factor of every jump).
+    fn spike_area(&self) -> f64 {
+        match self.spike {
+            SpikeArea::Dirac => 1.0,
+            SpikeArea::Step => self.dt_ms / self.ms_per_unit(),
+        }
+    }
+
     /// Milliseconds per unit of the file's times.
     fn ms_per_unit(&self) -> f64 {
         match self.time_unit {
@@ -417,7 +441,7 @@ fn neuron_population(node: &Node, options: &Options) -> std::result::Result<Popu
     let unit = options.ms_per_unit();
     let r = p.per_neuron("r", Some(1.0))?;
     let mut params: Vec<(&'static str, f64)> = Vec::new();
-    let (model, jump, bias_factor) = match kind {
+    let (model, mut jump, bias_factor) = match kind {
         "IF" | "I" => (Model::If, r.clone(), r.iter().map(|r| r / unit).collect()),
         "LIF" | "LI" => {
             let tau = p.positive("tau")?;
@@ -440,6 +464,10 @@ fn neuron_population(node: &Node, options: &Options) -> std::result::Result<Popu
             (Model::LifExp, rw.iter().map(|x| x / tau_syn).collect(), rw)
         }
     };
+    let area = options.spike_area();
+    for j in &mut jump {
+        *j *= area;
+    }
     if spiking {
         params.push(("v_th_mv", p.uniform("v_threshold", None)?));
         params.push(("v_reset_mv", p.uniform("v_reset", Some(0.0))?));

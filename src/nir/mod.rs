@@ -16,7 +16,7 @@ mod write;
 
 pub use export::{Exported, export};
 pub use graph::{Graph, read};
-pub use lower::{Lowered, Options, ResetMode, TimeUnit, lower};
+pub use lower::{Lowered, Options, ResetMode, SpikeArea, TimeUnit, lower};
 pub use write::write;
 
 use crate::error::Result;
