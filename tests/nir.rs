@@ -847,3 +847,171 @@ fn a_spike_held_for_one_step_jumps_dt_times_a_unit_impulse() {
     let step = jump(SpikeArea::Step);
     assert!((step - 5.0).abs() < 1e-12, "{step}");
 }
+
+/// Import `nodes`/`edges` (time in steps, dt 1 ms, reset by subtraction), drive `input` with
+/// `events`, run 30 steps and return spikes.csv.
+fn import_and_run(
+    dir: &Path,
+    name: &str,
+    nodes: &[NodeSpec],
+    edges: &[(&str, &str)],
+    events: &[(u32, u32)],
+) -> String {
+    let path = dir.join(format!("{name}.nir"));
+    nir_file(&path, nodes, edges);
+    let out = dir.join(name);
+    ok(synops(&[
+        "import-nir",
+        path.to_str().unwrap(),
+        "--dt-ms",
+        "1",
+        "--time-unit",
+        "steps",
+        "--reset",
+        "subtract",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    write_input(&dir.join(format!("{name}.input.csv")), events, 1.0);
+    let results = dir.join(format!("{name}-run"));
+    ok(synops(&[
+        "run",
+        out.with_extension("toml").to_str().unwrap(),
+        "--duration-ms",
+        "30",
+        "--out",
+        results.to_str().unwrap(),
+        "--quiet",
+    ]));
+    std::fs::read_to_string(results.join("spikes.csv")).unwrap()
+}
+
+#[test]
+fn conv1d_equals_its_matrix_and_a_delay_node_delays_by_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    // Conv1d 2 -> 3 channels, width 3, stride 2, padding 1, on [2, 10]: output [3, 5].
+    let (cin, cout, k, len, out_len) = (2usize, 3usize, 3usize, 10usize, 5usize);
+    let kernel: Vec<f64> = (0..cout * cin * k)
+        .map(|i| ((i * 5 % 11) as f64 - 3.0) / 8.0)
+        .collect();
+    let mut matrix = vec![0.0; cout * out_len * cin * len];
+    for o in 0..cout {
+        for x in 0..out_len {
+            for c in 0..cin {
+                for j in 0..k {
+                    let pos = (2 * x + j) as i64 - 1;
+                    if (0..len as i64).contains(&pos) {
+                        matrix[(o * out_len + x) * cin * len + c * len + pos as usize] +=
+                            kernel[(o * cin + c) * k + j];
+                    }
+                }
+            }
+        }
+    }
+    let input = (
+        "input",
+        "Input",
+        vec![("shape", vec![2], vec![cin as f64, len as f64])],
+    );
+    let neurons = || {
+        (
+            "n",
+            "IF",
+            vec![
+                (
+                    "r",
+                    vec![cout as u64, out_len as u64],
+                    vec![1.0; cout * out_len],
+                ),
+                ("v_threshold", vec![1], vec![1.0]),
+            ],
+        )
+    };
+    let events: Vec<(u32, u32)> = (0..20)
+        .flat_map(|t| {
+            (0..20)
+                .filter(move |i| (i * 3 + t) % 4 == 0)
+                .map(move |i| (t, i))
+        })
+        .collect();
+    let conv = import_and_run(
+        dir.path(),
+        "conv",
+        &[
+            input.clone(),
+            (
+                "c",
+                "Conv1d",
+                vec![
+                    (
+                        "weight",
+                        vec![cout as u64, cin as u64, k as u64],
+                        kernel.clone(),
+                    ),
+                    ("stride", vec![1], vec![2.0]),
+                    ("padding", vec![1], vec![1.0]),
+                    ("dilation", vec![1], vec![1.0]),
+                    ("groups", vec![], vec![1.0]),
+                    ("input_shape", vec![1], vec![len as f64]),
+                ],
+            ),
+            neurons(),
+        ],
+        &[("input", "c"), ("c", "n")],
+        &events,
+    );
+    let dense = import_and_run(
+        dir.path(),
+        "dense",
+        &[
+            input.clone(),
+            (
+                "f",
+                "Linear",
+                vec![(
+                    "weight",
+                    vec![(cout * out_len) as u64, (cin * len) as u64],
+                    matrix.clone(),
+                )],
+            ),
+            neurons(),
+        ],
+        &[("input", "f"), ("f", "n")],
+        &events,
+    );
+    assert!(conv.lines().count() > 10, "the layer spikes");
+    assert_eq!(conv, dense, "Conv1d against its matrix");
+    // The same matrix behind a Delay of 3 steps: every spike 3 steps later.
+    let delayed = import_and_run(
+        dir.path(),
+        "delayed",
+        &[
+            input,
+            ("d", "Delay", vec![("delay", vec![1], vec![3.0])]),
+            (
+                "f",
+                "Linear",
+                vec![(
+                    "weight",
+                    vec![(cout * out_len) as u64, (cin * len) as u64],
+                    matrix,
+                )],
+            ),
+            neurons(),
+        ],
+        &[("input", "d"), ("d", "f"), ("f", "n")],
+        &events,
+    );
+    let shift = |text: &str, by: f64| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let (t, rest) = l.split_once(',').unwrap();
+                format!("{},{rest}", t.parse::<f64>().unwrap() + by)
+            })
+            .filter(|l| l.split(',').next().unwrap().parse::<f64>().unwrap() <= 30.0)
+            .collect()
+    };
+    assert_eq!(shift(&delayed, 0.0), shift(&dense, 3.0));
+}

@@ -109,7 +109,9 @@ pub(super) fn lower_kernel(
                 pool = Some((kernel, stride, pad));
                 shape = [shape[0], rows, cols];
             }
-            "Conv2d" | "Affine" | "Linear" if weighted.is_none() => weighted = Some(node),
+            "Conv2d" | "Conv1d" | "Affine" | "Linear" if weighted.is_none() => {
+                weighted = Some(node)
+            }
             _ => {
                 return Err(format!(
                     "`{}` ({}) here: a kernel path is at most one pooling, a flatten and one Conv2d, Affine or Linear",
@@ -122,7 +124,15 @@ pub(super) fn lower_kernel(
     let weight = node
         .array("weight")
         .ok_or_else(|| format!("node `{}` has no `weight`", node.name))?;
-    let (kernel, out_shape, per_channel) = if node.kind == "Conv2d" {
+    let (kernel, out_shape, per_channel) = if node.kind == "Conv1d" {
+        if flat || pool.is_some() {
+            return Err(format!(
+                "a Flatten or pooling before the Conv1d `{}`",
+                node.name
+            ));
+        }
+        conv1d(node, &weight.shape, shape)?
+    } else if node.kind == "Conv2d" {
         if flat {
             return Err(format!("a Flatten before the Conv2d `{}`", node.name));
         }
@@ -211,6 +221,10 @@ fn source_shape(nodes: &[&Node], src: &Population) -> Outcome<[usize; 3]> {
     if let [c, h, w] = src.shape[..] {
         return Ok([c, h, w]);
     }
+    // `[C, L]` for a Conv1d: one row.
+    if let ([c, l], true) = (&src.shape[..], nodes.iter().any(|n| n.kind == "Conv1d")) {
+        return Ok([*c, 1, *l]);
+    }
     let first = nodes.iter().find(|n| n.array("input_shape").is_some());
     if let Some(n) = first {
         let hw = pair(n, "input_shape", 1)?;
@@ -297,4 +311,78 @@ fn channel_factors(tgt: &Population, channels: usize, per_channel: usize) -> Out
             }
         })
         .collect()
+}
+
+/// A Conv1d on `[C, 1, L]` as a convolution of one row: its kernel `[out, in / groups, 1, k]`,
+/// output shape and positions per channel.
+fn conv1d(
+    node: &Node,
+    wshape: &[usize],
+    shape: [usize; 3],
+) -> Outcome<(Kernel, Vec<usize>, usize)> {
+    let [out, per_group, k] = wshape[..] else {
+        return Err(format!(
+            "node `{}`: weight shape {wshape:?}, expected [out, in / groups, width]",
+            node.name
+        ));
+    };
+    let number = |name: &str, default: usize| -> Outcome<usize> {
+        let [a, b] = pair(node, name, default)?;
+        if a == b {
+            Ok(a)
+        } else {
+            Err(format!("node `{}`: `{name}` has two values", node.name))
+        }
+    };
+    let (stride, dilation) = (number("stride", 1)?, number("dilation", 1)?);
+    let reach = dilation * (k.max(1) - 1) + 1;
+    let pad = match text(node, "padding") {
+        Some("valid") => (0, 0),
+        Some("same") if stride == 1 => ((reach - 1) / 2, reach - 1 - (reach - 1) / 2),
+        Some(other) => {
+            return Err(format!(
+                "node `{}`: padding \"{other}\" with stride {stride}",
+                node.name
+            ));
+        }
+        None => {
+            let p = number("padding", 0)?;
+            (p, p)
+        }
+    };
+    let groups = node
+        .array("groups")
+        .and_then(|g| g.values.first().copied())
+        .unwrap_or(1.0);
+    if !(groups >= 1.0 && groups.fract() == 0.0 && groups < 1e6) {
+        return Err(format!("node `{}`: groups = {groups}", node.name));
+    }
+    let groups = groups as usize;
+    if per_group * groups != shape[0] || out % groups != 0 {
+        return Err(format!(
+            "node `{}`: weight {wshape:?} with {groups} groups on {} input channels",
+            node.name, shape[0]
+        ));
+    }
+    let len = out_len(shape[2], pad, reach, stride).ok_or_else(|| {
+        format!(
+            "the Conv1d `{}` does not fit its input {:?}",
+            node.name,
+            [shape[0], shape[2]]
+        )
+    })?;
+    Ok((
+        Kernel {
+            shape: vec![out, per_group, 1, k],
+            weights: Vec::new(),
+            input: shape,
+            stride: [1, stride],
+            padding: [0, pad.0, 0, pad.1],
+            dilation: [1, dilation],
+            groups,
+            pool: None,
+        },
+        vec![out, 1, len],
+        len,
+    ))
 }

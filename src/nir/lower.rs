@@ -27,7 +27,8 @@
 //!
 //! Between two populations a path may hold `Affine`, `Linear`, `Scale` and `Flatten` nodes in
 //! any number (composed into one matrix), or one `SumPool2d`/`AvgPool2d` and then one
-//! `Conv2d`, `Affine` or `Linear` (a kernel stored once; see [`crate::network::kernel`]).
+//! `Conv2d`, `Conv1d`, `Affine` or `Linear` (a kernel stored once; see
+//! [`crate::network::kernel`]); its `Delay` nodes add to the projection's delay.
 
 use super::graph::{Array, Graph, Node, Value};
 use crate::error::{Error, Result};
@@ -180,6 +181,8 @@ pub struct Projection {
     pub path: Vec<String>,
     /// The synapses.
     pub synapses: Synapses,
+    /// The delay \[steps\]: one, plus the path's `Delay` nodes.
+    pub delay_steps: u32,
 }
 
 /// A lowered graph.
@@ -208,6 +211,8 @@ pub const SUPPORTED: &[&str] = &[
     "Conv2d",
     "SumPool2d",
     "AvgPool2d",
+    "Conv1d",
+    "Delay",
     "IF",
     "I",
     "LIF",
@@ -274,9 +279,14 @@ pub fn lower(graph: &Graph, path: &Path, options: &Options) -> Result<Lowered> {
         }
         for path_nodes in paths_into(graph, &incoming, &index, name).map_err(fail)? {
             let source = index[&path_nodes[0]];
-            let projection =
-                lower_path(graph, &lowered.populations, source, target, &path_nodes)
-                    .map_err(|m| fail(format!("the path {}: {m}", path_nodes.join(" -> "))))?;
+            let projection = lower_path(
+                graph,
+                &lowered.populations,
+                (source, target),
+                &path_nodes,
+                options,
+            )
+            .map_err(|m| fail(format!("the path {}: {m}", path_nodes.join(" -> "))))?;
             if let Some((proj, bias)) = projection {
                 add_bias(&mut lowered.populations[target], &bias);
                 lowered.projections.push(proj);
@@ -636,7 +646,9 @@ fn op<'g>(node: &'g Node) -> std::result::Result<Op<'g>, String> {
         "Linear" => Op::Matrix(array("weight")?, None),
         "Scale" => Op::Scale(array("scale")?),
         "Flatten" | "Input" | "Output" => Op::Pass,
-        "SumPool2d" | "AvgPool2d" | "Conv2d" => Op::Kernel,
+        "SumPool2d" | "AvgPool2d" | "Conv2d" | "Conv1d" => Op::Kernel,
+        // Lowered as the projection's delay (see [`path_delay`]).
+        "Delay" => Op::Pass,
         other => {
             return Err(format!(
                 "`{}` ({other}) cannot lie between populations",
@@ -651,10 +663,11 @@ fn op<'g>(node: &'g Node) -> std::result::Result<Op<'g>, String> {
 fn lower_path(
     graph: &Graph,
     populations: &[Population],
-    source: usize,
-    target: usize,
+    (source, target): (usize, usize),
     path: &[String],
+    options: &Options,
 ) -> std::result::Result<Option<(Projection, Vec<f64>)>, String> {
+    let delay_steps = 1 + path_delay(&ops_nodes(graph, path), options)?;
     let ops: Vec<Op> = path[1..]
         .iter()
         .map(|n| op(graph.node(n).expect("paths hold existing nodes")))
@@ -672,9 +685,38 @@ fn lower_path(
             target,
             path: path.to_vec(),
             synapses,
+            delay_steps,
         },
         bias,
     )))
+}
+
+/// The steps of a path's `Delay` nodes (each one value for all its elements).
+fn path_delay(nodes: &[&Node], options: &Options) -> std::result::Result<u32, String> {
+    let mut steps = 0u32;
+    for node in nodes.iter().filter(|n| n.kind == "Delay") {
+        let values = &node
+            .array("delay")
+            .ok_or_else(|| format!("node `{}` (Delay) has no `delay`", node.name))?
+            .values;
+        let first = values.first().copied().unwrap_or(0.0);
+        if values.iter().any(|&d| d != first) {
+            return Err(format!(
+                "node `{}` (Delay): its elements have different delays; synops lowers one delay per Delay node",
+                node.name
+            ));
+        }
+        let exact = first * options.ms_per_unit() / options.dt_ms;
+        let whole = exact.round();
+        if !(first >= 0.0 && (exact - whole).abs() <= 1e-6 * whole.max(1.0) && whole < 1e9) {
+            return Err(format!(
+                "node `{}` (Delay): {first} is not a whole number of steps of {} ms",
+                node.name, options.dt_ms
+            ));
+        }
+        steps += whole as u32;
+    }
+    Ok(steps)
 }
 
 fn ops_nodes<'g>(graph: &'g Graph, path: &[String]) -> Vec<&'g Node> {

@@ -1,7 +1,9 @@
 //! Writing a lowered NIR graph as a synops network file, its weights and its input files; the
 //! network is compiled before the call returns, and nothing is left behind if it fails.
 
-use super::lower::{Kernel, Lowered, Model, Options, Population, ResetMode, Synapses, TimeUnit};
+use super::lower::{
+    Kernel, Lowered, Model, Options, Population, Projection, ResetMode, Synapses, TimeUnit,
+};
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use std::fmt::Write as _;
@@ -83,7 +85,7 @@ impl Writer {
                 &lowered.populations[pr.source],
                 &lowered.populations[pr.target],
             );
-            self.projection(k, s, t, &pr.path, &pr.synapses, options)?;
+            self.projection(k, (s, t), pr, options)?;
         }
         self.records(lowered);
         Ok(())
@@ -200,12 +202,11 @@ impl Writer {
     fn projection(
         &mut self,
         k: usize,
-        s: &Population,
-        t: &Population,
-        path: &[String],
-        synapses: &Synapses,
+        (s, t): (&Population, &Population),
+        pr: &Projection,
         options: &Options,
     ) -> Result<()> {
+        let (path, synapses, delay_steps) = (&pr.path, &pr.synapses, pr.delay_steps);
         // Paths between the same populations (a recurrent one beside a feed-forward one, two
         // currents) are told apart by their number.
         let name = |suffix: &str| format!("p{k}{suffix}");
@@ -218,7 +219,10 @@ impl Writer {
                 t.name
             )
         };
-        let delay = format!("delay_ms = {}\n", options.dt_ms);
+        let delay = format!(
+            "delay_ms = {}\n",
+            number(f64::from(delay_steps) * options.dt_ms)
+        );
         match synapses {
             Synapses::Dense(w) if t.model == Some(Model::LifExp) => {
                 for (sign, receptor) in [(1.0, "exc"), (-1.0, "inh")] {
