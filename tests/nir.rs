@@ -317,20 +317,14 @@ fn each_model_jumps_as_its_ode_integrates_a_unit_impulse() {
     assert!(reached > 100.0, "the potential rose ({reached})");
 }
 
-/// The NIR paper's example files, where this checkout has them beside it.
-fn paper() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/nir_paper");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: ../shared/fixtures/nir_paper is not beside this checkout");
-        None
-    }
+/// The NIR paper's example files (vendored with their licence).
+fn paper() -> PathBuf {
+    fixture("paper")
 }
 
 #[test]
 fn the_nir_papers_files_import_and_run_or_name_what_is_wrong() {
-    let Some(paper) = paper() else { return };
+    let paper = paper();
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, Option<&str>); 8] = [
         ("01_lif_lif_norse", "seconds", None),
@@ -768,7 +762,7 @@ fn an_exported_network_imports_back_to_the_same_spikes() {
     // (Population names differ: the export names nodes after the populations.)
     assert_eq!(a, b);
     assert!(notes.contains("resets by subtraction"), "{notes}");
-    let Some(paper) = paper() else { return };
+    let paper = paper();
     let braille = paper.join("03_rnn_braille_noDelay_bias_zero.nir");
     let events: Vec<(u32, u32)> = (0..30)
         .flat_map(|t| {
