@@ -298,9 +298,11 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Evaluate a converted network: accuracy against time steps, operations per layer.
+    /// Evaluate a network on a data set: accuracy against time steps (and, converted, operations
+    /// per layer).
     Eval {
-        /// Converted network file (from `synops convert`).
+        /// Network file: converted (from `synops convert`), or any network with one spike
+        /// source, fed each sample of `npz:` data `[N, T, ...]` (0/1 spikes per step).
         network: PathBuf,
         /// Test data: `mnist:DIR` (its test split) or `npz:FILE[,x=NAME][,y=NAME]`.
         #[arg(long)]
@@ -341,6 +343,10 @@ enum Command {
         /// Device running the ANN in the energy report.
         #[arg(long, default_value = "cmos45-fp32")]
         ann_device: String,
+        /// A network that was not converted (no [conversion] table): the population read out
+        /// (default: the one neuron population no projection leaves).
+        #[arg(long)]
+        output: Option<String>,
     },
     /// Energy estimate of a run (summary.json) or an evaluation (eval.json) on named devices.
     Energy {
@@ -442,6 +448,54 @@ fn with_input(
     };
     spikes::apply(&mut net, inputs);
     Ok(net)
+}
+
+/// `synops eval` of a network that was not converted (see [`synops::eval::spiking`]).
+struct SpikingEval<'a> {
+    network: &'a std::path::Path,
+    ts: &'a [u32],
+    samples: Option<usize>,
+    threads: usize,
+    quiet: bool,
+}
+
+impl SpikingEval<'_> {
+    fn run(
+        &self,
+        source: &synops::data::DataSource,
+        engine: Engine,
+        output: Option<&str>,
+        out: Option<PathBuf>,
+    ) -> anyhow::Result<()> {
+        let mut test = source.load(synops::data::Split::Test)?;
+        if let Some(n) = self.samples {
+            test = test.truncate(n);
+        }
+        let bar = if self.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(test.len() as u64)
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start {} threads: {e}", self.threads))?;
+        let report = pool.install(|| {
+            synops::eval::spiking::evaluate(self.network, &test, self.ts, engine, output, |d| {
+                bar.set_position(d as u64)
+            })
+        })?;
+        bar.finish_and_clear();
+        let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&report.network));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("eval.json");
+        write_json(&path, &report)?;
+        if !self.quiet {
+            print!("{}", report.markdown());
+            println!("wrote {}", path.display());
+        }
+        Ok(())
+    }
 }
 
 /// Draw `kinds` from the files in `dir` into `dir/<kind>.png`.
@@ -918,6 +972,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             plots,
             energy,
             ann_device,
+            output,
         } => {
             check_devices(energy.as_deref(), Some(&ann_device))?;
             if let Some(m) = early_exit.filter(|m| !(m.is_finite() && *m > 0.0)) {
@@ -948,6 +1003,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let source = synops::data::DataSource::parse(&data)?;
+            if synops::network::read_spec(&network)?.conversion.is_none() {
+                if early.is_some() || energy.is_some() || plots {
+                    anyhow::bail!(
+                        "--early-exit, --energy and --plots evaluate converted networks; {} has no [conversion] table",
+                        network.display()
+                    );
+                }
+                let threads = threads.unwrap_or(0);
+                let spiking = SpikingEval {
+                    network: &network,
+                    ts: &ts,
+                    samples,
+                    threads,
+                    quiet,
+                };
+                return spiking.run(&source, Engine::from(engine), output.as_deref(), out);
+            }
+            if output.is_some() {
+                anyhow::bail!(
+                    "--output reads out a network that was not converted; {} is a converted one",
+                    network.display()
+                );
+            }
             let cn =
                 synops::eval::ConvertedNetwork::load(&network, *ts.last().expect("non-empty"))?;
             let mut test = source.load(synops::data::Split::Test)?;

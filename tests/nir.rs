@@ -1009,3 +1009,108 @@ fn conv1d_equals_its_matrix_and_a_delay_node_delays_by_its_steps() {
     };
     assert_eq!(shift(&delayed, 0.0), shift(&dense, 3.0));
 }
+
+#[test]
+fn eval_feeds_each_sample_to_an_imported_network_and_reads_the_most_spiking_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.nir");
+    nir_file(
+        &path,
+        &[
+            ("input", "Input", vec![("shape", vec![1], vec![2.0])]),
+            (
+                "fc",
+                "Linear",
+                vec![("weight", vec![2, 2], vec![1.0, 0.0, 0.0, 1.0])],
+            ),
+            (
+                "n",
+                "IF",
+                vec![
+                    ("r", vec![2], vec![1.0, 1.0]),
+                    ("v_threshold", vec![1], vec![1.0]),
+                ],
+            ),
+            ("output", "Output", vec![("shape", vec![1], vec![2.0])]),
+        ],
+        &[("input", "fc"), ("fc", "n"), ("n", "output")],
+    );
+    let out = dir.path().join("two");
+    ok(synops(&[
+        "import-nir",
+        path.to_str().unwrap(),
+        "--dt-ms",
+        "1",
+        "--time-unit",
+        "steps",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    // Sample i spikes on input neuron i % 2 at steps 0, 1 and 2 (5 steps, 2 neurons).
+    let (n, steps) = (4usize, 5usize);
+    let mut x = vec![0f32; n * steps * 2];
+    for i in 0..n {
+        for t in 0..3 {
+            x[(i * steps + t) * 2 + i % 2] = 1.0;
+        }
+    }
+    let evaluate = |labels: &[i64], name: &str| -> serde_json::Value {
+        let data = dir.path().join(format!("{name}.npz"));
+        std::fs::write(
+            &data,
+            common::npz(&[
+                ("x".into(), common::npy_f32(&[n, steps, 2], &x)),
+                ("y".into(), common::npy_i64(&[n], labels)),
+            ]),
+        )
+        .unwrap();
+        let results = dir.path().join(name);
+        ok(synops(&[
+            "eval",
+            out.with_extension("toml").to_str().unwrap(),
+            "--data",
+            &format!("npz:{}", data.display()),
+            "--timesteps",
+            "1,5",
+            "--out",
+            results.to_str().unwrap(),
+            "--quiet",
+        ]));
+        serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap()
+    };
+    let right = evaluate(&[0, 1, 0, 1], "right");
+    assert_eq!(right["kind"], "spiking");
+    assert_eq!(right["output"], "n");
+    // After 1 step no output spike yet (ties read neuron 0: half right); after 5, all.
+    assert_eq!(right["timesteps"][0]["accuracy"], 0.5);
+    assert_eq!(right["timesteps"][1]["accuracy"], 1.0);
+    // Three input spikes (steps 1-3) and three output spikes (steps 2-4) per sample.
+    assert_eq!(right["timesteps"][1]["spikes_per_sample"], 6.0);
+    let wrong = evaluate(&[1, 0, 1, 0], "wrong");
+    assert_eq!(wrong["timesteps"][1]["accuracy"], 0.0);
+    // A value that is not a spike count is refused with the sample, step and neuron.
+    x[3] = 0.5;
+    let data = dir.path().join("bad.npz");
+    std::fs::write(
+        &data,
+        common::npz(&[
+            ("x".into(), common::npy_f32(&[n, steps, 2], &x)),
+            ("y".into(), common::npy_i64(&[n], &[0, 1, 0, 1])),
+        ]),
+    )
+    .unwrap();
+    let r = synops(&[
+        "eval",
+        out.with_extension("toml").to_str().unwrap(),
+        "--data",
+        &format!("npz:{}", data.display()),
+        "--timesteps",
+        "5",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("sample 0, step 1, neuron 1: 0.5"), "{err}");
+}

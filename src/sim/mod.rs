@@ -137,7 +137,12 @@ use crate::record::Recorder;
 enum Source {
     Neurons,
     Poisson(Box<PoissonField>),
-    Replay { next: usize },
+    /// A spike source's spikes: the network's, or this run's own (see
+    /// [`Simulation::set_spike_input`]).
+    Replay {
+        next: usize,
+        own: Option<Vec<(u32, u32)>>,
+    },
     Analog(AnalogInput),
 }
 
@@ -353,7 +358,7 @@ impl<'a> Simulation<'a> {
                         0,
                     )))
                 }
-                PopulationKind::SpikeSource { .. } => Source::Replay { next: 0 },
+                PopulationKind::SpikeSource { .. } => Source::Replay { next: 0, own: None },
                 PopulationKind::Analog {
                     encoding,
                     max_rate_hz,
@@ -608,6 +613,21 @@ impl<'a> Simulation<'a> {
     /// The current step (0 before the first step).
     pub fn current_step(&self) -> u32 {
         self.step
+    }
+
+    /// Replace the spikes of the spike source `population` for this run by `spikes` (`(step,
+    /// index)`, sorted, steps from 1, indices within the population), before its first step;
+    /// `synops eval` feeds each sample so. Returns false (and changes nothing) if `population`
+    /// is not a spike source or the run has started.
+    pub fn set_spike_input(&mut self, population: usize, spikes: Vec<(u32, u32)>) -> bool {
+        let started = self.current_step() > 0;
+        match self.sources.get_mut(population) {
+            Some(Source::Replay { next: 0, own }) if !started => {
+                *own = Some(spikes);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The state of neuron `index` of population `population` at the current step, or `None`
@@ -1040,12 +1060,15 @@ impl<'a> Simulation<'a> {
             let out = &mut self.spikes_now[pi];
             match source {
                 Source::Poisson(field) => field.step(t, |n, _| out.push(n)),
-                Source::Replay { next } => {
-                    if let PopulationKind::SpikeSource { spikes } = &net.populations[pi].kind {
-                        while *next < spikes.len() && spikes[*next].0 == t {
-                            out.push(spikes[*next].1);
-                            *next += 1;
-                        }
+                Source::Replay { next, own } => {
+                    let spikes = match (&*own, &net.populations[pi].kind) {
+                        (Some(own), _) => own.as_slice(),
+                        (None, PopulationKind::SpikeSource { spikes }) => spikes.as_slice(),
+                        (None, _) => &[],
+                    };
+                    while *next < spikes.len() && spikes[*next].0 == t {
+                        out.push(spikes[*next].1);
+                        *next += 1;
                     }
                 }
                 Source::Analog(input) => input.step(out),

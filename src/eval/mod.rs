@@ -7,6 +7,8 @@
 //! result depends only on the sample (spike-encoded inputs use a random stream per sample), so
 //! the report does not depend on the number of threads.
 
+pub mod spiking;
+
 use crate::convert::ann::{Ann, DenseLayer, argmax};
 use crate::convert::features::{AvgPool2d, Conv2d, FeatureLayer};
 use crate::convert::{ConversionSpec, InputEncoding, Readout};
