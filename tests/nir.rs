@@ -31,6 +31,23 @@ fn ok(out: std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `synops import-nir FILE --dt-ms DT --time-unit UNIT --reset RESET --out OUT --quiet`.
+fn import_nir(file: &str, dt_ms: &str, (unit, reset): (&str, &str), out: &str) {
+    ok(synops(&[
+        "import-nir",
+        file,
+        "--dt-ms",
+        dt_ms,
+        "--time-unit",
+        unit,
+        "--reset",
+        reset,
+        "--out",
+        out,
+        "--quiet",
+    ]));
+}
+
 /// `(population, index) -> spike steps` of a run's spikes.csv, at `dt_ms`.
 fn spikes(dir: &Path, dt_ms: f64) -> BTreeMap<(String, u32), Vec<u32>> {
     let text = std::fs::read_to_string(dir.join("spikes.csv")).unwrap();
@@ -75,19 +92,12 @@ fn sinabs_cnn_spikes_are_reproduced_step_for_step_on_both_engines() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cnn");
     let file = fixture("sinabs_cnn.nir");
-    ok(synops(&[
-        "import-nir",
+    import_nir(
         file.to_str().unwrap(),
-        "--dt-ms",
         "1",
-        "--time-unit",
-        "steps",
-        "--reset",
-        "subtract",
-        "--out",
+        ("steps", "subtract"),
         out.to_str().unwrap(),
-        "--quiet",
-    ]));
+    );
     write_input(
         &dir.path().join("cnn.input.csv"),
         &pairs(&oracle["input"]),
@@ -569,19 +579,12 @@ fn run_input_from_a_grid_or_nir_event_data_equals_the_spike_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cnn");
     let file = fixture("sinabs_cnn.nir");
-    ok(synops(&[
-        "import-nir",
+    import_nir(
         file.to_str().unwrap(),
-        "--dt-ms",
         "1",
-        "--time-unit",
-        "steps",
-        "--reset",
-        "subtract",
-        "--out",
+        ("steps", "subtract"),
         out.to_str().unwrap(),
-        "--quiet",
-    ]));
+    );
     write_input(&dir.path().join("cnn.input.csv"), &events, 1.0);
     let net = dir.path().join("cnn.toml");
     let run = |name: &str, extra: &[&str]| {
@@ -854,19 +857,12 @@ fn import_and_run(
     let path = dir.join(format!("{name}.nir"));
     nir_file(&path, nodes, edges);
     let out = dir.join(name);
-    ok(synops(&[
-        "import-nir",
+    import_nir(
         path.to_str().unwrap(),
-        "--dt-ms",
         "1",
-        "--time-unit",
-        "steps",
-        "--reset",
-        "subtract",
-        "--out",
+        ("steps", "subtract"),
         out.to_str().unwrap(),
-        "--quiet",
-    ]));
+    );
     write_input(&dir.join(format!("{name}.input.csv")), events, 1.0);
     let results = dir.join(format!("{name}-run"));
     ok(synops(&[
@@ -1036,17 +1032,12 @@ fn eval_feeds_each_sample_to_an_imported_network_and_reads_the_most_spiking_outp
         &[("input", "fc"), ("fc", "n"), ("n", "output")],
     );
     let out = dir.path().join("two");
-    ok(synops(&[
-        "import-nir",
+    import_nir(
         path.to_str().unwrap(),
-        "--dt-ms",
         "1",
-        "--time-unit",
-        "steps",
-        "--out",
+        ("steps", "value"),
         out.to_str().unwrap(),
-        "--quiet",
-    ]));
+    );
     // Sample i spikes on input neuron i % 2 at steps 0, 1 and 2 (5 steps, 2 neurons).
     let (n, steps) = (4usize, 5usize);
     let mut x = vec![0f32; n * steps * 2];

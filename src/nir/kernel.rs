@@ -252,20 +252,7 @@ fn conv(
             node.name
         ));
     };
-    let groups = node
-        .array("groups")
-        .and_then(|g| g.values.first().copied())
-        .unwrap_or(1.0);
-    if !(groups >= 1.0 && groups.fract() == 0.0 && groups < 1e6) {
-        return Err(format!("node `{}`: groups = {groups}", node.name));
-    }
-    let groups = groups as usize;
-    if per_group * groups != shape[0] || out % groups != 0 {
-        return Err(format!(
-            "node `{}`: weight {wshape:?} with {groups} groups on {} input channels",
-            node.name, shape[0]
-        ));
-    }
+    let groups = groups(node, wshape, (out, per_group), shape[0])?;
     let stride = pair(node, "stride", 1)?;
     let dilation = pair(node, "dilation", 1)?;
     let reach = [dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1];
@@ -350,20 +337,7 @@ fn conv1d(
             (p, p)
         }
     };
-    let groups = node
-        .array("groups")
-        .and_then(|g| g.values.first().copied())
-        .unwrap_or(1.0);
-    if !(groups >= 1.0 && groups.fract() == 0.0 && groups < 1e6) {
-        return Err(format!("node `{}`: groups = {groups}", node.name));
-    }
-    let groups = groups as usize;
-    if per_group * groups != shape[0] || out % groups != 0 {
-        return Err(format!(
-            "node `{}`: weight {wshape:?} with {groups} groups on {} input channels",
-            node.name, shape[0]
-        ));
-    }
+    let groups = groups(node, wshape, (out, per_group), shape[0])?;
     let len = out_len(shape[2], pad, reach, stride).ok_or_else(|| {
         format!(
             "the Conv1d `{}` does not fit its input {:?}",
@@ -385,4 +359,29 @@ fn conv1d(
         vec![out, 1, len],
         len,
     ))
+}
+
+/// A convolution's `groups` (default 1), checked against its weight `[out, per_group, ...]`
+/// and the input's `channels`.
+fn groups(
+    node: &Node,
+    wshape: &[usize],
+    (out, per_group): (usize, usize),
+    channels: usize,
+) -> Outcome<usize> {
+    let groups = node
+        .array("groups")
+        .and_then(|g| g.values.first().copied())
+        .unwrap_or(1.0);
+    if !(groups >= 1.0 && groups.fract() == 0.0 && groups < 1e6) {
+        return Err(format!("node `{}`: groups = {groups}", node.name));
+    }
+    let groups = groups as usize;
+    if per_group * groups != channels || !out.is_multiple_of(groups) {
+        return Err(format!(
+            "node `{}`: weight {wshape:?} with {groups} groups on {channels} input channels",
+            node.name
+        ));
+    }
+    Ok(groups)
 }
