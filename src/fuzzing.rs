@@ -39,11 +39,13 @@ pub enum Target {
     Traces,
     /// A `weights.csv` for `synops plot weights`.
     Weights,
+    /// A NIR file (HDF5) for `synops import-nir`, written out and compiled when it imports.
+    Nir,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 12] = [
+    pub const ALL: [Target; 13] = [
         Target::Network,
         Target::ConvNetwork,
         Target::Csv,
@@ -56,6 +58,7 @@ impl Target {
         Target::Spikes,
         Target::Traces,
         Target::Weights,
+        Target::Nir,
     ];
 }
 
@@ -114,7 +117,36 @@ pub fn run(target: Target, bytes: &[u8]) -> Result<()> {
         Target::Spikes => figures(&scratch, "spikes.csv", bytes),
         Target::Traces => figures(&scratch, "traces.csv", bytes),
         Target::Weights => figures(&scratch, "weights.csv", bytes),
+        Target::Nir => nir(&scratch, bytes),
     }
+}
+
+/// Import a NIR file as `synops import-nir` does (both time units), and write what imports:
+/// the writer compiles it, so a refusal there is an error too, never a panic.
+fn nir(scratch: &Scratch, bytes: &[u8]) -> Result<()> {
+    use crate::nir::{Options, ResetMode, SpikeArea, TimeUnit};
+    let path = scratch.file("g.nir", bytes);
+    for time_unit in [TimeUnit::Seconds, TimeUnit::Steps] {
+        let options = Options {
+            dt_ms: 1.0,
+            time_unit,
+            reset: ResetMode::Subtract,
+            spike: SpikeArea::Dirac,
+        };
+        let (graph, lowered) = crate::nir::import(&path, &options)?;
+        let sizes: usize = lowered.populations.iter().map(|p| p.size()).sum();
+        if sizes > 1 << 20 {
+            continue; // (large, valid graphs are not what this target looks for)
+        }
+        crate::nir::write(
+            &lowered,
+            &path,
+            &graph.version,
+            &options,
+            &scratch.0.join("net"),
+        )?;
+    }
+    Ok(())
 }
 
 /// Build a network file and run its first steps on both engines, which must agree.

@@ -549,6 +549,20 @@ fn spike_and_trace_files() {
 }
 
 #[test]
+fn nir_files() {
+    fuzz(
+        Target::Nir,
+        &[
+            ("sinabs_cnn", root("tests/fixtures/nir/sinabs_cnn.nir")),
+            (
+                "braille",
+                root("tests/fixtures/nir/paper/03_rnn_braille_noDelay_bias_zero.nir"),
+            ),
+        ],
+    );
+}
+
+#[test]
 fn the_seeds_are_accepted() {
     // The mutants start from valid inputs, so the suite reaches past the first check.
     let dir = tempfile::tempdir().unwrap();
@@ -561,6 +575,7 @@ fn the_seeds_are_accepted() {
         (Target::Result, root("tests/fixtures/eval/eval.json")),
         (Target::Onnx, onnx()),
         (Target::Weights, root("tests/fixtures/weights/weights.csv")),
+        (Target::Nir, root("tests/fixtures/nir/sinabs_cnn.nir")),
     ];
     for (target, seed) in seeds {
         run(target, &seed).unwrap_or_else(|e| panic!("{target:?} seed refused: {e}"));
