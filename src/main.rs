@@ -1003,7 +1003,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let source = synops::data::DataSource::parse(&data)?;
-            if synops::network::read_spec(&network)?.conversion.is_none() {
+            let spec = synops::network::read_spec(&network)?;
+            if spec.conversion.is_none() {
+                let sources = spec
+                    .populations
+                    .iter()
+                    .filter(|p| p.model == synops::network::spec::ModelName::SpikeSource)
+                    .count();
+                if sources != 1 {
+                    anyhow::bail!(
+                        "{}: not a converted network (no [conversion] table; make one with `synops convert`), nor a network with one spike_source population to feed the samples (it has {sources})",
+                        network.display()
+                    );
+                }
                 if early.is_some() || energy.is_some() || plots {
                     anyhow::bail!(
                         "--early-exit, --energy and --plots evaluate converted networks; {} has no [conversion] table",
