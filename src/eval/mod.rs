@@ -145,6 +145,24 @@ pub struct ConvertedNetwork {
     projections: Vec<usize>,
 }
 
+/// Compile `spec` (read from `path`) for runs of `max_t` steps, the duration named as
+/// `--timesteps` in errors.
+fn compile_for_timesteps(
+    spec: &crate::network::NetworkSpec,
+    path: &Path,
+    max_t: u32,
+) -> Result<CompiledNetwork> {
+    compile(
+        spec,
+        path,
+        &CompileOptions {
+            duration_ms: Some(f64::from(max_t) * spec.simulation.dt_ms),
+            duration_option: Some("--timesteps"),
+            ..Default::default()
+        },
+    )
+}
+
 impl ConvertedNetwork {
     /// Load a converted network file for runs of `max_t` steps.
     pub fn load(path: &Path, max_t: u32) -> Result<Self> {
@@ -156,15 +174,7 @@ impl ConvertedNetwork {
                 "not a converted network (no [conversion] table); make one with `synops convert`",
             )
         })?;
-        let net = compile(
-            &spec,
-            path,
-            &CompileOptions {
-                duration_ms: Some(f64::from(max_t) * spec.simulation.dt_ms),
-                duration_option: Some("--timesteps"),
-                ..Default::default()
-            },
-        )?;
+        let net = compile_for_timesteps(&spec, path, max_t)?;
         let find = |name: &str| {
             net.populations
                 .iter()

@@ -9,8 +9,8 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::network::CompiledNetwork;
 use crate::network::compiled::PopulationKind;
-use crate::network::{CompileOptions, CompiledNetwork, compile_file};
 use crate::sim::{Engine, Simulation};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -81,14 +81,7 @@ struct Plan {
 
 fn plan(path: &Path, max_t: u32, output: Option<&str>) -> Result<Plan> {
     let spec = crate::network::read_spec(path)?;
-    let net = compile_file(
-        path,
-        &CompileOptions {
-            duration_ms: Some(f64::from(max_t) * spec.simulation.dt_ms),
-            duration_option: Some("--timesteps"),
-            ..Default::default()
-        },
-    )?;
+    let net = super::compile_for_timesteps(&spec, path, max_t)?;
     let fail = |message: String| Error::Data {
         path: path.to_path_buf(),
         message,
