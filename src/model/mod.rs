@@ -501,49 +501,28 @@ unsafe fn update_avx512<M: ClockedModel>(states: &mut States<M>, step: Step<'_>)
     update_blocks(states, step)
 }
 
-/// The step of every neuron, a block of [`BLOCK`] at a time, in passes without branches
-/// (they vectorize): which neurons received input, the advance of every state, which crossed
-/// and the magnitudes of the states; then only the neurons that crossed are reset.
+/// The step of every neuron, a block of [`BLOCK`] at a time (see [`block_step`]); then only
+/// the neurons that crossed are reset.
 #[inline(always)]
 fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64 {
     let model = &*states.model;
     let t = step.t;
-    // Four sums break the chain of dependent additions.
-    let mut magnitudes = [0.0f64; 4];
+    let mut magnitudes = 0.0f64;
     let blocks = states
         .blocks
         .chunks_mut(M::State::FIELDS)
         .zip(step.exc.chunks_mut(BLOCK).zip(step.inh.chunks_mut(BLOCK)));
     for (w, (block, (exc, inh))) in blocks.enumerate() {
+        // A whole block is stepped with its length known (every pass one run of whole
+        // vectors); the population's last block, if short, with its own.
         let lanes = exc.len().min(BLOCK);
-        let mut flags = [0u8; BLOCK];
-        // An accumulator that received nothing is still -0.0 (sign bit set, no other).
-        for (f, (e, i)) in flags.iter_mut().zip(exc.iter().zip(inh.iter())) {
-            *f = u8::from((e.to_bits() | i.to_bits()) != (-0.0f64).to_bits());
-        }
-        step.received[w] |= pack_flags(&flags);
-        model.advance_block(block, t, exc, inh);
-        let mut sizes = [0.0f64; BLOCK];
-        for (j, (f, size)) in flags
-            .iter_mut()
-            .zip(sizes.iter_mut())
-            .enumerate()
-            .take(lanes)
-        {
-            let s: M::State = load(block, j);
-            *f = u8::from(model.crossed(&s, t));
-            *size = M::magnitude(&s);
-        }
-        let mut fours = sizes[..lanes].chunks_exact(4);
-        for four in &mut fours {
-            for (m, size) in magnitudes.iter_mut().zip(four) {
-                *m += size;
-            }
-        }
-        for (m, size) in magnitudes.iter_mut().zip(fours.remainder()) {
-            *m += size;
-        }
-        let mut crossed = pack_flags(&flags);
+        let (received, mut crossed, size) = if lanes == BLOCK {
+            block_step(model, block, t, &mut exc[..BLOCK], &mut inh[..BLOCK], BLOCK)
+        } else {
+            block_step(model, block, t, exc, inh, lanes)
+        };
+        step.received[w] |= received;
+        magnitudes += size;
         while crossed != 0 {
             let b = crossed.trailing_zeros() as usize;
             crossed &= crossed - 1;
@@ -553,22 +532,71 @@ fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64
             step.spikes.push(step.lo + (w * BLOCK + b) as u32);
         }
     }
-    (magnitudes[0] + magnitudes[1]) + (magnitudes[2] + magnitudes[3])
+    magnitudes
 }
 
-/// 64 flags (0 or 1; a short block's missing ones 0) as the bits of a word, flag `b` at bit
-/// `b`: eight at a time, by a multiplication that gathers the low bit of eight bytes into one.
+/// Step `t` of the first `lanes` neurons of a block, in passes without branches (they
+/// vectorize): which neurons received input, the advance of every state, which crossed and
+/// the magnitudes of the states. Returns the bits of those that received input and of those
+/// that crossed, and the sum of the magnitudes (added pairwise: only a trigger of the
+/// runaway search, which then checks every neuron; a sum of non-negative terms is at least
+/// each of them in any order).
 #[inline(always)]
-fn pack_flags(flags: &[u8; 64]) -> u64 {
-    let mut bits = 0u64;
-    for (k, eight) in flags.chunks_exact(8).enumerate() {
-        let word = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-        // Byte j (0 or 1) times the constant's byte 7 - j lands at bit 56 + j; every
-        // product term is a distinct power of two, so nothing carries.
-        let gathered = word.wrapping_mul(0x0102_0408_1020_4080) >> 56;
-        bits |= gathered << (8 * k);
+fn block_step<M: ClockedModel>(
+    model: &M,
+    block: &mut [[f64; BLOCK]],
+    t: u32,
+    exc: &mut [f64],
+    inh: &mut [f64],
+    lanes: usize,
+) -> (u64, u64, f64) {
+    let (exc, inh) = (&mut exc[..lanes], &mut inh[..lanes]);
+    // An accumulator that received nothing is still -0.0 (sign bit set, no other).
+    let received = lane_bits(lanes, |j| {
+        (exc[j].to_bits() | inh[j].to_bits()) != (-0.0f64).to_bits()
+    });
+    model.advance_block(block, t, exc, inh);
+    let mut sizes = [0.0f64; BLOCK];
+    let crossed = lane_bits(lanes, |j| {
+        let s: M::State = load(block, j);
+        sizes[j] = M::magnitude(&s);
+        model.crossed(&s, t)
+    });
+    (received, crossed, pairwise_sum(&sizes))
+}
+
+/// The flags of the first `lanes` lanes of a block as the bits of a word (lane `j` at bit
+/// `j`; for a whole block, one vector comparison per eight lanes).
+#[inline(always)]
+fn lane_bits(lanes: usize, mut flag: impl FnMut(usize) -> bool) -> u64 {
+    let mut word = 0u64;
+    if lanes == BLOCK {
+        for j in 0..BLOCK {
+            word |= u64::from(flag(j)) << j;
+        }
+    } else {
+        for j in 0..lanes.min(BLOCK) {
+            word |= u64::from(flag(j)) << j;
+        }
     }
-    bits
+    word
+}
+
+/// The sum of 64 numbers, added in pairs (a tree: no long chain of dependent additions).
+#[inline(always)]
+fn pairwise_sum(values: &[f64; BLOCK]) -> f64 {
+    let mut half = [0.0f64; BLOCK / 2];
+    for (h, pair) in half.iter_mut().zip(values.chunks_exact(2)) {
+        *h = pair[0] + pair[1];
+    }
+    let mut width = BLOCK / 2;
+    while width > 1 {
+        width /= 2;
+        for j in 0..width {
+            half[j] += half[j + width];
+        }
+    }
+    half[0]
 }
 
 /// Apply `advance(state, in_exc, in_inh)` to the neurons of a block (one per input, at most
@@ -674,17 +702,31 @@ pub fn simulated_names() -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::pack_flags;
+    use super::{BLOCK, lane_bits, pairwise_sum};
 
     #[test]
-    fn packed_flags_are_the_bits_one_by_one() {
+    fn lane_bits_are_the_flags_one_by_one() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..10_000 {
+        for round in 0..10_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let flags: [u8; 64] = std::array::from_fn(|b| ((x >> b) & 1) as u8);
-            assert_eq!(pack_flags(&flags), x);
+            let lanes = if round % 2 == 0 { BLOCK } else { round % BLOCK };
+            let mask = if lanes == BLOCK {
+                u64::MAX
+            } else {
+                (1u64 << lanes) - 1
+            };
+            assert_eq!(lane_bits(lanes, |j| (x >> j) & 1 == 1), x & mask);
         }
+    }
+
+    #[test]
+    fn the_pairwise_sum_is_the_sum() {
+        let values: [f64; BLOCK] = std::array::from_fn(|j| j as f64 * 0.5);
+        assert_eq!(pairwise_sum(&values), 1008.0);
+        let mut with_nan = values;
+        with_nan[37] = f64::NAN;
+        assert!(pairwise_sum(&with_nan).is_nan());
     }
 }
