@@ -66,6 +66,7 @@
 pub mod bench;
 pub mod convert;
 pub mod data;
+pub mod distributed;
 pub mod energy;
 pub mod error;
 pub mod eval;

@@ -47,6 +47,7 @@ mod team;
 pub use input::PoissonField;
 pub use runaway::Runaway;
 
+use crate::distributed::Ranks;
 use crate::network::compiled::*;
 use crate::neuron::{Anchor, Dynamics, Model};
 use crate::rng::{BLOCK_SIZE, Purpose};
@@ -260,6 +261,23 @@ pub struct Simulation<'a> {
     pub recorded: Recorded,
     /// The neuron whose state left its bound, once one has: no further step runs.
     runaway: Option<Runaway>,
+    /// The other ranks of a distributed run (see [`crate::distributed`]), and what the
+    /// exchange of spikes reuses from step to step.
+    ranks: Option<Box<dyn Ranks>>,
+    exchange: Exchange,
+}
+
+/// The buffers of a distributed run's exchanges, and what its parts counted.
+#[derive(Default)]
+struct Exchange {
+    local: Vec<u32>,
+    all: Vec<u32>,
+    lengths: Vec<usize>,
+    /// External events counted by this rank's parts, per drive (the rest of
+    /// [`Counts::external_events`] every rank counts alike).
+    part_external: Vec<u64>,
+    /// Set when another rank's state ran away: this rank stops at the same step.
+    stopped_elsewhere: bool,
 }
 
 /// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: one
@@ -289,21 +307,68 @@ impl<'a> Simulation<'a> {
         inputs: &[(usize, &[f64])],
         stream: u64,
     ) -> Self {
-        Self::build(net, engine, inputs, stream, 1)
+        Self::build(net, engine, inputs, stream, (1, 1))
     }
 
     /// Prepare a simulation that runs on `threads` threads (a dedicated pool). The results are
     /// bit-identical to a single-threaded run.
     pub fn with_threads(net: &'a CompiledNetwork, engine: Engine, threads: usize) -> Self {
-        Self::build(net, engine, &[], 0, threads.max(1))
+        Self::build(net, engine, &[], 0, (threads.max(1), threads.max(1)))
     }
 
+    /// Prepare this rank's share of a run split over the ranks of `ranks` (see
+    /// [`crate::distributed`]), each advancing its parts on `threads` threads. Every rank
+    /// gets the same spikes, counts and traces as a single process; call its steps on every
+    /// rank alike.
+    ///
+    /// # Errors
+    /// The network has plastic projections (their weights are not distributed).
+    pub fn distributed(
+        net: &'a CompiledNetwork,
+        engine: Engine,
+        threads: usize,
+        ranks: Box<dyn Ranks>,
+    ) -> Result<Self, String> {
+        if let Some(pr) = net.projections.iter().find(|pr| pr.plasticity.is_some()) {
+            return Err(format!(
+                "projection `{}` is plastic; runs over several ranks do not distribute plastic \
+                 weights (run it in one process, with --threads)",
+                pr.name
+            ));
+        }
+        let threads = threads.max(1);
+        let (rank, size) = (ranks.rank(), ranks.size());
+        let mut sim = Self::build(net, engine, &[], 0, (threads, threads * size));
+        for range in sim.pop_parts.clone() {
+            let n = range.len();
+            for (k, part) in sim.parts[range].iter_mut().enumerate() {
+                part.remote = crate::distributed::owner(k, n, size) != rank;
+            }
+        }
+        sim.exchange.part_external = vec![0; net.drives.len()];
+        sim.ranks = Some(ranks);
+        Ok(sim)
+    }
+
+    /// This rank and the number of ranks: `(0, 1)` for a run in one process.
+    pub fn rank(&self) -> (usize, usize) {
+        self.ranks.as_ref().map_or((0, 1), |r| (r.rank(), r.size()))
+    }
+
+    /// Whether the run stopped because a state ran away on another rank (that rank holds the
+    /// [`Runaway`]).
+    pub fn stopped_elsewhere(&self) -> bool {
+        self.exchange.stopped_elsewhere
+    }
+
+    /// `threads`: this process's threads and the parts to cut each population into (one per
+    /// thread of every rank).
     fn build(
         net: &'a CompiledNetwork,
         engine: Engine,
         inputs: &[(usize, &[f64])],
         stream: u64,
-        threads: usize,
+        (threads, cut): (usize, usize),
     ) -> Self {
         // The values of each analog population (empty for the others).
         let analog_values: Vec<&[f64]> = net
@@ -332,7 +397,7 @@ impl<'a> Simulation<'a> {
             let start = parts.len();
             let source = match &p.kind {
                 PopulationKind::Neurons { initial, .. } => {
-                    let bounds = part_bounds(p.size, threads);
+                    let bounds = part_bounds(p.size, cut);
                     for (rank, w) in bounds.windows(2).enumerate() {
                         let anchors = &initial[w[0] as usize..w[1] as usize];
                         parts.push(Part::new(pi, rank, w[0], anchors));
@@ -340,7 +405,7 @@ impl<'a> Simulation<'a> {
                     Source::Neurons
                 }
                 PopulationKind::Clocked { model, initial } => {
-                    let bounds = part_bounds(p.size, threads);
+                    let bounds = part_bounds(p.size, cut);
                     for (rank, w) in bounds.windows(2).enumerate() {
                         let states = model.states(&initial[w[0] as usize..w[1] as usize]);
                         parts.push(Part::new_clocked(pi, rank, w[0], states));
@@ -513,6 +578,8 @@ impl<'a> Simulation<'a> {
             },
             recorded: Recorded::new(net),
             runaway: None,
+            ranks: None,
+            exchange: Exchange::default(),
         };
         sim.apply_analog_currents(&analog_values);
         for part in &mut sim.parts {
@@ -699,6 +766,7 @@ impl<'a> Simulation<'a> {
     pub fn run_with(&mut self, recorder: &mut dyn Recorder) -> Result<(), Runaway> {
         self.run_steps(recorder);
         self.settle_weights();
+        self.gather_ranks();
         let mut recorded = std::mem::take(&mut self.recorded);
         recorded.finish(self);
         self.recorded = recorded;
@@ -741,7 +809,7 @@ impl<'a> Simulation<'a> {
 
     /// Whether the run can go on: steps are left and no state has run away.
     fn steps_left(&self) -> bool {
-        self.step < self.net.steps && self.runaway.is_none()
+        self.step < self.net.steps && self.runaway.is_none() && !self.exchange.stopped_elsewhere
     }
 
     /// [`Self::run_with`] without the result.
@@ -752,7 +820,12 @@ impl<'a> Simulation<'a> {
             }
             return;
         }
-        let sizes: Vec<usize> = self.parts.iter().map(|p| p.len()).collect();
+        // (Another rank's parts cost this one nothing.)
+        let sizes: Vec<usize> = self
+            .parts
+            .iter()
+            .map(|p| if p.remote { 0 } else { p.len() })
+            .collect();
         let team = team::Team::new(
             self.threads,
             self.net,
@@ -917,14 +990,20 @@ impl<'a> Simulation<'a> {
             }
             for &(k, e) in &part.external {
                 self.counts.external_events[k] += e;
+                if let Some(kept) = self.exchange.part_external.get_mut(k) {
+                    *kept += e;
+                }
             }
+        }
+        if self.ranks.is_some() {
+            self.exchange_spikes();
         }
         self.learn(t, &bundles);
         bundles.clear();
         self.ring.give_back(t, bundles);
         self.switch_currents(t);
         self.find_runaway(t);
-        if self.runaway.is_some() {
+        if self.runaway.is_some() || self.exchange.stopped_elsewhere {
             return;
         }
         self.record(recorder);
@@ -988,6 +1067,85 @@ impl<'a> Simulation<'a> {
                 run.settle(self.step, &self.net.projections[j], weights);
             }
         }
+    }
+
+    /// A distributed run, after its parts advanced: every rank's spikes of this step (of the
+    /// populations that have parts) into `spikes_now`, in index order, and whether a state
+    /// ran away on any rank. One word (a runaway here), then per population its number of
+    /// spikes, then the spikes.
+    fn exchange_spikes(&mut self) {
+        let Some(ranks) = self.ranks.as_mut() else {
+            return;
+        };
+        let x = &mut self.exchange;
+        let pops: Vec<usize> = (0..self.pop_parts.len())
+            .filter(|&pi| !self.pop_parts[pi].is_empty())
+            .collect();
+        x.local.clear();
+        x.local
+            .push(u32::from(self.parts.iter().any(|p| p.runaway.is_some())));
+        x.local
+            .extend(pops.iter().map(|&pi| self.spikes_now[pi].len() as u32));
+        for &pi in &pops {
+            x.local.extend_from_slice(&self.spikes_now[pi]);
+            self.spikes_now[pi].clear();
+        }
+        ranks.all_gather(&x.local, &mut x.all, &mut x.lengths);
+        let mut start = 0;
+        for &length in &x.lengths {
+            let words = &x.all[start..start + length];
+            start += length;
+            x.stopped_elsewhere |= words[0] != 0;
+            let (counts, mut spikes) = words[1..].split_at(pops.len());
+            for (&pi, &n) in pops.iter().zip(counts) {
+                let (these, rest) = spikes.split_at(n as usize);
+                self.spikes_now[pi].extend_from_slice(these);
+                spikes = rest;
+            }
+        }
+        // A rank whose own state ran away stops with it (and reports it).
+        if self.parts.iter().any(|p| p.runaway.is_some()) {
+            x.stopped_elsewhere = false;
+        }
+    }
+
+    /// The end of a distributed run: the counters kept by the parts summed over the ranks,
+    /// and each traced neuron's samples taken from the rank that owns it.
+    fn gather_ranks(&mut self) {
+        let Some(mut ranks) = self.ranks.take() else {
+            return;
+        };
+        let c = &mut self.counts;
+        for counts in [
+            &mut c.neuron_updates,
+            &mut c.threshold_checks,
+            &mut c.active_neuron_steps,
+        ] {
+            ranks.sum(counts);
+        }
+        let mine = self.exchange.part_external.clone();
+        let mut all = mine.clone();
+        ranks.sum(&mut all);
+        for ((count, mine), all) in c.external_events.iter_mut().zip(mine).zip(all) {
+            *count = *count - mine + all;
+        }
+        let width = crate::model::MAX_VARIABLES;
+        let owners: Vec<usize> = (self.recorded.traces.iter())
+            .map(|s| {
+                let (k, _) = self.locate(s.population as usize, s.index);
+                let range = &self.pop_parts[s.population as usize];
+                crate::distributed::owner(k - range.start, range.len(), ranks.size())
+            })
+            .collect();
+        let local: Vec<f64> = (self.recorded.traces.iter())
+            .flat_map(|s| s.values)
+            .collect();
+        let all = ranks.all_gather_f64(&local);
+        for (i, (sample, &r)) in self.recorded.traces.iter_mut().zip(&owners).enumerate() {
+            let at = r * local.len() + i * width;
+            sample.values.copy_from_slice(&all[at..at + width]);
+        }
+        self.ranks = Some(ranks);
     }
 
     /// Keep this step's spikes (of populations with synapses) for the epoch's routing.

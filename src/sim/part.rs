@@ -126,6 +126,8 @@ impl PartDrive {
 #[repr(align(128))]
 pub(super) struct Part {
     pub pop: usize,
+    /// Another rank's part in a distributed run: kept, never advanced here.
+    pub remote: bool,
     /// Position among the population's parts.
     pub rank: usize,
     pub lo: u32,
@@ -199,6 +201,7 @@ impl Part {
         let n = anchors.len();
         Part {
             pop,
+            remote: false,
             rank,
             lo,
             slots: anchors
@@ -343,6 +346,9 @@ impl Part {
     /// Everything of a step that touches only this part: its Poisson drives, the delivery of
     /// `bundles` to its neurons, and the update by the event or the clock engine.
     pub fn step(&mut self, input: &StepInput) {
+        if self.remote {
+            return;
+        }
         let StepInput {
             t,
             net,

@@ -248,3 +248,68 @@ impl OnnxGraph {
         model
     }
 }
+
+/// A network with subset drives, a current switched on and off, a run of delays, two models
+/// and traces: the shapes of input that parts, threads and ranks must treat alike.
+pub const MIXED_NETWORK: &str = r#"version = 1
+name = "mixed"
+[simulation]
+dt_ms = 0.1
+duration_ms = 300.0
+seed = 8
+[[population]]
+name = "a"
+size = 5000
+model = "lif_exp"
+tau_m_ms = 20.0
+tau_syn_exc_ms = 5.0
+tau_syn_inh_ms = 10.0
+v_th_mv = 15.0
+t_ref_ms = 2.0
+bias_mv = 10.0
+v_init_mv = { uniform = [0.0, 15.0] }
+[[population]]
+name = "b"
+size = 3000
+model = "lif_delta"
+tau_m_ms = 10.0
+v_th_mv = 10.0
+[[projection]]
+source = "a"
+target = "b"
+connectivity = { rule = "fixed_indegree", indegree = 50 }
+weight_mv = { uniform = [0.5, 1.5] }
+delay_ms = { uniform = [0.5, 2.0] }
+[[projection]]
+source = "b"
+target = "a"
+connectivity = { rule = "fixed_probability", p = 0.01 }
+weight_mv = -2.0
+delay_ms = 1.0
+[[input]]
+kind = "poisson"
+target = "b"
+rate_hz = 2000.0
+weight_mv = 0.4
+indices = [0, 5, 1500, 2999]
+[[input]]
+kind = "poisson"
+target = "a"
+rate_hz = 300.0
+weight_mv = 1.0
+[[input]]
+kind = "current"
+target = "a"
+amplitude_mv = 3.0
+start_ms = 100.0
+stop_ms = 200.0
+indices = [0, 1, 2, 4000]
+[[record.spikes]]
+population = "a"
+[[record.spikes]]
+population = "b"
+[[record.traces]]
+population = "a"
+indices = [0, 4000]
+every_steps = 5
+"#;

@@ -1,0 +1,47 @@
+//! Runs split over ranks: processes (MPI, with the `mpi` feature) or threads standing in for
+//! them (in tests), each advancing its own parts of every population.
+//!
+//! Every rank holds the whole compiled network and does the sequential part of each step
+//! (spike sources, routing every spike into the delay ring) alike; the parts of each
+//! population (1,024-neuron blocks, cut as for `ranks x threads` threads) are dealt out in
+//! contiguous runs, rank 0 first, and a rank advances only its own. After the parts of a step,
+//! the ranks exchange their spikes (one gather of counts and one variable-length gather), so
+//! that every rank knows the step's spikes in population and index order: the order a
+//! single process has. As every neuron sums its inputs in bundle order whatever the parts,
+//! the spikes, counts and traces are bit-identical for any number of ranks and threads.
+//! Counters kept by the parts are summed over the ranks at the end (integers: exact); traces
+//! are taken from the rank that owns each neuron; only rank 0 writes files.
+
+#[cfg(feature = "mpi")]
+pub mod mpi;
+pub mod threads;
+
+/// The collective operations a distributed run needs from its ranks. Every rank calls each
+/// operation in the same order (they are collective: a rank that calls one waits for all).
+pub trait Ranks: Send {
+    /// This rank (0 ..= size - 1).
+    fn rank(&self) -> usize;
+    /// The number of ranks.
+    fn size(&self) -> usize;
+    /// Every rank's `local` words, concatenated in rank order, into `all`, with each rank's
+    /// number of words into `lengths`.
+    fn all_gather(&mut self, local: &[u32], all: &mut Vec<u32>, lengths: &mut Vec<usize>);
+    /// Sum `values` element by element over the ranks (every rank passes as many).
+    fn sum(&mut self, values: &mut [u64]);
+    /// Every rank's `local` values (as many on every rank), concatenated in rank order.
+    fn all_gather_f64(&mut self, local: &[f64]) -> Vec<f64>;
+}
+
+/// Which rank owns part `k` of a population cut into `parts` parts, on `ranks` ranks:
+/// contiguous runs, rank 0 first (so that spikes gathered in rank order are in index order).
+pub fn owner(k: usize, parts: usize, ranks: usize) -> usize {
+    k * ranks / parts.max(1)
+}
+
+/// The lowest rank whose `failed` is true, asked of every rank (collective).
+pub fn first_failure(ranks: &mut dyn Ranks, failed: bool) -> Option<usize> {
+    let mut flags = vec![0u64; ranks.size()];
+    flags[ranks.rank()] = u64::from(failed);
+    ranks.sum(&mut flags);
+    flags.iter().position(|&f| f != 0)
+}

@@ -1,0 +1,157 @@
+//! Runs split over ranks give the spikes, counts and traces of one process, for any number of
+//! ranks and threads. The ranks here are threads of the test exchanging through shared memory
+//! (`synops::distributed::threads`), with the collective operations MPI gives; the MPI build is
+//! checked by `tests/mpi.rs` under `mpirun`.
+
+mod common;
+use common::networks;
+use std::path::Path;
+use synops::distributed::threads::group;
+use synops::network::{CompileOptions, compile_file};
+use synops::sim::Counts;
+use synops::{CompiledNetwork, Engine, Simulation};
+
+/// Spikes, counts and the bits of every traced value.
+type Results = (Vec<(u32, u32, u32)>, Counts, Vec<u64>);
+
+fn results(sim: &Simulation<'_>) -> Results {
+    let traces = (sim.recorded.traces.iter())
+        .flat_map(|s| s.values.map(f64::to_bits))
+        .collect();
+    (sim.recorded.spikes.clone(), sim.counts.clone(), traces)
+}
+
+fn one_process(net: &CompiledNetwork, engine: Engine) -> Results {
+    let mut sim = Simulation::new(net, engine);
+    sim.run(|_| {}).unwrap();
+    results(&sim)
+}
+
+/// Every rank's results, `ranks` ranks of `threads` threads each.
+fn over_ranks(net: &CompiledNetwork, engine: Engine, ranks: usize, threads: usize) -> Vec<Results> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = group(ranks)
+            .into_iter()
+            .map(|rank| {
+                scope.spawn(move || {
+                    let mut sim =
+                        Simulation::distributed(net, engine, threads, Box::new(rank)).unwrap();
+                    sim.run(|_| {}).unwrap();
+                    results(&sim)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn assert_rank_independent(net: &CompiledNetwork, engine: Engine) {
+    let reference = one_process(net, engine);
+    assert!(!reference.0.is_empty(), "{}: no spikes", net.name);
+    for ranks in [2, 3, 4] {
+        for threads in [1, 2] {
+            for (r, got) in over_ranks(net, engine, ranks, threads).iter().enumerate() {
+                let what = format!(
+                    "{} on {ranks} ranks x {threads} threads, rank {r}",
+                    net.name
+                );
+                assert_eq!(reference.0, got.0, "{what}: spikes");
+                assert_eq!(reference.1, got.1, "{what}: counts");
+                assert_eq!(reference.2, got.2, "{what}: traces");
+            }
+        }
+    }
+}
+
+fn shipped(name: &str, duration_ms: f64) -> CompiledNetwork {
+    let options = CompileOptions {
+        duration_ms: Some(duration_ms),
+        ..Default::default()
+    };
+    compile_file(&networks().join(format!("{name}.toml")), &options).unwrap()
+}
+
+#[test]
+fn brunel_is_identical_on_1_to_4_ranks() {
+    assert_rank_independent(&shipped("brunel", 60.0), Engine::Event);
+}
+
+#[test]
+fn cuba_is_identical_on_1_to_4_ranks_with_both_engines() {
+    let net = shipped("cuba", 100.0);
+    assert_rank_independent(&net, Engine::Event);
+    assert_rank_independent(&net, Engine::Clock);
+}
+
+#[test]
+fn coba_clocked_neurons_are_identical_on_1_to_4_ranks() {
+    assert_rank_independent(&shipped("coba", 50.0), Engine::Event);
+}
+
+#[test]
+fn subset_drives_currents_delays_and_traces_are_identical_on_1_to_4_ranks() {
+    let net = common::compile_text(common::MIXED_NETWORK, Path::new("mixed.toml")).unwrap();
+    assert!(!net.record.traces.is_empty());
+    assert_rank_independent(&net, Engine::Event);
+    assert_rank_independent(&net, Engine::Clock);
+}
+
+#[test]
+fn a_runaway_on_one_rank_stops_every_rank_at_the_same_step() {
+    // Neuron 3000 of 4000 (in the last rank's part) is driven below the state bound (1e12 x
+    // v_th) by inhibitory inputs that add up; the rank that owns it reports it, the other
+    // stops with it.
+    let text = r#"version = 1
+name = "runaway"
+[simulation]
+dt_ms = 0.1
+duration_ms = 50.0
+[[population]]
+name = "a"
+size = 4000
+model = "lif_delta"
+tau_m_ms = 10.0
+v_th_mv = 10.0
+[[input]]
+kind = "poisson"
+target = "a"
+rate_hz = 5000.0
+weight_mv = -9e12
+indices = [3000]
+"#;
+    let net = common::compile_text(text, Path::new("runaway.toml")).unwrap();
+    let mut single = Simulation::new(&net, Engine::Event);
+    let expected = single.run(|_| {}).expect_err("runs away");
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = group(2)
+            .into_iter()
+            .map(|rank| {
+                let net = &net;
+                scope.spawn(move || {
+                    let mut sim =
+                        Simulation::distributed(net, Engine::Event, 1, Box::new(rank)).unwrap();
+                    let ran = sim.run(|_| {});
+                    (
+                        ran.err().map(|e| e.to_string()),
+                        sim.stopped_elsewhere(),
+                        sim.current_step(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes[0], (None, true, single.current_step()));
+    assert_eq!(
+        outcomes[1],
+        (Some(expected.to_string()), false, single.current_step())
+    );
+}
+
+#[test]
+fn plastic_networks_are_refused_over_ranks() {
+    let net = shipped("stdp_song", 10.0);
+    let rank = group(1).pop().unwrap();
+    let refused = Simulation::distributed(&net, Engine::Event, 1, Box::new(rank)).err();
+    assert!(refused.unwrap().contains("plastic"));
+}
