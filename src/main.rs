@@ -586,12 +586,57 @@ fn energy_report(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    // Under mpirun, MPI is set up first and finalized (the universe dropped) before exiting.
+    #[cfg(feature = "mpi")]
+    let universe = synops::distributed::mpi::launched()
+        .then(synops::distributed::mpi::initialize)
+        .flatten();
+    #[cfg(feature = "mpi")]
+    let ranks = universe.as_ref().map(|u| {
+        Box::new(synops::distributed::mpi::MpiRanks::new(u)) as Box<dyn synops::distributed::Ranks>
+    });
+    #[cfg(not(feature = "mpi"))]
+    let ranks = None;
+    let code = match run(cli, ranks) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<FailedElsewhere>() => ExitCode::from(2),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    };
+    #[cfg(feature = "mpi")]
+    drop(universe);
+    code
+}
+
+/// A rank of a distributed run that stops because another rank failed, which reports it:
+/// exits with code 2, saying nothing.
+#[derive(Debug)]
+struct FailedElsewhere;
+
+impl std::fmt::Display for FailedElsewhere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("another rank failed")
+    }
+}
+
+impl std::error::Error for FailedElsewhere {}
+
+/// `outcome` of every rank of a distributed run (collective): this rank's own error if it is
+/// the first rank that failed, [`FailedElsewhere`] if another one did.
+fn agree<T, E: Into<anyhow::Error>>(
+    ranks: Option<&mut Box<dyn synops::distributed::Ranks>>,
+    outcome: Result<T, E>,
+) -> anyhow::Result<T> {
+    let Some(ranks) = ranks else {
+        return outcome.map_err(Into::into);
+    };
+    let first = synops::distributed::first_failure(ranks.as_mut(), outcome.is_err());
+    match (outcome, first) {
+        (Ok(value), None) => Ok(value),
+        (Err(e), Some(f)) if f == ranks.rank() => Err(e.into()),
+        _ => Err(FailedElsewhere.into()),
     }
 }
 
@@ -664,7 +709,8 @@ fn check_devices(energy: Option<&[String]>, ann_device: Option<&str>) -> anyhow:
     Ok(())
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyhow::Result<()> {
+    let (rank, size) = ranks.as_ref().map_or((0, 1), |r| (r.rank(), r.size()));
     match cli.command {
         Command::Run {
             file,
@@ -680,9 +726,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             energy,
             input,
         } => {
-            check_devices(energy.as_deref(), None)?;
+            // Only rank 0 of a distributed run reports and writes.
+            let quiet = quiet || rank != 0;
+            agree(ranks.as_mut(), check_devices(energy.as_deref(), None))?;
             if threads == Some(0) {
                 anyhow::bail!("--threads must be at least 1, got 0");
+            }
+            if size > 1 && (counts_per_step || profile) {
+                anyhow::bail!(
+                    "--counts-per-step and --profile run in one process; leave them out under mpirun ({size} ranks)"
+                );
             }
             let options = CompileOptions {
                 duration_ms,
@@ -703,7 +756,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (net, _) => net,
             };
             building.finish_and_clear();
-            let net = net?;
+            let net = agree(ranks.as_mut(), net)?;
             let build_s = start.elapsed().as_secs_f64();
             let engine = Engine::from(engine);
             let bar = if quiet {
@@ -719,8 +772,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
-            let threads = run_threads(threads, &net, quiet);
-            let mut sim = Simulation::with_threads(&net, engine, threads);
+            // Under mpirun: one thread per rank unless asked.
+            let threads = match &ranks {
+                Some(_) => run_threads(Some(threads.unwrap_or(1)), &net, quiet),
+                None => run_threads(threads, &net, quiet),
+            };
+            let mut sim = match ranks.take() {
+                Some(ranks) => Simulation::distributed(&net, engine, threads, ranks)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+                None => Simulation::with_threads(&net, engine, threads),
+            };
             if profile {
                 sim.enable_profile();
             }
@@ -743,9 +804,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             let wall_s = start.elapsed().as_secs_f64();
             bar.finish_and_clear();
+            if sim.stopped_elsewhere() {
+                return Err(FailedElsewhere.into());
+            }
             ran?;
+            if rank != 0 {
+                return Ok(());
+            }
             let mut summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
             summary.threads = threads;
+            summary.ranks = sim.exchange_stats().cloned();
             summary.profile = sim.profile().cloned();
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&net.name));
             let mut written = write_results(&dir, &net, &summary, &sim.recorded)?;

@@ -125,6 +125,9 @@ pub struct Summary {
     /// Where the loop time went (`run --profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<crate::sim::Profile>,
+    /// A run over several MPI ranks: their number and the exchanges of spikes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<crate::sim::ExchangeStats>,
     /// Synaptic events per second of loop time.
     pub events_per_s: f64,
     /// Mean rate of the simulated (non-source) neurons \[Hz\].
@@ -249,6 +252,7 @@ impl Summary {
             peak_rss_mb: peak_rss_mb(),
             threads: 1,
             profile: None,
+            ranks: None,
             populations,
             projections: net
                 .projections
@@ -331,6 +335,19 @@ impl Summary {
                 s,
                 "profile (thread time): drives {:.3} s | delivery {:.3} s | updates {:.3} s | checks {:.3} s | sequential {:.3} s",
                 p.drives_s, p.delivery_s, p.updates_s, p.checks_s, p.sequential_s
+            );
+        }
+        if let Some(r) = &self.ranks {
+            let _ = writeln!(
+                s,
+                "ranks: {} x {} thread{} | {} exchanges of spikes, {:.3} s on rank 0 ({:.1} us each) | {} bytes received per rank",
+                r.ranks,
+                r.threads_per_rank,
+                if r.threads_per_rank == 1 { "" } else { "s" },
+                r.exchanges,
+                r.exchange_s,
+                r.exchange_s / r.exchanges.max(1) as f64 * 1e6,
+                r.bytes_received
             );
         }
         s

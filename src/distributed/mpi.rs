@@ -6,6 +6,19 @@ use mpi::datatype::PartitionMut;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
+/// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`): only
+/// then is MPI set up, so that a plain `synops run` needs no MPI runtime.
+pub fn launched() -> bool {
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "MPI_LOCALNRANKS",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some())
+}
+
 /// This process's rank in `MPI_COMM_WORLD`. MPI is finalized when the [`mpi::environment::Universe`]
 /// it was made from is dropped.
 pub struct MpiRanks {
@@ -31,6 +44,16 @@ impl MpiRanks {
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }
+}
+
+// SAFETY: MPI is initialized with `MPI_THREAD_SERIALIZED` (see [`initialize`]): any thread
+// may call it as long as no two do at once, and a simulation makes its collective calls from
+// one thread at a time (the one that runs its sequential phase).
+unsafe impl Send for MpiRanks {}
+
+/// Set up MPI for a distributed run, allowing calls from any one thread at a time.
+pub fn initialize() -> Option<mpi::environment::Universe> {
+    mpi::initialize_with_threading(mpi::Threading::Serialized).map(|(universe, _)| universe)
 }
 
 impl Ranks for MpiRanks {

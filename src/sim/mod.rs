@@ -267,9 +267,25 @@ pub struct Simulation<'a> {
     exchange: Exchange,
 }
 
+/// The exchanges of spikes of a distributed run, as rank 0 saw them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExchangeStats {
+    /// Ranks of the run.
+    pub ranks: usize,
+    /// Threads per rank.
+    pub threads_per_rank: usize,
+    /// Exchanges (one per step).
+    pub exchanges: u64,
+    /// Wall time in the exchanges on rank 0, waiting for the other ranks included \[s\].
+    pub exchange_s: f64,
+    /// Bytes every rank received over the run (the words of all ranks, its own included).
+    pub bytes_received: u64,
+}
+
 /// The buffers of a distributed run's exchanges, and what its parts counted.
 #[derive(Default)]
 struct Exchange {
+    stats: ExchangeStats,
     local: Vec<u32>,
     all: Vec<u32>,
     lengths: Vec<usize>,
@@ -346,6 +362,8 @@ impl<'a> Simulation<'a> {
             }
         }
         sim.exchange.part_external = vec![0; net.drives.len()];
+        sim.exchange.stats.ranks = size;
+        sim.exchange.stats.threads_per_rank = threads;
         sim.ranks = Some(ranks);
         Ok(sim)
     }
@@ -353,6 +371,11 @@ impl<'a> Simulation<'a> {
     /// This rank and the number of ranks: `(0, 1)` for a run in one process.
     pub fn rank(&self) -> (usize, usize) {
         self.ranks.as_ref().map_or((0, 1), |r| (r.rank(), r.size()))
+    }
+
+    /// The exchanges of a distributed run so far (`None` in one process).
+    pub fn exchange_stats(&self) -> Option<&ExchangeStats> {
+        self.ranks.as_ref().map(|_| &self.exchange.stats)
     }
 
     /// Whether the run stopped because a state ran away on another rank (that rank holds the
@@ -1090,7 +1113,11 @@ impl<'a> Simulation<'a> {
             x.local.extend_from_slice(&self.spikes_now[pi]);
             self.spikes_now[pi].clear();
         }
+        let start = std::time::Instant::now();
         ranks.all_gather(&x.local, &mut x.all, &mut x.lengths);
+        x.stats.exchange_s += start.elapsed().as_secs_f64();
+        x.stats.exchanges += 1;
+        x.stats.bytes_received += 4 * x.all.len() as u64;
         let mut start = 0;
         for &length in &x.lengths {
             let words = &x.all[start..start + length];
