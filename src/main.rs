@@ -728,15 +728,19 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
         } => {
             // Only rank 0 of a distributed run reports and writes.
             let quiet = quiet || rank != 0;
-            agree(ranks.as_mut(), check_devices(energy.as_deref(), None))?;
-            if threads == Some(0) {
-                anyhow::bail!("--threads must be at least 1, got 0");
-            }
-            if size > 1 && (counts_per_step || profile) {
-                anyhow::bail!(
-                    "--counts-per-step and --profile run in one process; leave them out under mpirun ({size} ranks)"
-                );
-            }
+            let options_checked = (|| {
+                check_devices(energy.as_deref(), None)?;
+                if threads == Some(0) {
+                    anyhow::bail!("--threads must be at least 1, got 0");
+                }
+                if size > 1 && (counts_per_step || profile) {
+                    anyhow::bail!(
+                        "--counts-per-step and --profile run in one process; leave them out under mpirun ({size} ranks)"
+                    );
+                }
+                Ok(())
+            })();
+            agree(ranks.as_mut(), options_checked)?;
             let options = CompileOptions {
                 duration_ms,
                 seed,
