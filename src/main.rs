@@ -1046,131 +1046,166 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
             ann_device,
             output,
         } => {
-            check_devices(energy.as_deref(), Some(&ann_device))?;
-            if let Some(m) = early_exit.filter(|m| !(m.is_finite() && *m > 0.0)) {
-                anyhow::bail!("--early-exit must be a positive lead, got {m}");
-            }
-            if early_exit_steps == 0 {
-                anyhow::bail!("--early-exit-steps must be at least 1, got 0");
-            }
-            let early = early_exit.map(|margin| synops::eval::EarlyExit {
-                margin,
-                steps: early_exit_steps,
-            });
-            if samples == Some(0) {
-                anyhow::bail!("--samples must be at least 1, got 0");
-            }
-            if threads == Some(0) {
-                anyhow::bail!("--threads must be at least 1, got 0");
-            }
-            let mut ts = timesteps;
-            ts.sort_unstable();
-            ts.dedup();
-            if ts.first() == Some(&0) || ts.is_empty() {
-                anyhow::bail!("--timesteps must be positive numbers of steps, e.g. 10,25,50,100");
-            }
-            if let Some(&t) = ts.last().filter(|&&t| t > MAX_EVAL_TIMESTEPS) {
-                anyhow::bail!(
-                    "--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {t} (each sample's spikes are kept for the read-out)"
-                );
-            }
-            let source = synops::data::DataSource::parse(&data)?;
-            let spec = synops::network::read_spec(&network)?;
-            if spec.conversion.is_none() {
-                let sources = spec
-                    .populations
-                    .iter()
-                    .filter(|p| p.model == synops::network::spec::ModelName::SpikeSource)
-                    .count();
-                if sources != 1 {
+            // Under mpirun every rank prepares alike and agrees before the samples are shared
+            // out; a rank that fails before that point makes the others stop with it.
+            let mut agreed = ranks.is_none();
+            let quiet = quiet || rank != 0;
+            let result = (|| -> anyhow::Result<()> {
+                check_devices(energy.as_deref(), Some(&ann_device))?;
+                if let Some(m) = early_exit.filter(|m| !(m.is_finite() && *m > 0.0)) {
+                    anyhow::bail!("--early-exit must be a positive lead, got {m}");
+                }
+                if early_exit_steps == 0 {
+                    anyhow::bail!("--early-exit-steps must be at least 1, got 0");
+                }
+                let early = early_exit.map(|margin| synops::eval::EarlyExit {
+                    margin,
+                    steps: early_exit_steps,
+                });
+                if samples == Some(0) {
+                    anyhow::bail!("--samples must be at least 1, got 0");
+                }
+                if threads == Some(0) {
+                    anyhow::bail!("--threads must be at least 1, got 0");
+                }
+                let mut ts = timesteps;
+                ts.sort_unstable();
+                ts.dedup();
+                if ts.first() == Some(&0) || ts.is_empty() {
                     anyhow::bail!(
-                        "{}: not a converted network (no [conversion] table; make one with `synops convert`), nor a network with one spike_source population to feed the samples (it has {sources})",
+                        "--timesteps must be positive numbers of steps, e.g. 10,25,50,100"
+                    );
+                }
+                if let Some(&t) = ts.last().filter(|&&t| t > MAX_EVAL_TIMESTEPS) {
+                    anyhow::bail!(
+                        "--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {t} (each sample's spikes are kept for the read-out)"
+                    );
+                }
+                let source = synops::data::DataSource::parse(&data)?;
+                let spec = synops::network::read_spec(&network)?;
+                if spec.conversion.is_none() {
+                    let sources = spec
+                        .populations
+                        .iter()
+                        .filter(|p| p.model == synops::network::spec::ModelName::SpikeSource)
+                        .count();
+                    if sources != 1 {
+                        anyhow::bail!(
+                            "{}: not a converted network (no [conversion] table; make one with `synops convert`), nor a network with one spike_source population to feed the samples (it has {sources})",
+                            network.display()
+                        );
+                    }
+                    if early.is_some() || energy.is_some() || plots {
+                        anyhow::bail!(
+                            "--early-exit, --energy and --plots evaluate converted networks; {} has no [conversion] table",
+                            network.display()
+                        );
+                    }
+                    if size > 1 {
+                        anyhow::bail!(
+                            "{}: evaluating a network that was not converted is not shared over ranks; run it in one process, with --threads",
+                            network.display()
+                        );
+                    }
+                    let threads = threads.unwrap_or(0);
+                    let spiking = SpikingEval {
+                        network: &network,
+                        ts: &ts,
+                        samples,
+                        threads,
+                        quiet,
+                    };
+                    return spiking.run(&source, Engine::from(engine), output.as_deref(), out);
+                }
+                if output.is_some() {
+                    anyhow::bail!(
+                        "--output reads out a network that was not converted; {} is a converted one",
                         network.display()
                     );
                 }
-                if early.is_some() || energy.is_some() || plots {
-                    anyhow::bail!(
-                        "--early-exit, --energy and --plots evaluate converted networks; {} has no [conversion] table",
-                        network.display()
-                    );
+                let cn =
+                    synops::eval::ConvertedNetwork::load(&network, *ts.last().expect("non-empty"))?;
+                let mut test = source.load(synops::data::Split::Test)?;
+                if let Some(n) = samples {
+                    test = test.truncate(n);
                 }
-                let threads = threads.unwrap_or(0);
-                let spiking = SpikingEval {
-                    network: &network,
-                    ts: &ts,
-                    samples,
-                    threads,
-                    quiet,
+                let bar = if quiet {
+                    ProgressBar::hidden()
+                } else {
+                    ProgressBar::new(test.len() as u64)
                 };
-                return spiking.run(&source, Engine::from(engine), output.as_deref(), out);
-            }
-            if output.is_some() {
-                anyhow::bail!(
-                    "--output reads out a network that was not converted; {} is a converted one",
-                    network.display()
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} evaluating [{bar:30}] {pos}/{len} samples ({eta})",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
                 );
-            }
-            let cn =
-                synops::eval::ConvertedNetwork::load(&network, *ts.last().expect("non-empty"))?;
-            let mut test = source.load(synops::data::Split::Test)?;
-            if let Some(n) = samples {
-                test = test.truncate(n);
-            }
-            let bar = if quiet {
-                ProgressBar::hidden()
-            } else {
-                ProgressBar::new(test.len() as u64)
-            };
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} evaluating [{bar:30}] {pos}/{len} samples ({eta})",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.unwrap_or(0))
-                .build()
-                .map_err(|e| anyhow::anyhow!("cannot start {threads:?} threads: {e}"))?;
-            let report = pool.install(|| {
-                let engine = Engine::from(engine);
-                synops::eval::evaluate_with(&cn, &test, &ts, engine, early, |d| {
-                    bar.set_position(d as u64)
-                })
-            })?;
-            bar.finish_and_clear();
-            let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&cn.net.name));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join("eval.json");
-            write_atomic(&path, |w| {
-                serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
-                writeln!(w)
-            })?;
-            if !quiet {
-                print!("{}", report.markdown());
-                println!("wrote {}", path.display());
-            }
-            if let Some(devices) = energy {
-                let options = synops::energy::Options {
-                    memory: true,
-                    ..Default::default()
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads.unwrap_or(0))
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("cannot start {threads:?} threads: {e}"))?;
+                if !agreed {
+                    agreed = true;
+                    agree(ranks.as_mut(), Ok::<(), anyhow::Error>(()))?;
+                }
+                let shared = ranks
+                    .as_deref_mut()
+                    .map(|r| r as &mut dyn synops::distributed::Ranks);
+                let report = pool.install(|| {
+                    let plan = (Engine::from(engine), early);
+                    synops::eval::evaluate_over(&cn, &test, &ts, plan, shared, |d| {
+                        bar.set_position(d as u64)
+                    })
+                });
+                // (Every rank has the same report, or the same error: rank 0 tells it.)
+                let report = match report {
+                    Err(_) if rank != 0 => return Err(FailedElsewhere.into()),
+                    report => report?,
                 };
-                let energy =
-                    energy_report(&path, Some(devices), &ann_device, None, None, &options)?;
-                let epath = dir.join("energy.json");
-                write_json(&epath, &energy)?;
-                if !quiet {
-                    print!("\n{}", energy.markdown());
-                    println!("wrote {}", epath.display());
+                bar.finish_and_clear();
+                if rank != 0 {
+                    return Ok(());
                 }
-            }
-            if plots {
-                let drawn = draw_plots(&dir, synops::plot::eval_kinds(&dir))?;
+                let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&cn.net.name));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let path = dir.join("eval.json");
+                write_atomic(&path, |w| {
+                    serde_json::to_writer_pretty(&mut *w, &report)
+                        .map_err(std::io::Error::other)?;
+                    writeln!(w)
+                })?;
                 if !quiet {
-                    println!("wrote {} in {}", drawn.join(", "), dir.display());
+                    print!("{}", report.markdown());
+                    println!("wrote {}", path.display());
                 }
+                if let Some(devices) = energy {
+                    let options = synops::energy::Options {
+                        memory: true,
+                        ..Default::default()
+                    };
+                    let energy =
+                        energy_report(&path, Some(devices), &ann_device, None, None, &options)?;
+                    let epath = dir.join("energy.json");
+                    write_json(&epath, &energy)?;
+                    if !quiet {
+                        print!("\n{}", energy.markdown());
+                        println!("wrote {}", epath.display());
+                    }
+                }
+                if plots {
+                    let drawn = draw_plots(&dir, synops::plot::eval_kinds(&dir))?;
+                    if !quiet {
+                        println!("wrote {} in {}", drawn.join(", "), dir.display());
+                    }
+                }
+                Ok(())
+            })();
+            match result {
+                Err(e) if !agreed => agree(ranks.as_mut(), Err::<(), _>(e)),
+                result => result,
             }
-            Ok(())
         }
         Command::Energy {
             result,

@@ -155,3 +155,54 @@ fn plastic_networks_are_refused_over_ranks() {
     let refused = Simulation::distributed(&net, Engine::Event, 1, Box::new(rank)).err();
     assert!(refused.unwrap().contains("plastic"));
 }
+
+#[test]
+fn eval_shared_out_over_ranks_gives_the_report_of_one_process() {
+    use synops::convert::{self, ConvertOptions, LoadOptions};
+    use synops::data::Split;
+    use synops::data::mnist::load as load_mnist;
+    use synops::eval::{ConvertedNetwork, EarlyExit, evaluate_over, evaluate_with};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ann = convert::load_model(
+        &root.join("models/mlp_small/model.safetensors"),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let mnist = root.join("data/mnist");
+    let train = load_mnist(&mnist, Split::Train).unwrap().truncate(200);
+    let test = load_mnist(&mnist, Split::Test).unwrap().truncate(300);
+    let dir = tempfile::tempdir().unwrap();
+    let converted = convert::convert(&ann, &train, "mlp", &ConvertOptions::default()).unwrap();
+    let (path, _) = converted.write(&dir.path().join("mlp")).unwrap();
+    let cn = ConvertedNetwork::load(&path, 25).unwrap();
+    let ts = [10, 25];
+    let early = Some(EarlyExit {
+        margin: 1.0,
+        steps: 1,
+    });
+    let without_time = |mut r: synops::eval::EvalReport| {
+        r.wall_s = 0.0;
+        serde_json::to_string(&r).unwrap()
+    };
+    let single =
+        without_time(evaluate_with(&cn, &test, &ts, Engine::Event, early, |_| {}).unwrap());
+    for size in [2, 3] {
+        let reports: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = group(size)
+                .into_iter()
+                .map(|mut rank| {
+                    let (cn, test) = (&cn, &test);
+                    scope.spawn(move || {
+                        let plan = (Engine::Event, early);
+                        let r = evaluate_over(cn, test, &ts, plan, Some(&mut rank), |_| {});
+                        without_time(r.unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (r, report) in reports.iter().enumerate() {
+            assert_eq!(&single, report, "{size} ranks, rank {r}");
+        }
+    }
+}

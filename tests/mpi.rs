@@ -158,6 +158,73 @@ fn a_converted_cnn_is_identical_on_1_to_4_ranks() {
 }
 
 #[test]
+fn eval_over_ranks_gives_the_report_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/mlp_small/model.safetensors");
+    let data = format!("mnist:{}", root.join("data/mnist").display());
+    let converted = Command::new(SYNOPS)
+        .args(["convert", model.to_str().unwrap(), "--calibration", &data])
+        .args(["--calibration-samples", "100", "--out", "snn"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        converted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&converted.stderr)
+    );
+    let eval = [
+        "eval",
+        "snn.toml",
+        "--data",
+        &data,
+        "--samples",
+        "300",
+        "--timesteps",
+        "10,25",
+    ];
+    let report = |ranks: usize| {
+        let out = format!("e{ranks}");
+        let mut args = eval.to_vec();
+        args.extend([
+            "--early-exit",
+            "1",
+            "--quiet",
+            "--threads",
+            "1",
+            "--out",
+            &out,
+        ]);
+        let result = if ranks == 0 {
+            Command::new(SYNOPS)
+                .args(&args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+        } else {
+            mpirun(ranks, &args, dir.path())
+        };
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let text = std::fs::read(dir.path().join(&out).join("eval.json")).unwrap();
+        let mut report: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        report.as_object_mut().unwrap().remove("wall_s");
+        report
+    };
+    let single = report(0);
+    assert!(single["timesteps"][1]["accuracy"].as_f64().unwrap() > 0.9);
+    for ranks in [2, 3] {
+        assert_eq!(single, report(ranks), "eval on {ranks} ranks");
+    }
+    // Only rank 0 writes: a rank's folder is the one asked for.
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
 fn a_runaway_on_one_rank_ends_the_job_with_one_message_and_no_output() {
     let dir = tempfile::tempdir().unwrap();
     // Neuron 3000 of 4000 is on rank 1 of 2: its inhibitory inputs add up beyond the bound.

@@ -45,3 +45,42 @@ pub fn first_failure(ranks: &mut dyn Ranks, failed: bool) -> Option<usize> {
     ranks.sum(&mut flags);
     flags.iter().position(|&f| f != 0)
 }
+
+/// Numbers written as the 32-bit words an exchange carries, and read back in the same
+/// order ([`Words::put`], [`Words::take`]): the encoding of per-sample results that ranks
+/// gather.
+#[derive(Debug, Default)]
+pub struct Words(pub Vec<u32>);
+
+impl Words {
+    /// Append `value` (two words, low first).
+    pub fn put(&mut self, value: u64) {
+        self.0.extend([value as u32, (value >> 32) as u32]);
+    }
+
+    /// Append the bits of `value`.
+    pub fn put_f64(&mut self, value: f64) {
+        self.put(value.to_bits());
+    }
+
+    /// Append a length, then the values.
+    pub fn put_all(&mut self, values: impl ExactSizeIterator<Item = u64>) {
+        self.put(values.len() as u64);
+        for v in values {
+            self.put(v);
+        }
+    }
+
+    /// The next value of `words` (advanced past it); `None` at the end.
+    pub fn take(words: &mut &[u32]) -> Option<u64> {
+        let (pair, rest) = words.split_first_chunk::<2>()?;
+        *words = rest;
+        Some(u64::from(pair[0]) | (u64::from(pair[1]) << 32))
+    }
+
+    /// The next length-prefixed values of `words`.
+    pub fn take_all(words: &mut &[u32]) -> Option<Vec<u64>> {
+        let n = usize::try_from(Self::take(words)?).ok()?;
+        (0..n).map(|_| Self::take(words)).collect()
+    }
+}

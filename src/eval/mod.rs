@@ -13,6 +13,7 @@ use crate::convert::ann::{Ann, DenseLayer, argmax};
 use crate::convert::features::{AvgPool2d, Conv2d, FeatureLayer};
 use crate::convert::{ConversionSpec, InputEncoding, Readout};
 use crate::data::Dataset;
+use crate::distributed::{Ranks, Words};
 use crate::error::{Error, Result};
 use crate::network::compiled::Weights;
 use crate::network::{CompileOptions, CompiledNetwork, compile, read_spec};
@@ -393,6 +394,133 @@ struct SampleResult {
     early: Vec<(bool, u64, u32)>,
 }
 
+impl SampleResult {
+    /// The result as words, for the ranks of a distributed evaluation (see [`Self::decode`]).
+    fn encode(&self, out: &mut Words) {
+        out.put_all(self.correct.iter().map(|&c| u64::from(c)));
+        for table in [
+            &self.sops,
+            &self.spikes,
+            &self.layer_updates,
+            &self.layer_active,
+            &self
+                .counts
+                .iter()
+                .map(|c| c.iter().map(|&x| u64::from(x)).collect())
+                .collect(),
+        ] {
+            out.put(table.len() as u64);
+            for row in table.iter() {
+                out.put_all(row.iter().copied());
+            }
+        }
+        out.put_all(self.updates.iter().copied());
+        out.put(self.input_macs);
+        out.put_all(self.potentials.iter().map(|v| v.to_bits()));
+        out.put_all(self.early.iter().map(|e| u64::from(e.0)));
+        out.put_all(self.early.iter().map(|e| e.1));
+        out.put_all(self.early.iter().map(|e| u64::from(e.2)));
+    }
+
+    /// The result [`Self::encode`] wrote (`None` if the words end early).
+    fn decode(words: &mut &[u32]) -> Option<Self> {
+        let correct = Words::take_all(words)?
+            .into_iter()
+            .map(|c| c != 0)
+            .collect();
+        let mut tables = Vec::with_capacity(5);
+        for _ in 0..5 {
+            let rows = Words::take(words)?;
+            tables.push(
+                (0..rows)
+                    .map(|_| Words::take_all(words))
+                    .collect::<Option<Vec<_>>>()?,
+            );
+        }
+        let updates = Words::take_all(words)?;
+        let input_macs = Words::take(words)?;
+        let potentials = Words::take_all(words)?
+            .into_iter()
+            .map(f64::from_bits)
+            .collect();
+        let (exits, sops, steps) = (
+            Words::take_all(words)?,
+            Words::take_all(words)?,
+            Words::take_all(words)?,
+        );
+        let early = (exits.iter().zip(&sops).zip(&steps))
+            .map(|((&e, &s), &t)| (e != 0, s, t as u32))
+            .collect();
+        let counts = tables
+            .pop()?
+            .into_iter()
+            .map(|row| row.into_iter().map(|c| c as u32).collect())
+            .collect();
+        let (layer_active, layer_updates) = (tables.pop()?, tables.pop()?);
+        let (spikes, sops) = (tables.pop()?, tables.pop()?);
+        Some(SampleResult {
+            correct,
+            sops,
+            spikes,
+            updates,
+            layer_updates,
+            layer_active,
+            input_macs,
+            counts,
+            potentials,
+            early,
+        })
+    }
+}
+
+/// The results of samples `indices` of `data`, each computed once by one rank (sample `i`
+/// by rank `i mod size`) and gathered by every rank, in sample order. A sample whose state
+/// ran away is run again by every rank (runs are deterministic) to give its error.
+fn sharded_results(
+    cn: &ConvertedNetwork,
+    data: &Dataset,
+    indices: std::ops::Range<usize>,
+    (ts, engine, early): (&[u32], Engine, Option<EarlyExit>),
+    ranks: &mut dyn Ranks,
+    done: &(dyn Fn() + Sync),
+) -> Vec<std::result::Result<SampleResult, Runaway>> {
+    let (rank, size) = (ranks.rank(), ranks.size());
+    let run = |i: usize| run_sample(cn, data.image(i), data.labels[i], i, ts, engine, early);
+    let mine: Vec<usize> = indices.clone().filter(|i| i % size == rank).collect();
+    let local: Vec<_> = mine
+        .par_iter()
+        .map(|&i| {
+            let r = run(i).ok();
+            done();
+            r
+        })
+        .collect();
+    let mut words = Words::default();
+    for r in &local {
+        words.put(u64::from(r.is_some()));
+        if let Some(r) = r {
+            r.encode(&mut words);
+        }
+    }
+    let (mut all, mut lengths) = (Vec::new(), Vec::new());
+    ranks.all_gather(&words.0, &mut all, &mut lengths);
+    let mut by_rank: Vec<&[u32]> = Vec::with_capacity(size);
+    let mut start = 0;
+    for &n in &lengths {
+        by_rank.push(&all[start..start + n]);
+        start += n;
+    }
+    indices
+        .map(|i| {
+            let words = &mut by_rank[i % size];
+            match Words::take(words) {
+                Some(1) => Ok(SampleResult::decode(words).expect("a rank's results are whole")),
+                _ => run(i),
+            }
+        })
+        .collect()
+}
+
 /// The read-out's class and its lead over the runner-up: by potential, or by spike count with
 /// ties broken by the potential.
 fn read_out(readout: Readout, potentials: &[f32], counts: &[u32]) -> (usize, f64) {
@@ -620,6 +748,20 @@ pub fn evaluate_with(
     early: Option<EarlyExit>,
     progress: impl Fn(usize) + Sync,
 ) -> Result<EvalReport> {
+    evaluate_over(cn, data, ts, (engine, early), None, progress)
+}
+
+/// [`evaluate_with`] with the samples shared out over `ranks` (every rank calls it alike and
+/// gets the same report; see [`crate::distributed`]): each sample is simulated by one rank,
+/// and the report sums them in sample order, as in one process.
+pub fn evaluate_over(
+    cn: &ConvertedNetwork,
+    data: &Dataset,
+    ts: &[u32],
+    (engine, early): (Engine, Option<EarlyExit>),
+    mut ranks: Option<&mut dyn Ranks>,
+    progress: impl Fn(usize) + Sync,
+) -> Result<EvalReport> {
     let start = std::time::Instant::now();
     let inputs = cn.net.populations[cn.input].size as usize;
     crate::data::check_shape(data, &[inputs], &cn.net.path)?;
@@ -649,18 +791,30 @@ pub fn evaluate_with(
     // so the report does not depend on the threads, and only a chunk's activations are held.
     let mut results: Vec<SampleResult> = Vec::with_capacity(n);
     for first in (0..n).step_by(EVAL_CHUNK) {
-        let chunk: Vec<_> = (first..(first + EVAL_CHUNK).min(n))
-            .into_par_iter()
-            .map(|i| {
-                let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine, early);
-                let passes = cn.ann.neuron_passes(data.image(i));
-                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if d.is_multiple_of(100) {
-                    progress(d);
-                }
-                (r, passes)
-            })
-            .collect();
+        let tick = || {
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if d.is_multiple_of(100) {
+                progress(d);
+            }
+        };
+        let indices = first..(first + EVAL_CHUNK).min(n);
+        let chunk: Vec<_> = match ranks.as_deref_mut() {
+            None => (indices.into_par_iter())
+                .map(|i| {
+                    let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine, early);
+                    tick();
+                    (r, cn.ann.neuron_passes(data.image(i)))
+                })
+                .collect(),
+            Some(ranks) => {
+                let plan = (ts, engine, early);
+                let results = sharded_results(cn, data, indices.clone(), plan, ranks, &tick);
+                let passes: Vec<_> = (indices.into_par_iter())
+                    .map(|i| cn.ann.neuron_passes(data.image(i)))
+                    .collect();
+                results.into_iter().zip(passes).collect()
+            }
+        };
         for (k, (r, passes)) in chunk.into_iter().enumerate() {
             let i = first + k;
             // The first sample whose state ran away, in sample order (whatever the threads).
