@@ -100,7 +100,7 @@ fn subset_drives_currents_delays_and_traces_are_identical_on_1_to_4_ranks() {
 fn a_runaway_on_one_rank_stops_every_rank_at_the_same_step() {
     // Neuron 3000 of 4000 (in the last rank's part) is driven below the state bound (1e12 x
     // v_th) by inhibitory inputs that add up; the rank that owns it reports it, the other
-    // stops with it.
+    // stops with it at the end of the epoch (2 ms, the projection's delay).
     let text = r#"version = 1
 name = "runaway"
 [simulation]
@@ -118,6 +118,12 @@ target = "a"
 rate_hz = 5000.0
 weight_mv = -9e12
 indices = [3000]
+[[projection]]
+source = "a"
+target = "a"
+connectivity = { rule = "fixed_indegree", indegree = 2 }
+weight_mv = 0.1
+delay_ms = 2.0
 "#;
     let net = common::compile_text(text, Path::new("runaway.toml")).unwrap();
     let mut single = Simulation::new(&net, Engine::Event);
@@ -141,11 +147,13 @@ indices = [3000]
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(outcomes[0], (None, true, single.current_step()));
-    assert_eq!(
-        outcomes[1],
-        (Some(expected.to_string()), false, single.current_step())
+    let epoch_end = single.current_step().div_ceil(20) * 20;
+    assert!(
+        single.current_step() % 20 != 0,
+        "the runaway is within an epoch"
     );
+    assert_eq!(outcomes[0], (None, true, epoch_end));
+    assert_eq!(outcomes[1], (Some(expected.to_string()), false, epoch_end));
 }
 
 #[test]

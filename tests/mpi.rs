@@ -231,7 +231,9 @@ fn a_runaway_on_one_rank_ends_the_job_with_one_message_and_no_output() {
     let text = "version = 1\nname = \"runaway\"\n[simulation]\ndt_ms = 0.1\nduration_ms = 50.0\n\
         [[population]]\nname = \"a\"\nsize = 4000\nmodel = \"lif_delta\"\ntau_m_ms = 10.0\n\
         v_th_mv = 10.0\n[[input]]\nkind = \"poisson\"\ntarget = \"a\"\nrate_hz = 5000.0\n\
-        weight_mv = -9e12\nindices = [3000]\n[[record.spikes]]\npopulation = \"a\"\n";
+        weight_mv = -9e12\nindices = [3000]\n[[record.spikes]]\npopulation = \"a\"\n\
+        [[projection]]\nsource = \"a\"\ntarget = \"a\"\ndelay_ms = 2.0\nweight_mv = 0.1\n\
+        connectivity = { rule = \"fixed_indegree\", indegree = 2 }\n";
     std::fs::write(dir.path().join("runaway.toml"), text).unwrap();
     let out = mpirun(2, &["run", "runaway.toml", "--out", "out"], dir.path());
     assert!(!out.status.success());

@@ -292,8 +292,13 @@ struct Exchange {
     /// External events counted by this rank's parts, per drive (the rest of
     /// [`Counts::external_events`] every rank counts alike).
     part_external: Vec<u64>,
-    /// Set when another rank's state ran away: this rank stops at the same step.
+    /// Set at the end of the epoch in which a state ran away on some rank: every rank stops.
+    halted: bool,
+    /// Set when the first state to run away was another rank's (which reports it).
     stopped_elsewhere: bool,
+    /// The epoch's groups of spikes of every rank, `(step, population, rank, start, end)`
+    /// into `all` (or into the epoch's own neurons for spike sources, rank `usize::MAX`).
+    groups: Vec<(u32, u32, usize, usize, usize)>,
 }
 
 /// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: one
@@ -832,7 +837,12 @@ impl<'a> Simulation<'a> {
 
     /// Whether the run can go on: steps are left and no state has run away.
     fn steps_left(&self) -> bool {
-        self.step < self.net.steps && self.runaway.is_none() && !self.exchange.stopped_elsewhere
+        // (A distributed run stops at the end of an epoch, when every rank knows.)
+        let stopped = match self.ranks {
+            Some(_) => self.exchange.halted,
+            None => self.runaway.is_some(),
+        };
+        self.step < self.net.steps && !stopped
     }
 
     /// [`Self::run_with`] without the result.
@@ -886,7 +896,10 @@ impl<'a> Simulation<'a> {
         self.catch_up(&bundles);
         self.count_deliveries(&bundles);
         let sequential = start.map(|s| s.elapsed());
-        advance_parts(self, t, &mut bundles);
+        // (A rank whose state ran away waits for the end of the epoch without advancing.)
+        if self.ranks.is_none() || self.runaway.is_none() {
+            advance_parts(self, t, &mut bundles);
+        }
         let start = self.profile.is_some().then(std::time::Instant::now);
         self.end_step(t, bundles, recorder);
         self.add_sequential(sequential, start);
@@ -932,6 +945,10 @@ impl<'a> Simulation<'a> {
     /// After step `t`: the first neuron, in population and index order, that a part found
     /// beyond its bound, if any.
     fn find_runaway(&mut self, t: u32) {
+        // (The first stays: a rank of a distributed run goes on to the end of its epoch.)
+        if self.runaway.is_some() {
+            return;
+        }
         let Some(part) = self.parts.iter().find(|p| p.runaway.is_some()) else {
             return;
         };
@@ -1018,15 +1035,17 @@ impl<'a> Simulation<'a> {
                 }
             }
         }
-        if self.ranks.is_some() {
-            self.exchange_spikes();
-        }
+
         self.learn(t, &bundles);
         bundles.clear();
         self.ring.give_back(t, bundles);
         self.switch_currents(t);
         self.find_runaway(t);
-        if self.runaway.is_some() || self.exchange.stopped_elsewhere {
+        if self.ranks.is_some() {
+            self.end_step_distributed(t, recorder);
+            return;
+        }
+        if self.runaway.is_some() {
             return;
         }
         self.record(recorder);
@@ -1092,48 +1111,143 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    /// A distributed run, after its parts advanced: every rank's spikes of this step (of the
-    /// populations that have parts) into `spikes_now`, in index order, and whether a state
-    /// ran away on any rank. One word (a runaway here), then per population its number of
-    /// spikes, then the spikes.
-    fn exchange_spikes(&mut self) {
+    /// The end of step `t` of a distributed run: the state's recorders now (unless a state
+    /// ran away here), this rank's spikes kept for the epoch; at the end of the epoch (or of
+    /// the run), the exchange.
+    fn end_step_distributed(&mut self, t: u32, recorder: &mut dyn Recorder) {
+        if self.runaway.is_none() {
+            let mut recorded = std::mem::take(&mut self.recorded);
+            recorded.step(self);
+            recorder.step(self);
+            self.recorded = recorded;
+        }
+        for (pi, spikes) in self.spikes_now.iter_mut().enumerate() {
+            if !spikes.is_empty() {
+                let start = self.epoch_neurons.len() as u32;
+                self.epoch_neurons.extend_from_slice(spikes);
+                let end = self.epoch_neurons.len() as u32;
+                self.epoch_spikes.push((t, pi as u32, start, end));
+            }
+            spikes.clear();
+        }
+        if t.is_multiple_of(self.epoch_steps) || t == self.net.steps {
+            self.exchange_epoch(t, recorder);
+        }
+    }
+
+    /// The exchange at the end of an epoch (step `t`): every rank sends the groups of spikes
+    /// of its parts, `(step, population, count)` each, then their neurons, and its first
+    /// runaway. Every rank then has the epoch's spikes of every population in index order,
+    /// records them step by step (as of their step) and routes them; and every rank stops
+    /// if a state ran away on one (the first, in step, population and index order, is
+    /// reported by the rank that holds it).
+    fn exchange_epoch(&mut self, t: u32, recorder: &mut dyn Recorder) {
+        let step = self.step_of_runaway();
         let Some(ranks) = self.ranks.as_mut() else {
             return;
         };
+        let first_runaway =
+            (self.parts.iter()).find_map(|p| p.runaway.map(|i| (step, p.pop as u32, p.lo + i)));
         let x = &mut self.exchange;
-        let pops: Vec<usize> = (0..self.pop_parts.len())
-            .filter(|&pi| !self.pop_parts[pi].is_empty())
-            .collect();
+        let pop_parts = &self.pop_parts;
+        let neurons = |pi: u32| !pop_parts[pi as usize].is_empty();
         x.local.clear();
+        let (step, pop, index) = first_runaway.unwrap_or((u32::MAX, 0, 0));
         x.local
-            .push(u32::from(self.parts.iter().any(|p| p.runaway.is_some())));
-        x.local
-            .extend(pops.iter().map(|&pi| self.spikes_now[pi].len() as u32));
-        for &pi in &pops {
-            x.local.extend_from_slice(&self.spikes_now[pi]);
-            self.spikes_now[pi].clear();
+            .extend([u32::from(first_runaway.is_some()), step, pop, index]);
+        let groups: Vec<_> = (self.epoch_spikes.iter())
+            .filter(|g| neurons(g.1))
+            .copied()
+            .collect();
+        x.local.push(groups.len() as u32);
+        for &(s, pi, start, end) in &groups {
+            x.local.extend([s, pi, end - start]);
         }
-        let start = std::time::Instant::now();
+        for &(_, _, start, end) in &groups {
+            x.local
+                .extend_from_slice(&self.epoch_neurons[start as usize..end as usize]);
+        }
+        let started = std::time::Instant::now();
         ranks.all_gather(&x.local, &mut x.all, &mut x.lengths);
-        x.stats.exchange_s += start.elapsed().as_secs_f64();
+        x.stats.exchange_s += started.elapsed().as_secs_f64();
         x.stats.exchanges += 1;
         x.stats.bytes_received += 4 * x.all.len() as u64;
-        let mut start = 0;
-        for &length in &x.lengths {
-            let words = &x.all[start..start + length];
-            start += length;
-            x.stopped_elsewhere |= words[0] != 0;
-            let (counts, mut spikes) = words[1..].split_at(pops.len());
-            for (&pi, &n) in pops.iter().zip(counts) {
-                let (these, rest) = spikes.split_at(n as usize);
-                self.spikes_now[pi].extend_from_slice(these);
-                spikes = rest;
+        // Every rank's groups, then the spike sources' own (the same on every rank).
+        x.groups.clear();
+        let mut first: Option<(u32, u32, u32, usize)> = None;
+        let mut at = 0;
+        for (r, &length) in x.lengths.iter().enumerate() {
+            let words = &x.all[at..at + length];
+            if words[0] != 0 {
+                let theirs = (words[1], words[2], words[3], r);
+                first = Some(first.map_or(theirs, |f| f.min(theirs)));
+            }
+            let n = words[4] as usize;
+            let mut data = at + 5 + 3 * n;
+            for g in words[5..5 + 3 * n].chunks_exact(3) {
+                x.groups.push((g[0], g[1], r, data, data + g[2] as usize));
+                data += g[2] as usize;
+            }
+            at += length;
+        }
+        for &(s, pi, start, end) in &self.epoch_spikes {
+            if !neurons(pi) {
+                x.groups
+                    .push((s, pi, usize::MAX, start as usize, end as usize));
             }
         }
-        // A rank whose own state ran away stops with it (and reports it).
-        if self.parts.iter().any(|p| p.runaway.is_some()) {
-            x.stopped_elsewhere = false;
+        // In step and population order; within one, rank order (a stable sort) is index
+        // order, the parts being dealt out in contiguous runs.
+        x.groups.sort_by_key(|g| (g.0, g.1));
+        if let Some((_, _, _, r)) = first {
+            x.halted = true;
+            if r != ranks.rank() {
+                x.stopped_elsewhere = true;
+                self.runaway = None;
+            }
         }
+        self.replay_epoch(t, recorder);
+        self.epoch_spikes.clear();
+        self.epoch_neurons.clear();
+    }
+
+    /// The step at which this rank's first runaway was found (the current one: a rank stops
+    /// advancing its parts once a state ran away, see [`Self::step_with`]).
+    fn step_of_runaway(&self) -> u32 {
+        self.runaway.as_ref().map_or(self.step, |r| r.step)
+    }
+
+    /// The epoch's spikes, merged by [`Self::exchange_epoch`], given to the recorders (as of
+    /// their step) and routed, step by step and population by population; then the clock
+    /// is back at step `t`.
+    fn replay_epoch(&mut self, t: u32, recorder: &mut dyn Recorder) {
+        let groups = std::mem::take(&mut self.exchange.groups);
+        let all = std::mem::take(&mut self.exchange.all);
+        let own = std::mem::take(&mut self.epoch_neurons);
+        let mut k = 0;
+        while k < groups.len() {
+            let (s, pi) = (groups[k].0, groups[k].1);
+            let mut spikes = std::mem::take(&mut self.spikes_now[pi as usize]);
+            while k < groups.len() && (groups[k].0, groups[k].1) == (s, pi) {
+                let (_, _, r, start, end) = groups[k];
+                let from = if r == usize::MAX { &own } else { &all };
+                spikes.extend_from_slice(&from[start..end]);
+                k += 1;
+            }
+            self.step = s;
+            if !self.exchange.halted {
+                self.counts.spikes[pi as usize] += spikes.len() as u64;
+                let mut recorded = std::mem::take(&mut self.recorded);
+                recorded.spikes(self, pi as usize, &spikes);
+                recorder.spikes(self, pi as usize, &spikes);
+                self.recorded = recorded;
+                self.route_spikes(s, pi as usize, &spikes);
+            }
+            spikes.clear();
+            self.spikes_now[pi as usize] = spikes;
+        }
+        self.step = t;
+        (self.exchange.groups, self.exchange.all, self.epoch_neurons) = (groups, all, own);
     }
 
     /// The end of a distributed run: the counters kept by the parts summed over the ranks,
