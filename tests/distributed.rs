@@ -149,7 +149,7 @@ delay_ms = 2.0
     });
     let epoch_end = single.current_step().div_ceil(20) * 20;
     assert!(
-        single.current_step() % 20 != 0,
+        !single.current_step().is_multiple_of(20),
         "the runaway is within an epoch"
     );
     assert_eq!(outcomes[0], (None, true, epoch_end));
