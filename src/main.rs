@@ -741,9 +741,17 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
                 Ok(())
             })();
             agree(ranks.as_mut(), options_checked)?;
+            // Under mpirun each rank keeps only the synapses onto its own neurons: its parts
+            // are fixed by the ranks and its threads (one unless asked, at most the cores).
+            let rank_threads = threads.unwrap_or(1).min(cores());
             let options = CompileOptions {
                 duration_ms,
                 seed,
+                local_targets: (size > 1).then_some(synops::distributed::LocalTargets {
+                    rank,
+                    ranks: size,
+                    threads: rank_threads,
+                }),
                 ..Default::default()
             };
             let building = if quiet {
@@ -778,7 +786,7 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
             bar.set_message(format!("{} ({})", net.name, engine.as_str()));
             // Under mpirun: one thread per rank unless asked.
             let threads = match &ranks {
-                Some(_) => run_threads(Some(threads.unwrap_or(1)), &net, quiet),
+                Some(_) => rank_threads,
                 None => run_threads(threads, &net, quiet),
             };
             let mut sim = match ranks.take() {
@@ -818,6 +826,16 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
             let mut summary = Summary::new(&net, engine, &sim.counts, build_s, wall_s);
             summary.threads = threads;
             summary.ranks = sim.exchange_stats().cloned();
+            if let Some(stats) = sim.exchange_stats() {
+                summary.synapses = stats.synapses;
+                for (p, &n) in summary
+                    .projections
+                    .iter_mut()
+                    .zip(&stats.projection_synapses)
+                {
+                    p.synapses = n;
+                }
+            }
             summary.profile = sim.profile().cloned();
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&net.name));
             let mut written = write_results(&dir, &net, &summary, &sim.recorded)?;

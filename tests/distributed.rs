@@ -6,6 +6,7 @@
 mod common;
 use common::networks;
 use std::path::Path;
+use synops::distributed::LocalTargets;
 use synops::distributed::threads::group;
 use synops::network::{CompileOptions, compile_file};
 use synops::sim::Counts;
@@ -61,6 +62,118 @@ fn assert_rank_independent(net: &CompiledNetwork, engine: Engine) {
             }
         }
     }
+}
+
+/// Every rank's results, each rank building only the synapses onto its own neurons.
+fn over_ranks_local(
+    build: &(dyn Fn(Option<LocalTargets>) -> CompiledNetwork + Sync),
+    ranks: usize,
+    threads: usize,
+) -> Vec<Results> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = group(ranks)
+            .into_iter()
+            .enumerate()
+            .map(|(r, rank)| {
+                scope.spawn(move || {
+                    let local = LocalTargets {
+                        rank: r,
+                        ranks,
+                        threads,
+                    };
+                    let net = build(Some(local));
+                    assert!(net.synapses() > 0 || r > 0);
+                    let mut sim =
+                        Simulation::distributed(&net, Engine::Event, threads, Box::new(rank))
+                            .unwrap();
+                    sim.run(|_| {}).unwrap();
+                    results(&sim)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn assert_local_tables_change_nothing(
+    build: &(dyn Fn(Option<LocalTargets>) -> CompiledNetwork + Sync),
+) {
+    let whole = build(None);
+    let reference = one_process(&whole, Engine::Event);
+    for ranks in [2, 3, 4] {
+        for threads in [1, 2] {
+            for (r, got) in over_ranks_local(build, ranks, threads).iter().enumerate() {
+                let what = format!(
+                    "{} on {ranks} ranks x {threads} threads, rank {r}",
+                    whole.name
+                );
+                assert_eq!(reference.0, got.0, "{what}: spikes");
+                // Synaptic events are summed over the ranks' own synapses.
+                assert_eq!(reference.1, got.1, "{what}: counts");
+                assert_eq!(reference.2, got.2, "{what}: traces");
+            }
+        }
+    }
+}
+
+#[test]
+fn ranks_that_keep_only_their_own_synapses_give_the_same_results() {
+    let options = |local, duration_ms| CompileOptions {
+        duration_ms: Some(duration_ms),
+        local_targets: local,
+        ..Default::default()
+    };
+    assert_local_tables_change_nothing(&|local| {
+        compile_file(&networks().join("brunel.toml"), &options(local, 60.0)).unwrap()
+    });
+    assert_local_tables_change_nothing(&|local| {
+        compile_file(&networks().join("coba.toml"), &options(local, 30.0)).unwrap()
+    });
+    // Per-synapse weights and delays (delay runs), subset drives, currents and traces; the
+    // last rank owns no neuron of the smaller population with 4 ranks of 1 thread.
+    assert_local_tables_change_nothing(&|local| {
+        let spec = synops::network::parse_spec(common::MIXED_NETWORK, Path::new("mixed.toml"));
+        synops::network::compile(
+            &spec.unwrap(),
+            Path::new("mixed.toml"),
+            &options(local, 300.0),
+        )
+        .unwrap()
+    });
+}
+
+#[test]
+fn a_rank_keeps_only_the_synapses_onto_its_neurons() {
+    let options = |local| CompileOptions {
+        duration_ms: Some(10.0),
+        local_targets: local,
+        ..Default::default()
+    };
+    let path = networks().join("brunel.toml");
+    let whole = compile_file(&path, &options(None)).unwrap();
+    let mut total = 0;
+    for rank in 0..3 {
+        let local = LocalTargets {
+            rank,
+            ranks: 3,
+            threads: 1,
+        };
+        let net = compile_file(&path, &options(Some(local))).unwrap();
+        for (p, q) in net.projections.iter().zip(&whole.projections) {
+            let range = local.range(whole.populations[p.target].size);
+            assert!(p.csr.targets.iter().all(|t| range.contains(t)));
+            let expected = q.csr.targets.iter().filter(|t| range.contains(t)).count();
+            assert_eq!(p.csr.len(), expected);
+        }
+        total += net.synapses();
+        assert!(net.synapses() < whole.synapses() / 2);
+        // Only the distributed run takes it.
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Simulation::new(&net, Engine::Event);
+        }));
+        assert!(refused.is_err());
+    }
+    assert_eq!(total, whole.synapses());
 }
 
 fn shipped(name: &str, duration_ms: f64) -> CompiledNetwork {

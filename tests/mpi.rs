@@ -15,7 +15,15 @@ const SYNOPS: &str = env!("CARGO_BIN_EXE_synops");
 /// `mpirun -np ranks synops args...` in `dir` (allowed to run as root, as in containers).
 fn mpirun(ranks: usize, args: &[&str], dir: &Path) -> Output {
     Command::new("mpirun")
-        .args(["--oversubscribe", "-np", &ranks.to_string(), SYNOPS])
+        // (A job that hangs is ended: mpirun --timeout.)
+        .args([
+            "--oversubscribe",
+            "--timeout",
+            "300",
+            "-np",
+            &ranks.to_string(),
+            SYNOPS,
+        ])
         .args(args)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")

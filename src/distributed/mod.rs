@@ -38,6 +38,33 @@ pub fn owner(k: usize, parts: usize, ranks: usize) -> usize {
     k * ranks / parts.max(1)
 }
 
+/// The neurons of one rank of a distributed run, for building only the synapses onto them:
+/// rank `rank` of `ranks`, each running `threads` threads (see [`owner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTargets {
+    /// This rank.
+    pub rank: usize,
+    /// The number of ranks.
+    pub ranks: usize,
+    /// Threads per rank.
+    pub threads: usize,
+}
+
+impl LocalTargets {
+    /// The neurons this rank owns of a population of `size`: the parts of
+    /// `ranks x threads` that [`owner`] gives it, one contiguous range (empty if none).
+    pub fn range(&self, size: u32) -> std::ops::Range<u32> {
+        let bounds = crate::sim::part_bounds(size, self.ranks * self.threads);
+        let parts = bounds.len() - 1;
+        let mut owned = (0..parts).filter(|&k| owner(k, parts, self.ranks) == self.rank);
+        match (owned.next(), owned.next_back()) {
+            (Some(a), Some(b)) => bounds[a]..bounds[b + 1],
+            (Some(a), None) => bounds[a]..bounds[a + 1],
+            _ => 0..0,
+        }
+    }
+}
+
 /// The lowest rank whose `failed` is true, asked of every rank (collective).
 pub fn first_failure(ranks: &mut dyn Ranks, failed: bool) -> Option<usize> {
     let mut flags = vec![0u64; ranks.size()];

@@ -399,6 +399,13 @@ pub struct CompiledNetwork {
     pub currents: Vec<CurrentSwitch>,
     /// Recording requests.
     pub record: Recording,
+    /// Built for one rank of a distributed run: only the synapses onto its own neurons are
+    /// stored (dense rows and kernels stay whole), and only that rank's simulation may run it.
+    pub local_targets: Option<crate::distributed::LocalTargets>,
+    /// With `local_targets`: the smallest and largest delay of the whole network's synapses
+    /// \[steps\] (a rank's own may lack them), which [`Self::min_delay`] and
+    /// [`Self::max_delay`] give.
+    pub whole_delays: Option<(u32, u32)>,
 }
 
 impl CompiledNetwork {
@@ -412,6 +419,9 @@ impl CompiledNetwork {
     }
     /// Largest delay of any projection in steps (at least 1).
     pub fn max_delay(&self) -> u32 {
+        if let Some((_, most)) = self.whole_delays {
+            return most.max(1);
+        }
         self.projections
             .iter()
             .map(Projection::max_delay)
@@ -424,6 +434,9 @@ impl CompiledNetwork {
     /// step arrives this many steps later or more, so spikes can be routed once per epoch of
     /// this many steps, as a distributed run exchanges them.
     pub fn min_delay(&self) -> u32 {
+        if let Some((least, _)) = self.whole_delays {
+            return least.max(1);
+        }
         let delays = self.projections.iter().map(Projection::min_delay);
         delays.min().unwrap_or(1).max(1)
     }

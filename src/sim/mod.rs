@@ -280,6 +280,13 @@ pub struct ExchangeStats {
     pub exchange_s: f64,
     /// Bytes every rank received over the run (the words of all ranks, its own included).
     pub bytes_received: u64,
+    /// Synapses of the whole network, summed over the ranks' own.
+    pub synapses: u64,
+    /// The same per projection.
+    #[serde(skip)]
+    pub projection_synapses: Vec<u64>,
+    /// Whether each rank stored only the synapses onto its own neurons.
+    pub local_synapses: bool,
 }
 
 /// The buffers of a distributed run's exchanges, and what its parts counted.
@@ -301,10 +308,13 @@ struct Exchange {
     groups: Vec<(u32, u32, usize, usize, usize)>,
 }
 
+/// Why a network built for one rank runs only under [`Simulation::distributed`].
+const ONE_RANK_ONLY: &str = "a network built for one rank of a distributed run (local_targets) runs only under Simulation::distributed";
+
 /// Block-aligned part boundaries of a population of `size` neurons for `threads` threads: one
 /// part per thread where the population is large enough. (More parts would balance better but
 /// cut every row a spike delivers into more, shorter stretches, which cost more to read.)
-fn part_bounds(size: u32, threads: usize) -> Vec<u32> {
+pub(crate) fn part_bounds(size: u32, threads: usize) -> Vec<u32> {
     let blocks = (size as usize).div_ceil(BLOCK_SIZE).max(1);
     let parts = if threads <= 1 { 1 } else { threads.min(blocks) };
     (0..=parts)
@@ -314,6 +324,10 @@ fn part_bounds(size: u32, threads: usize) -> Vec<u32> {
 
 impl<'a> Simulation<'a> {
     /// Prepare a single-threaded simulation at step 0 with the network's initial state.
+    ///
+    /// # Panics
+    /// On a network built for one rank of a distributed run, which only
+    /// [`Self::distributed`] runs (also for the other constructors).
     pub fn new(net: &'a CompiledNetwork, engine: Engine) -> Self {
         Self::with_analog_input(net, engine, &[], 0)
     }
@@ -328,12 +342,14 @@ impl<'a> Simulation<'a> {
         inputs: &[(usize, &[f64])],
         stream: u64,
     ) -> Self {
+        assert!(net.local_targets.is_none(), "{ONE_RANK_ONLY}");
         Self::build(net, engine, inputs, stream, (1, 1))
     }
 
     /// Prepare a simulation that runs on `threads` threads (a dedicated pool). The results are
     /// bit-identical to a single-threaded run.
     pub fn with_threads(net: &'a CompiledNetwork, engine: Engine, threads: usize) -> Self {
+        assert!(net.local_targets.is_none(), "{ONE_RANK_ONLY}");
         Self::build(net, engine, &[], 0, (threads.max(1), threads.max(1)))
     }
 
@@ -359,7 +375,30 @@ impl<'a> Simulation<'a> {
         }
         let threads = threads.max(1);
         let (rank, size) = (ranks.rank(), ranks.size());
+        let this = crate::distributed::LocalTargets {
+            rank,
+            ranks: size,
+            threads,
+        };
+        if net.local_targets.is_some_and(|l| l != this) {
+            return Err(format!(
+                "the network was built for {:?}, not for this run's {this:?}",
+                net.local_targets
+            ));
+        }
         let mut sim = Self::build(net, engine, &[], 0, (threads, threads * size));
+        // Every rank must step alike (a rank that exchanged at other steps would wait for
+        // the others for ever): the same steps, epochs and parts, or none runs.
+        let shape = [net.steps, sim.epoch_steps, sim.parts.len() as u32];
+        let mut ranks = ranks;
+        let (mut all, mut lengths) = (Vec::new(), Vec::new());
+        ranks.all_gather(&shape, &mut all, &mut lengths);
+        if all.chunks(shape.len()).any(|other| other != shape) {
+            return Err(format!(
+                "the ranks built different networks (steps, epoch and parts of each rank: \
+                 {all:?}); every rank must read the same file with the same options"
+            ));
+        }
         for range in sim.pop_parts.clone() {
             let n = range.len();
             for (k, part) in sim.parts[range].iter_mut().enumerate() {
@@ -368,6 +407,7 @@ impl<'a> Simulation<'a> {
         }
         sim.exchange.part_external = vec![0; net.drives.len()];
         sim.exchange.stats.ranks = size;
+        sim.exchange.stats.local_synapses = net.local_targets.is_some();
         sim.exchange.stats.threads_per_rank = threads;
         sim.ranks = Some(ranks);
         Ok(sim)
@@ -1264,6 +1304,27 @@ impl<'a> Simulation<'a> {
         ] {
             ranks.sum(counts);
         }
+        // With only local synapses, each rank delivered (and folded currents over) its own.
+        let mut synapses: Vec<u64> = (self.net.projections.iter())
+            .map(|p| p.csr.len() as u64)
+            .collect();
+        if self.net.local_targets.is_some() {
+            // Projections whose synapses are listed were cut down to each rank's; dense rows
+            // and kernels stay whole on every rank, and count once (rank 0's).
+            let whole: Vec<bool> = (self.net.projections.iter())
+                .map(|p| matches!(p.weights, Weights::DenseRows(_) | Weights::Kernel(_)))
+                .collect();
+            let rank = ranks.rank();
+            for values in [&mut c.synaptic_events, &mut c.current_macs, &mut synapses] {
+                let mut shares: Vec<u64> = (values.iter().zip(&whole))
+                    .map(|(&v, &w)| if w && rank != 0 { 0 } else { v })
+                    .collect();
+                ranks.sum(&mut shares);
+                *values = shares;
+            }
+        }
+        self.exchange.stats.synapses = synapses.iter().sum();
+        self.exchange.stats.projection_synapses = synapses;
         let mine = self.exchange.part_external.clone();
         let mut all = mine.clone();
         ranks.sum(&mut all);

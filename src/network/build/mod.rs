@@ -46,6 +46,10 @@ pub struct CompileOptions {
     /// Refuse networks whose estimate exceeds this many bytes (default: the memory the
     /// operating system reports as available).
     pub memory_limit_bytes: Option<u64>,
+    /// Keep only the synapses onto one rank's neurons (a distributed run; see
+    /// [`crate::distributed`]). Stored synapse lists are filtered after they are drawn, so
+    /// every rank keeps exactly its share of the whole network's.
+    pub local_targets: Option<crate::distributed::LocalTargets>,
 }
 
 /// Read, check and compile a network file.
@@ -301,12 +305,20 @@ pub fn compile(
         .map(|(pi, p)| compile_population(&ctx, pi, p, seed, steps))
         .collect::<Result<Vec<_>>>()?;
     let planned = plan_projections(&ctx, spec, &populations, options, steps)?;
+    // The whole network's delays, before a rank keeps only its synapses: every rank must
+    // route in epochs of the same length.
+    let mut whole_delays = (u32::MAX, 0u32);
     let projections = planned
         .into_iter()
         .enumerate()
         .map(|(j, pl)| {
             let mut projection = generate_projection(&ctx, j, pl, seed)?;
             let (pr, target) = (&spec.projections[j], &populations[projection.target]);
+            if let Some(local) = &options.local_targets {
+                whole_delays.0 = whole_delays.0.min(projection.min_delay());
+                whole_delays.1 = whole_delays.1.max(projection.max_delay());
+                keep_targets(&mut projection, local.range(target.size));
+            }
             if let Some(file) = &pr.initial_weights {
                 load_initial_weights(&ctx, file, &mut projection, target)?;
             }
@@ -328,5 +340,8 @@ pub fn compile(
         noises,
         currents,
         record,
+        local_targets: options.local_targets,
+        whole_delays: (options.local_targets.is_some() && whole_delays.1 > 0)
+            .then_some(whole_delays),
     })
 }

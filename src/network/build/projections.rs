@@ -644,6 +644,57 @@ pub(super) fn sort_rows_by_delay(csr: &mut Csr, weights: &mut Weights, delays: &
 }
 
 /// Delay runs of rows already sorted by delay.
+/// Keep only the synapses of `projection` onto targets in `range` (one rank's neurons), in
+/// their order: each target keeps its synapses, in the order it sums them. Dense rows and
+/// kernels, which list no synapses, stay whole.
+pub(super) fn keep_targets(projection: &mut Projection, range: std::ops::Range<u32>) {
+    if matches!(
+        projection.weights,
+        Weights::DenseRows(_) | Weights::Kernel(_)
+    ) {
+        return;
+    }
+    let csr = &projection.csr;
+    let kept: Vec<bool> = csr.targets.iter().map(|t| range.contains(t)).collect();
+    let mut row_ptr = Vec::with_capacity(csr.row_ptr.len());
+    row_ptr.push(0u32);
+    let mut count = 0u32;
+    for s in 0..csr.row_ptr.len() - 1 {
+        count += kept[csr.row(s as u32)].iter().filter(|&&k| k).count() as u32;
+        row_ptr.push(count);
+    }
+    fn keep<T: Copy>(values: &[T], kept: &[bool]) -> Vec<T> {
+        (values.iter().zip(kept))
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect()
+    }
+    let targets = keep(&csr.targets, &kept);
+    match &mut projection.weights {
+        Weights::PerSynapse(w) => *w = keep(w, &kept),
+        Weights::PerSynapseF64(w) => *w = keep(w, &kept),
+        _ => {}
+    }
+    let delays = match &projection.delays {
+        Delays::Constant(_) => None,
+        Delays::Runs { run_ptr, runs } => {
+            let mut per_synapse = Vec::with_capacity(kept.len());
+            for s in 0..run_ptr.len() - 1 {
+                let mut start = csr.row_ptr[s];
+                for &(d, end) in &runs[run_ptr[s] as usize..run_ptr[s + 1] as usize] {
+                    per_synapse.extend((start..end).map(|_| d));
+                    start = end;
+                }
+            }
+            Some(keep(&per_synapse, &kept))
+        }
+    };
+    projection.csr = Csr { row_ptr, targets };
+    if let Some(d) = delays {
+        projection.delays = runs_from(&projection.csr, &d);
+    }
+}
+
 pub(super) fn runs_from(csr: &Csr, delays: &[u32]) -> Delays {
     let mut run_ptr = vec![0u32];
     let mut runs = Vec::new();
