@@ -252,6 +252,53 @@ fn a_runaway_on_one_rank_ends_the_job_with_one_message_and_no_output() {
 }
 
 #[test]
+fn bad_input_seen_by_one_rank_ends_the_job_with_its_message() {
+    // Two ranks in two folders (mpirun's MPMD form): rank 1's network file is bad, rank 0's
+    // is good. Rank 1 says why; rank 0 stops with it, silently; nothing is written.
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = (dir.path().join("good"), dir.path().join("bad"));
+    std::fs::create_dir_all(&good).unwrap();
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(shipped("cuba"), good.join("net.toml")).unwrap();
+    std::fs::write(
+        bad.join("net.toml"),
+        "version = 1\nname = \"net\"\n[simulation]\ndt_ms = 0.0\nduration_ms = 10.0\n",
+    )
+    .unwrap();
+    let out = Command::new("mpirun")
+        .args(["--oversubscribe", "--timeout", "300"])
+        .args([
+            "-np",
+            "1",
+            "--wdir",
+            good.to_str().unwrap(),
+            SYNOPS,
+            "run",
+            "net.toml",
+        ])
+        .args(["--out", "out", ":"])
+        .args([
+            "-np",
+            "1",
+            "--wdir",
+            bad.to_str().unwrap(),
+            SYNOPS,
+            "run",
+            "net.toml",
+        ])
+        .args(["--out", "out"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(stderr.contains("dt_ms"), "{stderr}");
+    assert!(!good.join("out").exists() && !bad.join("out").exists());
+}
+
+#[test]
 fn bad_input_ends_the_job_with_one_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

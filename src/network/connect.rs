@@ -208,13 +208,14 @@ fn fixed_indegree(
     nt: u32,
     seed: u64,
     projection: usize,
+    target_blocks: std::ops::Range<usize>,
 ) -> (Vec<u32>, Vec<u32>) {
     use rayon::prelude::*;
     let ns = draw.n as usize;
-    let blocks = (nt as usize).div_ceil(BLOCK_SIZE);
+    let (first, blocks) = (target_blocks.start, target_blocks.len());
     let workers = rayon::current_num_threads().clamp(1, blocks.max(1));
     let ranges: Vec<std::ops::Range<usize>> = (0..workers)
-        .map(|w| w * blocks / workers..(w + 1) * blocks / workers)
+        .map(|w| first + w * blocks / workers..first + (w + 1) * blocks / workers)
         .collect();
     // Draw the partners of every target in `blocks`, calling `visit(source, target)`.
     let replay = |blocks: std::ops::Range<usize>, visit: &mut dyn FnMut(u32, u32)| {
@@ -295,6 +296,20 @@ impl<'a> DisjointWrites<'a> {
 /// Build the CSR table of a rule. The caller has checked that the rule fits the shape (e.g.
 /// `k <= candidates` without multapses) and that the synapse count fits in `u32`.
 pub fn generate(rule: &Rule, shape: &Shape, seed: u64, projection: usize) -> Csr {
+    generate_onto(rule, shape, seed, projection, None)
+}
+
+/// [`generate`], keeping only the synapses onto `targets` (block-aligned) where the rule can
+/// draw them alone: a fixed in-degree draws each target's sources from its block's stream,
+/// so only the blocks of `targets` are drawn. The other rules draw whole rows (the caller
+/// then filters them).
+pub fn generate_onto(
+    rule: &Rule,
+    shape: &Shape,
+    seed: u64,
+    projection: usize,
+    targets_within: Option<std::ops::Range<u32>>,
+) -> Csr {
     let (ns, nt) = (shape.sources, shape.targets);
     let mut row_ptr = Vec::with_capacity(ns as usize + 1);
     row_ptr.push(0u32);
@@ -379,7 +394,11 @@ pub fn generate(rule: &Rule, shape: &Shape, seed: u64, projection: usize) -> Csr
                 exclude_me: shape.excludes_self(),
                 multapses: shape.allow_multapses,
             };
-            (row_ptr, targets) = fixed_indegree(draw, nt, seed, projection);
+            let all = 0..nt.div_ceil(BLOCK_SIZE as u32) as usize;
+            let blocks = targets_within.map_or(all, |r| {
+                (r.start as usize / BLOCK_SIZE)..(r.end as usize).div_ceil(BLOCK_SIZE)
+            });
+            (row_ptr, targets) = fixed_indegree(draw, nt, seed, projection, blocks);
         }
     }
     targets.shrink_to_fit();

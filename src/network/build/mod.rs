@@ -312,7 +312,8 @@ pub fn compile(
         .into_iter()
         .enumerate()
         .map(|(j, pl)| {
-            let mut projection = generate_projection(&ctx, j, pl, seed)?;
+            let local = (options.local_targets).map(|l| l.range(populations[pl.target()].size));
+            let mut projection = generate_projection(&ctx, j, pl, seed, local)?;
             let (pr, target) = (&spec.projections[j], &populations[projection.target]);
             if let Some(local) = &options.local_targets {
                 whole_delays.0 = whole_delays.0.min(projection.min_delay());

@@ -77,6 +77,13 @@ pub(super) fn weight_sign_message(receptor: Receptor, synapses: crate::model::Sy
     )
 }
 
+impl PlannedProjection {
+    /// The target population's index.
+    pub(super) fn target(&self) -> usize {
+        self.target
+    }
+}
+
 /// A checked projection whose synapses are not generated yet.
 pub(super) struct PlannedProjection {
     name: String,
@@ -523,11 +530,15 @@ pub(super) fn explicit_synapses(
     Ok((Csr { row_ptr, targets }, weights, delays))
 }
 
+/// The projection's synapses; with `local` (one rank's targets), a rule that can draw the
+/// synapses onto them alone, with no per-synapse draws after it, draws only those (the
+/// caller filters the others, see [`keep_targets`]).
 pub(super) fn generate_projection(
     ctx: &Ctx,
     j: usize,
     mut pl: PlannedProjection,
     seed: u64,
+    local: Option<std::ops::Range<u32>>,
 ) -> Result<Projection> {
     let field = |f: &str| format!("projection \"{}\".{f}", pl.name);
     if let Some(weights) = pl.tensor {
@@ -547,7 +558,16 @@ pub(super) fn generate_projection(
     }
     let explicit = pl.explicit.take();
     let (csr, explicit_weights, explicit_delays) = match (&pl.rule, explicit) {
-        (Some(rule), _) => (connect::generate(rule, &pl.shape, seed, j), None, None),
+        (Some(rule), _) => {
+            // Weights or delays drawn per synapse follow the whole table's order.
+            let alone = matches!(pl.weight, ValueSpec::Constant(_)) && !pl.delay.2;
+            let local = local.filter(|_| alone);
+            (
+                connect::generate_onto(rule, &pl.shape, seed, j, local),
+                None,
+                None,
+            )
+        }
         (None, Some((file, rows))) => {
             let (csr, weights, delays) = explicit_synapses(ctx, &pl, &file, rows)?;
             (csr, Some(weights), Some(delays))
