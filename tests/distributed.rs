@@ -7,7 +7,7 @@ mod common;
 use common::networks;
 use std::path::Path;
 use synops::distributed::LocalTargets;
-use synops::distributed::threads::group;
+use synops::distributed::threads::{ThreadRank, group};
 use synops::network::{CompileOptions, compile_file};
 use synops::sim::Counts;
 use synops::{CompiledNetwork, Engine, Simulation};
@@ -28,19 +28,20 @@ fn one_process(net: &CompiledNetwork, engine: Engine) -> Results {
     results(&sim)
 }
 
-/// Every rank's results, `ranks` ranks of `threads` threads each.
+/// Every rank's results, `ranks` ranks of `threads` threads each, all running `net`.
 fn over_ranks(net: &CompiledNetwork, engine: Engine, ranks: usize, threads: usize) -> Vec<Results> {
+    on_ranks(ranks, &|_, rank| {
+        let mut sim = Simulation::distributed(net, engine, threads, Box::new(rank)).unwrap();
+        sim.run(|_| {}).unwrap();
+        results(&sim)
+    })
+}
+
+/// `work(r, rank)` on `ranks` threads, one per rank: their results in rank order.
+fn on_ranks<T: Send>(ranks: usize, work: &(dyn Fn(usize, ThreadRank) -> T + Sync)) -> Vec<T> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = group(ranks)
-            .into_iter()
-            .map(|rank| {
-                scope.spawn(move || {
-                    let mut sim =
-                        Simulation::distributed(net, engine, threads, Box::new(rank)).unwrap();
-                    sim.run(|_| {}).unwrap();
-                    results(&sim)
-                })
-            })
+        let handles: Vec<_> = (group(ranks).into_iter().enumerate())
+            .map(|(r, rank)| scope.spawn(move || work(r, rank)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
@@ -70,28 +71,17 @@ fn over_ranks_local(
     ranks: usize,
     threads: usize,
 ) -> Vec<Results> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = group(ranks)
-            .into_iter()
-            .enumerate()
-            .map(|(r, rank)| {
-                scope.spawn(move || {
-                    let local = LocalTargets {
-                        rank: r,
-                        ranks,
-                        threads,
-                    };
-                    let net = build(Some(local));
-                    assert!(net.synapses() > 0 || r > 0);
-                    let mut sim =
-                        Simulation::distributed(&net, Engine::Event, threads, Box::new(rank))
-                            .unwrap();
-                    sim.run(|_| {}).unwrap();
-                    results(&sim)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    on_ranks(ranks, &|r, rank| {
+        let local = LocalTargets {
+            rank: r,
+            ranks,
+            threads,
+        };
+        let net = build(Some(local));
+        let mut sim =
+            Simulation::distributed(&net, Engine::Event, threads, Box::new(rank)).unwrap();
+        sim.run(|_| {}).unwrap();
+        results(&sim)
     })
 }
 
@@ -241,24 +231,11 @@ delay_ms = 2.0
     let net = common::compile_text(text, Path::new("runaway.toml")).unwrap();
     let mut single = Simulation::new(&net, Engine::Event);
     let expected = single.run(|_| {}).expect_err("runs away");
-    let outcomes: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = group(2)
-            .into_iter()
-            .map(|rank| {
-                let net = &net;
-                scope.spawn(move || {
-                    let mut sim =
-                        Simulation::distributed(net, Engine::Event, 1, Box::new(rank)).unwrap();
-                    let ran = sim.run(|_| {});
-                    (
-                        ran.err().map(|e| e.to_string()),
-                        sim.stopped_elsewhere(),
-                        sim.current_step(),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let outcomes = on_ranks(2, &|_, rank| {
+        let mut sim = Simulation::distributed(&net, Engine::Event, 1, Box::new(rank)).unwrap();
+        let ran = sim.run(|_| {});
+        let error = ran.err().map(|e| e.to_string());
+        (error, sim.stopped_elsewhere(), sim.current_step())
     });
     let epoch_end = single.current_step().div_ceil(20) * 20;
     assert!(
@@ -308,19 +285,10 @@ fn eval_shared_out_over_ranks_gives_the_report_of_one_process() {
     let single =
         without_time(evaluate_with(&cn, &test, &ts, Engine::Event, early, |_| {}).unwrap());
     for size in [2, 3] {
-        let reports: Vec<String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = group(size)
-                .into_iter()
-                .map(|mut rank| {
-                    let (cn, test) = (&cn, &test);
-                    scope.spawn(move || {
-                        let plan = (Engine::Event, early);
-                        let r = evaluate_over(cn, test, &ts, plan, Some(&mut rank), |_| {});
-                        without_time(r.unwrap())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let reports = on_ranks(size, &|_, mut rank| {
+            let plan = (Engine::Event, early);
+            let r = evaluate_over(&cn, &test, &ts, plan, Some(&mut rank), |_| {});
+            without_time(r.unwrap())
         });
         for (r, report) in reports.iter().enumerate() {
             assert_eq!(&single, report, "{size} ranks, rank {r}");

@@ -145,42 +145,42 @@ fn traces_and_subset_drives_are_identical_on_1_to_4_ranks() {
     assert!(dir.path().join("single/traces.csv").exists());
 }
 
+/// Convert the shipped `model` (calibrated on `samples` MNIST images) into `dir/out.toml`;
+/// returns the MNIST data argument.
+fn convert(dir: &Path, model: &str, samples: &str, out: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = format!("mnist:{}", root.join("data/mnist").display());
+    let converted = Command::new(SYNOPS)
+        .args([
+            "convert",
+            root.join(model).to_str().unwrap(),
+            "--calibration",
+            &data,
+        ])
+        .args(["--calibration-samples", samples, "--out", out])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&converted.stderr);
+    assert!(converted.status.success(), "{stderr}");
+    data
+}
+
 #[test]
 fn a_converted_cnn_is_identical_on_1_to_4_ranks() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = root.join("models/cnn_small/model.onnx");
-    let data = format!("mnist:{}", root.join("data/mnist").display());
-    let converted = Command::new(SYNOPS)
-        .args(["convert", model.to_str().unwrap(), "--calibration", &data])
-        .args(["--calibration-samples", "50", "--out", "cnn"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        converted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&converted.stderr)
-    );
+    convert(dir.path(), "models/cnn_small/model.onnx", "50", "cnn");
     assert_rank_independent(dir.path(), "cnn.toml", &[]);
 }
 
 #[test]
 fn eval_over_ranks_gives_the_report_of_one_process() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = root.join("models/mlp_small/model.safetensors");
-    let data = format!("mnist:{}", root.join("data/mnist").display());
-    let converted = Command::new(SYNOPS)
-        .args(["convert", model.to_str().unwrap(), "--calibration", &data])
-        .args(["--calibration-samples", "100", "--out", "snn"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        converted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&converted.stderr)
+    let data = convert(
+        dir.path(),
+        "models/mlp_small/model.safetensors",
+        "100",
+        "snn",
     );
     let eval = [
         "eval",
