@@ -569,15 +569,10 @@ fn block_step<M: ClockedModel>(
 /// `j`; for a whole block, one vector comparison per eight lanes).
 #[inline(always)]
 fn lane_bits(lanes: usize, mut flag: impl FnMut(usize) -> bool) -> u64 {
+    // (Inlined with `lanes == BLOCK` for a whole block, the loop has a known length.)
     let mut word = 0u64;
-    if lanes == BLOCK {
-        for j in 0..BLOCK {
-            word |= u64::from(flag(j)) << j;
-        }
-    } else {
-        for j in 0..lanes.min(BLOCK) {
-            word |= u64::from(flag(j)) << j;
-        }
+    for j in 0..lanes.min(BLOCK) {
+        word |= u64::from(flag(j)) << j;
     }
     word
 }

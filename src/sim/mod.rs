@@ -274,7 +274,7 @@ pub struct ExchangeStats {
     pub ranks: usize,
     /// Threads per rank.
     pub threads_per_rank: usize,
-    /// Exchanges (one per step).
+    /// Exchanges (one per epoch of the minimum delay, and one at the end).
     pub exchanges: u64,
     /// Wall time in the exchanges on rank 0, waiting for the other ranks included \[s\].
     pub exchange_s: f64,
@@ -411,11 +411,6 @@ impl<'a> Simulation<'a> {
         sim.exchange.stats.threads_per_rank = threads;
         sim.ranks = Some(ranks);
         Ok(sim)
-    }
-
-    /// This rank and the number of ranks: `(0, 1)` for a run in one process.
-    pub fn rank(&self) -> (usize, usize) {
-        self.ranks.as_ref().map_or((0, 1), |r| (r.rank(), r.size()))
     }
 
     /// The exchanges of a distributed run so far (`None` in one process).
@@ -1089,7 +1084,7 @@ impl<'a> Simulation<'a> {
             return;
         }
         self.record(recorder);
-        self.keep_for_routing(t);
+        self.keep_for_epoch(t, false);
         if t.is_multiple_of(self.epoch_steps) {
             self.route();
         }
@@ -1161,15 +1156,8 @@ impl<'a> Simulation<'a> {
             recorder.step(self);
             self.recorded = recorded;
         }
-        for (pi, spikes) in self.spikes_now.iter_mut().enumerate() {
-            if !spikes.is_empty() {
-                let start = self.epoch_neurons.len() as u32;
-                self.epoch_neurons.extend_from_slice(spikes);
-                let end = self.epoch_neurons.len() as u32;
-                self.epoch_spikes.push((t, pi as u32, start, end));
-            }
-            spikes.clear();
-        }
+        // Every population's: the spikes are recorded after the exchange too.
+        self.keep_for_epoch(t, true);
         if t.is_multiple_of(self.epoch_steps) || t == self.net.steps {
             self.exchange_epoch(t, recorder);
         }
@@ -1350,10 +1338,11 @@ impl<'a> Simulation<'a> {
         self.ranks = Some(ranks);
     }
 
-    /// Keep this step's spikes (of populations with synapses) for the epoch's routing.
-    fn keep_for_routing(&mut self, t: u32) {
+    /// Keep this step's spikes for the end of the epoch: of populations with synapses (for
+    /// routing), or of `every` population.
+    fn keep_for_epoch(&mut self, t: u32, every: bool) {
         for (pi, spikes) in self.spikes_now.iter_mut().enumerate() {
-            if !spikes.is_empty() && !self.outgoing[pi].is_empty() {
+            if !spikes.is_empty() && (every || !self.outgoing[pi].is_empty()) {
                 let start = self.epoch_neurons.len() as u32;
                 self.epoch_neurons.extend_from_slice(spikes);
                 let end = self.epoch_neurons.len() as u32;
