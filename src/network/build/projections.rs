@@ -675,6 +675,10 @@ pub(super) fn keep_targets(projection: &mut Projection, range: std::ops::Range<u
         return;
     }
     let csr = &projection.csr;
+    // (A rule that drew only the rank's targets left nothing to filter.)
+    if csr.targets.iter().all(|t| range.contains(t)) {
+        return;
+    }
     let kept: Vec<bool> = csr.targets.iter().map(|t| range.contains(t)).collect();
     let mut row_ptr = Vec::with_capacity(csr.row_ptr.len());
     row_ptr.push(0u32);
