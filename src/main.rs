@@ -257,6 +257,15 @@ enum Command {
         /// threshold, in [0, 1) (0.5: Bu et al. 2022, rounding rates instead of flooring them).
         #[arg(long, default_value_t = 0.0)]
         initial_potential: f64,
+        /// Quantize the weights: `BITS[:layer|channel|pow2]` (2 to 12 bits, sign included;
+        /// scales per layer (default), per output channel, or powers of two). The neurons then
+        /// compute in whole numbers.
+        #[arg(long, value_parser = synops::convert::compress::parse_quantization)]
+        quantize: Option<synops::convert::compress::Quantization>,
+        /// Prune the weights of smallest magnitude: `magnitude:FRACTION[:global|layer]`
+        /// (over all layers at once (default) or in each); pruned synapses are not stored.
+        #[arg(long, value_parser = synops::convert::compress::parse_pruning)]
+        prune: Option<synops::convert::compress::Pruning>,
         /// Layer order for state dicts, e.g. `fc1,fc2` (default: from the names, else the shapes).
         #[arg(long, value_delimiter = ',')]
         layers: Option<Vec<String>>,
@@ -970,6 +979,8 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
             readout,
             timesteps,
             initial_potential,
+            quantize,
+            prune,
             layers,
             layout,
         } => {
@@ -1030,6 +1041,8 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
                 max_rate_hz,
                 timesteps,
                 initial_potential,
+                quantization: quantize,
+                pruning: prune,
             };
             let converted = convert::convert(&ann, &data, &model.display().to_string(), &options)?;
             let (net_path, weights_path) = converted.write(&out)?;

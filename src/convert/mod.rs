@@ -20,6 +20,7 @@
 //! `synops eval` reads.
 
 pub mod ann;
+pub mod compress;
 pub mod features;
 pub mod layers;
 pub mod onnx;
@@ -29,6 +30,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use ann::{Ann, Layout};
+use compress::{LayerCompression, Pruning, Quantization, QuantizedLayer};
 use layers::{NeuronLayer, Stage};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -158,6 +160,10 @@ pub struct ConvertOptions {
     /// the spike count of a constant input `z` exactly `clip(floor(z T + 1/2), 0, T)` (the
     /// rounded rate instead of the floored one).
     pub initial_potential: f64,
+    /// Weight quantization (see [`compress`]); `None`: 32-bit floats.
+    pub quantization: Option<Quantization>,
+    /// Magnitude pruning (see [`compress`]); `None`: every weight kept.
+    pub pruning: Option<Pruning>,
 }
 
 impl Default for ConvertOptions {
@@ -170,6 +176,8 @@ impl Default for ConvertOptions {
             max_rate_hz: 1000.0,
             timesteps: 100,
             initial_potential: 0.0,
+            quantization: None,
+            pruning: None,
         }
     }
 }
@@ -245,6 +253,11 @@ pub struct Converted {
     pub example_input: Vec<f32>,
     /// The model file it came from.
     pub source_model: String,
+    /// Per layer: bits, threshold and weights kept (see [`compress`]).
+    pub compression: Vec<LayerCompression>,
+    /// Per layer of a quantized network: its threshold and scale multipliers (its weights in
+    /// `ann` are then the whole numbers `q`, its biases whole numbers of threshold units).
+    pub quantized: Vec<QuantizedLayer>,
 }
 
 /// Convert an ANN with calibration data.
@@ -312,13 +325,55 @@ pub fn convert(
         return Err(e);
     }
     scaled.rename_neuron_layers(|l| layer_name(l, n));
+    let (compression, quantized) = compress_layers(&mut scaled, options);
     Ok(Converted {
         ann: scaled,
         scales,
         options: options.clone(),
         example_input: calibration.image(0).to_vec(),
         source_model: source_model.to_string(),
+        compression,
+        quantized,
     })
+}
+
+/// Prune, then quantize, the normalized layers of `ann` as `options` ask.
+fn compress_layers(
+    ann: &mut Ann,
+    options: &ConvertOptions,
+) -> (Vec<LayerCompression>, Vec<QuantizedLayer>) {
+    let mut weights: Vec<Vec<f32>> = Vec::new();
+    ann.scale_neuron_layers(|_, w, _| weights.push(w.to_vec()));
+    let totals: Vec<u64> = weights.iter().map(|w| w.len() as u64).collect();
+    let kept = match &options.pruning {
+        Some(p) => {
+            let mut views: Vec<&mut [f32]> = weights.iter_mut().map(|w| &mut w[..]).collect();
+            compress::prune(&mut views, p)
+        }
+        None => totals.clone(),
+    };
+    let mut quantized = Vec::new();
+    ann.scale_neuron_layers(|l, w, b| {
+        w.copy_from_slice(&weights[l]);
+        if let Some(q) = &options.quantization {
+            quantized.push(compress::quantize_layer(w, b, b.len(), q));
+        }
+    });
+    let names: Vec<String> = ann.neuron_layers().map_or_else(
+        |_| Vec::new(),
+        |ls| ls.iter().map(|l| l.name().to_string()).collect(),
+    );
+    let compression = (0..totals.len())
+        .map(|l| LayerCompression {
+            name: names.get(l).cloned().unwrap_or_default(),
+            weights: totals[l],
+            kept: kept[l],
+            bits: options.quantization.map_or(32, |q| q.bits),
+            threshold: quantized.get(l).map_or(1.0, |q| q.threshold),
+            scales: quantized.get(l).map_or(0, |q| q.multipliers.len() as u64),
+        })
+        .collect();
+    (compression, quantized)
 }
 
 /// The population of the `l`-th of `n` layers of neurons.
@@ -375,6 +430,16 @@ pub struct ConversionSpec {
     pub reset: ConvertReset,
     /// Per-layer scales.
     pub scales: Vec<LayerScale>,
+    /// The quantization of the weights, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+    /// The pruning of the weights, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruning: Option<Pruning>,
+    /// Per layer: bits, threshold and weights kept; empty in networks converted before it
+    /// was recorded (32-bit floats, threshold 1, nothing pruned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compression: Vec<LayerCompression>,
 }
 
 impl Converted {
@@ -425,22 +490,13 @@ impl Converted {
             path: toml_path.clone(),
             message,
         })?;
-        let views = layer_tensors(&layers);
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = views
-            .into_iter()
-            .map(|(n, shape, data)| {
-                let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-                (n, shape, bytes)
-            })
-            .collect();
-        let tensors: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        let stored = layer_tensors(&layers, &self.quantized, self.options.quantization);
+        let tensors: Vec<(String, safetensors::tensor::TensorView)> = stored
             .iter()
-            .map(|(n, shape, b)| {
-                (
-                    n.clone(),
-                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
-                        .expect("shape matches data"),
-                )
+            .map(|t| {
+                let view = safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                    .expect("shape matches data");
+                (t.name.clone(), view)
             })
             .collect();
         let serialized = safetensors::serialize(tensors, None).map_err(|e| Error::Data {
@@ -496,12 +552,16 @@ impl Converted {
         let n = layers.len();
         for (k, l) in layers.iter().enumerate() {
             let readout = k + 1 == n;
+            let threshold = self.quantized.get(k).map_or(1.0, |q| q.threshold);
+            let initial = match self.quantized.get(k) {
+                Some(_) => (o.initial_potential * threshold).round(),
+                None => o.initial_potential,
+            };
             let _ = writeln!(
                 t,
-                "\n[[population]]\nname = \"{}\"\nsize = {}\nmodel = \"if\"\nv_th_mv = 1.0\nv_reset_mv = 0.0\nv_init_mv = {:?}\nreset = \"{reset}\"\nbias_tensor = {{ file = \"{weights_name}\", tensor = \"{}.bias\" }}",
+                "\n[[population]]\nname = \"{}\"\nsize = {}\nmodel = \"if\"\nv_th_mv = {threshold:?}\nv_reset_mv = 0.0\nv_init_mv = {initial:?}\nreset = \"{reset}\"\nbias_tensor = {{ file = \"{weights_name}\", tensor = \"{}.bias\" }}",
                 l.name(),
                 l.neurons(),
-                o.initial_potential,
                 l.name()
             );
             if readout && o.readout == Readout::Potential {
@@ -509,12 +569,14 @@ impl Converted {
             }
         }
         let mut source = "input".to_string();
-        for l in &layers {
+        for (k, l) in layers.iter().enumerate() {
+            let pruned = self.compression.get(k).is_some_and(|c| c.kept < c.weights);
+            let stored = (!self.quantized.is_empty(), pruned);
             let _ = writeln!(
                 t,
                 "\n[[projection]]\nsource = \"{source}\"\ntarget = \"{}\"\nconnectivity = {}\ndelay_ms = 1.0",
                 l.name(),
-                connectivity(l, &weights_name)
+                connectivity(l, &weights_name, stored)
             );
             source = l.name().to_string();
         }
@@ -531,6 +593,9 @@ impl Converted {
             normalization: o.normalization,
             reset: o.reset,
             scales: self.scales.clone(),
+            quantization: o.quantization,
+            pruning: o.pruning,
+            compression: self.compression.clone(),
         };
         #[derive(Serialize)]
         struct Wrapper<'c> {
@@ -558,14 +623,58 @@ impl Converted {
     }
 }
 
+/// One tensor to write.
+struct StoredTensor {
+    name: String,
+    shape: Vec<usize>,
+    dtype: safetensors::Dtype,
+    bytes: Vec<u8>,
+}
+
+impl StoredTensor {
+    fn f32(name: String, shape: Vec<usize>, data: &[f32]) -> Self {
+        let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let dtype = safetensors::Dtype::F32;
+        StoredTensor {
+            name,
+            shape,
+            dtype,
+            bytes,
+        }
+    }
+
+    /// Whole numbers `data` as 8-bit integers (`bits` <= 8) or 16-bit ones.
+    fn integers(name: String, shape: Vec<usize>, data: &[f32], bits: u32) -> Self {
+        let (dtype, bytes) = if bits <= 8 {
+            let bytes = data.iter().map(|&x| (x as i8) as u8).collect();
+            (safetensors::Dtype::I8, bytes)
+        } else {
+            let bytes = data
+                .iter()
+                .flat_map(|&x| (x as i16).to_le_bytes())
+                .collect();
+            (safetensors::Dtype::I16, bytes)
+        };
+        StoredTensor {
+            name,
+            shape,
+            dtype,
+            bytes,
+        }
+    }
+}
+
 /// The tensors of the converted layers: `<name>.weight` (PyTorch's layout: `[out, in]` or
 /// `[out, in / groups, rows, cols]`) and `<name>.bias`, one per neuron (a convolution's
-/// channel bias at each of its positions).
-fn layer_tensors<'a>(
-    layers: &[NeuronLayer<'a>],
-) -> Vec<(String, Vec<usize>, std::borrow::Cow<'a, [f32]>)> {
-    let mut views = Vec::new();
-    for l in layers {
+/// channel bias at each of its positions); a quantized layer's weights are integers, with
+/// their multipliers in `<name>.weight_scale`.
+fn layer_tensors(
+    layers: &[NeuronLayer],
+    quantized: &[QuantizedLayer],
+    quantization: Option<Quantization>,
+) -> Vec<StoredTensor> {
+    let mut out = Vec::new();
+    for (k, l) in layers.iter().enumerate() {
         let name = l.name();
         let (shape, weight, bias) = match l.stage {
             Stage::Dense(d) => (vec![d.n_out, d.n_in], &d.weight, d.bias.clone()),
@@ -581,24 +690,43 @@ fn layer_tensors<'a>(
                 (shape, &c.weight, bias)
             }
         };
-        views.push((
-            format!("{name}.weight"),
-            shape,
-            std::borrow::Cow::Borrowed(&weight[..]),
-        ));
-        let n = bias.len();
-        views.push((
+        let weight_name = format!("{name}.weight");
+        match (quantized.get(k), quantization) {
+            (Some(q), Some(quantization)) => {
+                out.push(StoredTensor::integers(
+                    weight_name,
+                    shape,
+                    weight,
+                    quantization.bits,
+                ));
+                let scales = &q.multipliers;
+                out.push(StoredTensor::f32(
+                    format!("{name}.weight_scale"),
+                    vec![scales.len()],
+                    scales,
+                ));
+            }
+            _ => out.push(StoredTensor::f32(weight_name, shape, weight)),
+        }
+        out.push(StoredTensor::f32(
             format!("{name}.bias"),
-            vec![n],
-            std::borrow::Cow::Owned(bias),
+            vec![bias.len()],
+            &bias,
         ));
     }
-    views
+    out
 }
 
 /// The connectivity of the projection into a layer, as the network file writes it.
-fn connectivity(l: &NeuronLayer, weights: &str) -> String {
+fn connectivity(l: &NeuronLayer, weights: &str, (quantized, pruned): (bool, bool)) -> String {
     let name = l.name();
+    let mut extra = String::new();
+    if quantized {
+        let _ = write!(extra, ", weight_scale = \"{name}.weight_scale\"");
+    }
+    if pruned {
+        extra.push_str(", drop_zeros = true");
+    }
     let list = |v: &[usize]| {
         v.iter()
             .map(usize::to_string)
@@ -616,17 +744,17 @@ fn connectivity(l: &NeuronLayer, weights: &str) -> String {
     });
     let input = |shape: &[usize]| format!("input = [{}]", list(shape));
     match (l.stage, pool) {
-        (Stage::Dense(_), None) => {
-            format!("{{ rule = \"dense\", file = \"{weights}\", tensor = \"{name}.weight\" }}")
-        }
+        (Stage::Dense(_), None) => format!(
+            "{{ rule = \"dense\", file = \"{weights}\", tensor = \"{name}.weight\"{extra} }}"
+        ),
         (Stage::Dense(_), Some(pool)) => format!(
-            "{{ rule = \"conv\", file = \"{weights}\", tensor = \"{name}.weight\", {}, {pool} }}",
+            "{{ rule = \"conv\", file = \"{weights}\", tensor = \"{name}.weight\", {}, {pool}{extra} }}",
             input(&l.pool.expect("a pooling").in_shape)
         ),
         (Stage::Conv(c), pool) => {
             let source = l.pool.map_or(c.in_shape, |p| p.in_shape);
             format!(
-                "{{ rule = \"conv\", file = \"{weights}\", tensor = \"{name}.weight\", {}, stride = [{}], padding = [{}], dilation = [{}], groups = {}{} }}",
+                "{{ rule = \"conv\", file = \"{weights}\", tensor = \"{name}.weight\", {}, stride = [{}], padding = [{}], dilation = [{}], groups = {}{}{extra} }}",
                 input(&source),
                 list(&c.stride),
                 list(&c.pads),

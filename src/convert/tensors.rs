@@ -59,10 +59,34 @@ pub fn read_safetensors(path: &Path) -> Result<Tensors> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
                 .collect(),
+            // Integer tensors (a quantized layer's weights) hold whole numbers that f32 keeps
+            // exactly up to 2^24.
+            safetensors::Dtype::I8 => raw.iter().map(|&b| f32::from(b as i8)).collect(),
+            safetensors::Dtype::I16 => raw
+                .chunks_exact(2)
+                .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            safetensors::Dtype::I32 => {
+                let values: Vec<i32> = raw
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                if let Some(v) = values.iter().find(|v| v.unsigned_abs() > 1 << 24) {
+                    return Err(bad(
+                        path,
+                        format!(
+                            "tensor `{name}` (I32) holds {v}, beyond ±2^24, the whole numbers synops keeps exactly"
+                        ),
+                    ));
+                }
+                values.iter().map(|&v| v as f32).collect()
+            }
             other => {
                 return Err(bad(
                     path,
-                    format!("tensor `{name}` has dtype {other:?}; synops reads F32 and F64"),
+                    format!(
+                        "tensor `{name}` has dtype {other:?}; synops reads F32, F64, I8, I16 and I32"
+                    ),
                 ));
             }
         };

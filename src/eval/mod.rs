@@ -144,6 +144,9 @@ pub struct ConvertedNetwork {
     input: usize,
     layers: Vec<usize>,
     projections: Vec<usize>,
+    /// The output layer's threshold (a quantized layer's in whole-number units; else 1): its
+    /// potentials are read in thresholds.
+    output_threshold: f64,
 }
 
 /// Compile `spec` (read from `path`) for runs of `max_t` steps, the duration named as
@@ -222,6 +225,7 @@ impl ConvertedNetwork {
         let tensors = crate::convert::tensors::read_safetensors(&weights)?;
         let ann = rebuild_ann(&net, &conversion, &projections, &tensors, &weights)?;
         ann.check(&weights)?;
+        let output_threshold = conversion.compression.last().map_or(1.0, |c| c.threshold);
         Ok(ConvertedNetwork {
             net,
             conversion,
@@ -229,6 +233,7 @@ impl ConvertedNetwork {
             input,
             layers,
             projections,
+            output_threshold,
         })
     }
 }
@@ -259,6 +264,15 @@ fn rebuild_ann(
         let w = tensors
             .get(&format!("{name}.weight"))
             .ok_or_else(|| missing(&format!("{name}.weight")))?;
+        // A quantized layer holds whole numbers: weights `q K`, biases and threshold in units;
+        // the ANN is the layer in thresholds.
+        let threshold = conversion.compression.get(k).map_or(1.0, |c| c.threshold);
+        let scales = tensors.get(&format!("{name}.weight_scale"));
+        let w = &in_thresholds(w, scales.map(|t| &t.data[..]), threshold);
+        let bias: &Vec<f32> = &bias
+            .iter()
+            .map(|&b| (f64::from(b) / threshold) as f32)
+            .collect();
         let relu = k + 1 < n;
         match &pr.weights {
             Weights::Kernel(kernel) => {
@@ -290,7 +304,9 @@ fn rebuild_ann(
                     pads: [r.pad, c.pad, r.pad_after, c.pad_after].map(|d| d as usize),
                     dilation: [r.dilation, c.dilation].map(|d| d as usize),
                     groups: kernel.groups as usize,
-                    weight: kernel.weights.clone(),
+                    weight: (kernel.weights.iter())
+                        .map(|&x| (f64::from(x) / threshold) as f32)
+                        .collect(),
                     bias: bias.iter().step_by(plane.max(1)).copied().collect(),
                     relu,
                 }));
@@ -356,6 +372,29 @@ struct Exit {
     step: u32,
     predicted: usize,
     sops: u64,
+}
+
+/// Weight tensor `w` (`[out, ...]`) times the scale of each output (one scale for all, or
+/// none: 1), over `threshold`.
+fn in_thresholds(
+    w: &crate::convert::tensors::Tensor,
+    scales: Option<&[f32]>,
+    threshold: f64,
+) -> crate::convert::tensors::Tensor {
+    let outputs = w.shape.first().copied().unwrap_or(1).max(1);
+    let per = (w.data.len() / outputs).max(1);
+    let scale = |k: usize| match scales {
+        Some([one]) => f64::from(*one),
+        Some(each) => each.get(k / per).map_or(1.0, |&s| f64::from(s)),
+        None => 1.0,
+    };
+    let data = (w.data.iter().enumerate())
+        .map(|(k, &x)| (f64::from(x) * scale(k) / threshold) as f32)
+        .collect();
+    crate::convert::tensors::Tensor {
+        shape: w.shape.clone(),
+        data,
+    }
 }
 
 /// A dense layer from its `[out, in]` weight tensor and its biases.
@@ -591,7 +630,10 @@ fn run_sample(
         }
         seen = sim.recorded.spikes.len();
         let potentials: Vec<f32> = (0..out_size as u32)
-            .map(|i| sim.state(out, i).map_or(0.0, |e| e.v as f32))
+            .map(|i| {
+                sim.state(out, i)
+                    .map_or(0.0, |e| (e.v / cn.output_threshold) as f32)
+            })
             .collect();
         let (predicted, lead) = read_out(cn.conversion.readout, &potentials, &out_counts);
         if let (Some(rule), true) = (early, watching) {

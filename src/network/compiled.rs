@@ -150,10 +150,34 @@ pub enum Weights {
     /// `[sources x targets]` matrix holds its weights and the CSR stores no target indices.
     /// One spike costs one row of adds.
     DenseRows(Vec<f32>),
+    /// Dense rows of whole numbers in -128..=127 (a quantized layer's integer weights) with a
+    /// scale per target: as [`Weights::DenseRows`], a byte per weight.
+    DenseRowsI8(IntegerRows),
     /// A convolution (with a folded average pooling, if any): one kernel shared by every
     /// position, delivered to each spike's output window (see [`super::kernel`]). The CSR
     /// holds the fan-out of each source and no target indices.
     Kernel(Box<super::kernel::Kernel>),
+}
+
+/// The `[sources x targets]` rows of a dense projection of 8-bit whole numbers; the weight
+/// of synapse `(s, t)` is `rows[s * targets + t] * scales[t]`.
+#[derive(Debug, Clone)]
+pub struct IntegerRows {
+    /// The whole numbers, source-major.
+    pub rows: Vec<i8>,
+    /// One scale per target.
+    pub scales: Vec<f32>,
+}
+
+impl IntegerRows {
+    /// The lowest and highest weight (0 included).
+    pub fn range(&self) -> (f64, f64) {
+        let row = self.scales.len().max(1);
+        (self.rows.iter().enumerate()).fold((0f64, 0f64), |(lo, hi), (k, &q)| {
+            let w = f64::from(q) * f64::from(self.scales[k % row]);
+            (lo.min(w), hi.max(w))
+        })
+    }
 }
 
 /// Delays of a projection.
@@ -259,6 +283,11 @@ impl Projection {
             Weights::DenseRows(w) => {
                 for (t, &w) in w[row].iter().enumerate() {
                     f(t as u32, f64::from(w));
+                }
+            }
+            Weights::DenseRowsI8(w) => {
+                for (t, (&q, &s)) in w.rows[row].iter().zip(&w.scales).enumerate() {
+                    f(t as u32, f64::from(q) * f64::from(s));
                 }
             }
             Weights::Constant(w) => {
@@ -449,6 +478,7 @@ impl CompiledNetwork {
                 match &p.weights {
                     Weights::PerSynapse(w) | Weights::DenseRows(w) => b += w.len() * 4,
                     Weights::PerSynapseF64(w) => b += w.len() * 8,
+                    Weights::DenseRowsI8(w) => b += w.rows.len() + w.scales.len() * 4,
                     Weights::Kernel(k) => b += k.bytes(),
                     Weights::Constant(_) => {}
                 }

@@ -157,6 +157,9 @@ pub struct Kernel {
     pub cols: Axis,
     /// `[out_channels, channels / groups, rows.kernel, cols.kernel]` row-major.
     pub weights: Vec<f32>,
+    /// Skip the zero taps (a pruned kernel): they are neither delivered nor counted in the
+    /// fan-out.
+    pub skip_zeros: bool,
 }
 
 impl Kernel {
@@ -233,8 +236,9 @@ impl Kernel {
                 let taps = &self.weights[kernel + ky as usize * kw..][..kw];
                 for &(col, kx) in &scratch.cols {
                     let t = row + col;
-                    if whole || (lo..hi).contains(&t) {
-                        deliver(t, f64::from(taps[kx as usize]) * scale);
+                    let w = taps[kx as usize];
+                    if (whole || (lo..hi).contains(&t)) && !(self.skip_zeros && w == 0.0) {
+                        deliver(t, f64::from(w) * scale);
                     }
                 }
             }
@@ -243,6 +247,12 @@ impl Kernel {
 
     /// Synapses of source `s`: the exact fan-out of its position.
     pub fn fan_out(&self, s: u32, scratch: &mut KernelScratch) -> u64 {
+        if self.skip_zeros {
+            // Which taps remain depends on the channel: count what delivery reaches.
+            let mut n = 0;
+            self.deliver(s, (0, u32::MAX), scratch, |_, _| n += 1);
+            return n;
+        }
         let [_, h, w] = self.source_shape();
         let (y, x) = (s / w % h, s % w);
         let per_group_out = u64::from(self.out_channels / self.groups);
@@ -390,6 +400,7 @@ mod tests {
             rows,
             cols,
             weights: (0..n).map(|k| ((k * 7) % 13) as f32 * 0.5 - 3.0).collect(),
+            skip_zeros: false,
         }
     }
 

@@ -352,6 +352,13 @@ pub enum ConnectivitySpec {
         file: String,
         /// The weight tensor's name.
         tensor: String,
+        /// Leave out the synapses whose weight is zero (a pruned layer): they are not stored,
+        /// delivered or counted. Default false (a dense row holds every target).
+        #[serde(default)]
+        drop_zeros: bool,
+        /// A tensor of the same file with the scale of each target's weights (`[targets]`) or
+        /// of all of them (`[1]`): a quantized layer stores whole numbers and their scales.
+        weight_scale: Option<String>,
     },
     /// A 2-D convolution from a `[channels, rows, cols]` source (neuron `(c, y, x)` is index
     /// `(c * rows + y) * cols + x`, PyTorch's layout) to a `[out_channels, rows', cols']` target,
@@ -376,6 +383,13 @@ pub enum ConnectivitySpec {
         groups: Option<u64>,
         /// An average pooling of the source before the convolution.
         pool: Option<PoolSpec>,
+        /// Skip the kernel's zero taps (a pruned kernel): they are not delivered or counted.
+        /// Default false.
+        #[serde(default)]
+        drop_zeros: bool,
+        /// A tensor of the same file with the scale of each output channel's weights
+        /// (`[out_channels]`) or of all of them (`[1]`).
+        weight_scale: Option<String>,
     },
 }
 

@@ -562,7 +562,10 @@ impl<'a> Simulation<'a> {
             .map(|pr| {
                 let range = pop_parts[pr.target].clone();
                 if range.len() < 2
-                    || matches!(pr.weights, Weights::DenseRows(_) | Weights::Kernel(_))
+                    || matches!(
+                        pr.weights,
+                        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_)
+                    )
                 {
                     return Vec::new();
                 }
@@ -1300,7 +1303,12 @@ impl<'a> Simulation<'a> {
             // Projections whose synapses are listed were cut down to each rank's; dense rows
             // and kernels stay whole on every rank, and count once (rank 0's).
             let whole: Vec<bool> = (self.net.projections.iter())
-                .map(|p| matches!(p.weights, Weights::DenseRows(_) | Weights::Kernel(_)))
+                .map(|p| {
+                    matches!(
+                        p.weights,
+                        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_)
+                    )
+                })
                 .collect();
             let rank = ranks.rank();
             for values in [&mut c.synaptic_events, &mut c.current_macs, &mut synapses] {

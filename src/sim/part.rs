@@ -519,18 +519,18 @@ impl Part {
             let r = usize::from(into_inh[b.projection as usize]);
             let (first, last) = (b.lo as usize, b.hi as usize);
             let weights = tables.weights(net, b.projection as usize);
-            if let Weights::DenseRows(w) = weights {
-                let row = &w[first..last][lo as usize..hi as usize];
-                if self.fold {
-                    let weights = row.iter().map(|&w| f64::from(w));
-                    let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
-                    self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
-                } else if self.all_touched {
-                    accumulate_row::<false, _>(&mut self.dense_inputs, r, &mut self.touched, row);
-                } else {
-                    accumulate_row::<true, _>(&mut self.slots[..], r, &mut self.touched, row);
+            match weights {
+                Weights::DenseRows(w) => {
+                    self.deliver_row(dynamics, t, r, &w[first..last][lo as usize..hi as usize]);
+                    continue;
                 }
-                continue;
+                Weights::DenseRowsI8(w) => {
+                    let (lo, hi) = (lo as usize, hi as usize);
+                    let (row, scales) = (&w.rows[first..last][lo..hi], &w.scales[lo..hi]);
+                    self.deliver_scaled_row(dynamics, t, r, row, scales);
+                    continue;
+                }
+                _ => {}
             }
             if let Weights::Kernel(kernel) = weights {
                 self.deliver_kernel(kernel, b.source, dynamics, t, r);
@@ -560,7 +560,9 @@ impl Part {
                         let weights = ws[first + a..first + z].iter().copied();
                         self.fold_listed(dynamics, t, r, targets, weights)
                     }
-                    Weights::DenseRows(_) | Weights::Kernel(_) => unreachable!("handled above"),
+                    Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
+                        unreachable!("handled above")
+                    }
                 }
                 continue;
             }
@@ -589,7 +591,58 @@ impl Part {
                         accumulate::<true, _>(slots, r, touched, targets, lo, weights)
                     }
                 }
-                (Weights::DenseRows(_) | Weights::Kernel(_), _) => unreachable!("handled above"),
+                (Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_), _) => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+
+    /// Deliver one dense row (this part's stretch of it) into receptor `r`.
+    #[inline(always)]
+    fn deliver_row<W: Copy + Into<f64>>(
+        &mut self,
+        dynamics: Option<&Dynamics>,
+        t: u32,
+        r: usize,
+        row: &[W],
+    ) {
+        if self.fold {
+            let weights = row.iter().map(|&w| w.into());
+            let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
+            self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
+        } else if self.all_touched {
+            accumulate_row::<false, _, _>(&mut self.dense_inputs, r, &mut self.touched, row);
+        } else {
+            accumulate_row::<true, _, _>(&mut self.slots[..], r, &mut self.touched, row);
+        }
+    }
+
+    /// Deliver one row of whole numbers, each times its target's scale, into receptor `r`.
+    #[inline(always)]
+    fn deliver_scaled_row(
+        &mut self,
+        dynamics: Option<&Dynamics>,
+        t: u32,
+        r: usize,
+        row: &[i8],
+        scales: &[f32],
+    ) {
+        let weights = row
+            .iter()
+            .zip(scales)
+            .map(|(&q, &s)| f64::from(q) * f64::from(s));
+        if self.fold {
+            let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
+            self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
+        } else if self.all_touched {
+            let dense = &mut self.dense_inputs;
+            weights.enumerate().for_each(|(i, w)| dense.add(i, r, w));
+        } else {
+            let (slots, touched) = (&mut self.slots[..], &mut self.touched);
+            for (i, w) in weights.enumerate() {
+                slots.add(i, r, w);
+                touched[i >> 6] |= 1 << (i & 63);
             }
         }
     }
@@ -1199,14 +1252,14 @@ fn accumulate<const MARK: bool, A: Accumulators + ?Sized>(
 
 /// The delivery loop of a dense projection: one row of weights onto the part's neurons.
 #[inline(always)]
-fn accumulate_row<const MARK: bool, A: Accumulators + ?Sized>(
+fn accumulate_row<const MARK: bool, A: Accumulators + ?Sized, W: Copy + Into<f64>>(
     acc: &mut A,
     receptor: usize,
     touched: &mut [u64],
-    row: &[f32],
+    row: &[W],
 ) {
     for (i, &w) in row.iter().enumerate() {
-        acc.add(i, receptor, f64::from(w));
+        acc.add(i, receptor, w.into());
         if MARK {
             touched[i >> 6] |= 1 << (i & 63);
         }

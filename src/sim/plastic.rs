@@ -209,6 +209,8 @@ pub(super) fn initial_weights(pr: &Projection) -> Weights {
         Weights::Constant(w) => vec![*w; pr.csr.len()],
         Weights::PerSynapse(ws) => ws.iter().map(|&w| f64::from(w)).collect(),
         Weights::PerSynapseF64(ws) => ws.clone(),
-        Weights::DenseRows(_) | Weights::Kernel(_) => unreachable!("refused when compiling"),
+        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
+            unreachable!("refused when compiling")
+        }
     })
 }

@@ -51,6 +51,12 @@ impl RunTables {
         let pr = &net.projections[j];
         let own = self.own_weights[j].get_or_insert_with(|| match &pr.weights {
             Weights::Constant(w) => Weights::PerSynapse(vec![*w as f32; pr.csr.targets.len()]),
+            Weights::DenseRowsI8(w) => {
+                let row = w.scales.len().max(1);
+                let scaled =
+                    |(k, &q): (usize, &i8)| (f64::from(q) * f64::from(w.scales[k % row])) as f32;
+                Weights::DenseRows(w.rows.iter().enumerate().map(scaled).collect())
+            }
             weights => weights.clone(),
         });
         match own {
@@ -60,7 +66,9 @@ impl RunTables {
                 "projection {j} keeps double-precision weights (plastic, or loaded from a \
                  weights file): write them through Simulation::weights_f64_mut"
             ),
-            Weights::Constant(_) => unreachable!("written out per synapse above"),
+            Weights::Constant(_) | Weights::DenseRowsI8(_) => {
+                unreachable!("written out as f32 above")
+            }
         }
     }
 }

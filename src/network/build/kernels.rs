@@ -18,6 +18,8 @@ pub(super) struct ConvGeometry<'s> {
     pub dilation: Option<&'s [u64]>,
     pub groups: Option<u64>,
     pub pool: Option<&'s PoolSpec>,
+    pub drop_zeros: bool,
+    pub weight_scale: Option<&'s str>,
 }
 
 impl<'s> ConvGeometry<'s> {
@@ -32,6 +34,8 @@ impl<'s> ConvGeometry<'s> {
             dilation,
             groups,
             pool,
+            drop_zeros,
+            weight_scale,
         } = spec
         else {
             return None;
@@ -45,6 +49,8 @@ impl<'s> ConvGeometry<'s> {
             dilation: dilation.as_deref(),
             groups: *groups,
             pool: pool.as_ref(),
+            drop_zeros: *drop_zeros,
+            weight_scale: weight_scale.as_deref(),
         })
     }
 }
@@ -124,9 +130,20 @@ pub(super) fn conv_kernel(
             ));
         }
     };
+    let mut weights = t.data;
+    if let Some(name) = g.weight_scale {
+        let scales = read_scales(ctx, field, (g.file, name), kernel.out_channels as usize)?;
+        let per_channel = weights.len() / scales.len();
+        for (chunk, &s) in weights.chunks_mut(per_channel.max(1)).zip(&scales) {
+            chunk
+                .iter_mut()
+                .for_each(|w| *w = (f64::from(*w) * f64::from(s)) as f32);
+        }
+    }
     let kernel = Kernel {
         pool,
-        weights: t.data,
+        weights,
+        skip_zeros: g.drop_zeros,
         ..kernel
     };
     if kernel.build_work() > MAX_BUILD_WORK {
@@ -205,6 +222,7 @@ fn convolution(
         rows,
         cols,
         weights: Vec::new(),
+        skip_zeros: false,
     })
 }
 
@@ -242,6 +260,7 @@ fn linear(
         rows: whole(h),
         cols: whole(w),
         weights: Vec::new(),
+        skip_zeros: false,
     })
 }
 
@@ -287,6 +306,37 @@ fn pool(ctx: &Ctx, field: &str, p: &PoolSpec, (h, w): (u32, u32)) -> Result<Pool
         ));
     };
     Ok(Pool::new(rows, cols, p.count_include_pad))
+}
+
+/// The scales of `outputs` outputs from tensor `name` of `file` (`[outputs]`, or `[1]` for
+/// all), each finite and > 0.
+pub(super) fn read_scales(
+    ctx: &Ctx,
+    field: &str,
+    (file, name): (&str, &str),
+    outputs: usize,
+) -> Result<Vec<f32>> {
+    let t = read_tensor(ctx, field, file, name)?;
+    if t.data.len() != 1 && t.data.len() != outputs {
+        return Err(ctx.err(
+            format!("{field}.weight_scale"),
+            format!(
+                "tensor `{name}` has shape {:?}; it needs one scale per output ([{outputs}]) or one for all ([1])",
+                t.shape
+            ),
+        ));
+    }
+    if let Some((k, s)) = (t.data.iter().enumerate()).find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
+        return Err(ctx.err(
+            format!("{field}.weight_scale"),
+            format!("entry {k} of tensor `{name}` is {s}; a scale must be finite and > 0"),
+        ));
+    }
+    Ok(if t.data.len() == 1 {
+        vec![t.data[0]; outputs]
+    } else {
+        t.data
+    })
 }
 
 /// The most window taps a kernel's table may take to build (about ten seconds).

@@ -141,7 +141,7 @@ fn check_projection(
             .position(|&w| outside(f64::from(w)))
             .map(|i| (i, f64::from(ws[i]))),
         Weights::PerSynapseF64(ws) => ws.iter().position(|&w| outside(w)).map(|i| (i, ws[i])),
-        Weights::DenseRows(_) | Weights::Kernel(_) => {
+        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
             return Err(ctx.err(
                 field("rule"),
                 "plasticity needs listed synapses; a dense or conv projection's weights come from its tensor",
@@ -171,7 +171,7 @@ pub(super) fn load_initial_weights(
     let field = format!("projection \"{}\".initial_weights", projection.name);
     if matches!(
         projection.weights,
-        Weights::DenseRows(_) | Weights::Kernel(_)
+        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_)
     ) {
         return Err(ctx.err(
             &field,

@@ -100,7 +100,8 @@ pub(super) struct PlannedProjection {
     explicit: Option<(PathBuf, CsvRows)>,
     /// Weights read from a tensor: a dense projection's source-major rows, or a kernel.
     tensor: Option<Weights>,
-    /// A kernel's synapse table (its fan-outs), built once while planning.
+    /// The synapse table of a tensor projection that is not dense rows, built once while
+    /// planning: a kernel's fan-outs, or the kept synapses of a dense layer without its zeros.
     kernel_rows: Option<Csr>,
 }
 
@@ -157,14 +158,9 @@ pub(super) fn plan_projections(
             plan_weights(ctx, &field, pr, populations, (source, target))?;
         let (delay, shape, rule, explicit) =
             plan_connectivity(ctx, &field, pr, populations, (source, target), options)?;
-        let kernel_table = match &tensor {
-            Some(Weights::Kernel(k)) => Some(kernel_rows(k).ok_or_else(|| {
-                ctx.err(
-                    field("connectivity"),
-                    "the convolution makes more than 4294967295 connections, more than one projection holds",
-                )
-            })?),
-            _ => None,
+        let (tensor, kernel_table) = match tensor {
+            Some((weights, table)) => (Some(weights), table),
+            None => (None, None),
         };
         let expected = match (&rule, &explicit, &kernel_table) {
             (Some(r), _, _) => connect::expected_synapses(r, &shape),
@@ -277,7 +273,7 @@ fn plan_weights(
     pr: &ProjectionSpec,
     populations: &[Population],
     (source, target): (usize, usize),
-) -> Result<(ValueSpec, Option<Weights>, Receptor)> {
+) -> Result<(ValueSpec, Option<(Weights, Option<Csr>)>, Receptor)> {
     let synapses = populations[target].synapses();
     let weight_field = weight_field(
         ctx,
@@ -300,21 +296,45 @@ fn plan_weights(
         ));
     }
     let tensor = match (&pr.connectivity, conv) {
-        (ConnectivitySpec::Dense { file, tensor }, _) => {
+        (
+            ConnectivitySpec::Dense {
+                file,
+                tensor,
+                weight_scale,
+                ..
+            },
+            _,
+        ) => {
             let sizes = (populations[source].size, populations[target].size);
-            Some(Weights::DenseRows(dense_rows(
+            let rows = dense_rows(ctx, &field("connectivity"), (file, tensor), sizes)?;
+            let scales = match weight_scale {
+                Some(name) => super::kernels::read_scales(
+                    ctx,
+                    &field("connectivity"),
+                    (file, name),
+                    sizes.1 as usize,
+                )?,
+                None => vec![1.0; sizes.1 as usize],
+            };
+            let drop_zeros =
+                matches!(pr.connectivity, ConnectivitySpec::Dense { drop_zeros, .. } if drop_zeros);
+            Some(stored_rows(rows, scales, drop_zeros))
+        }
+        (_, Some(g)) => {
+            let kernel = conv_kernel(
                 ctx,
                 &field("connectivity"),
-                (file, tensor),
-                sizes,
-            )?))
+                &g,
+                (&populations[source], &populations[target]),
+            )?;
+            let rows = kernel_rows(&kernel).ok_or_else(|| {
+                ctx.err(
+                    field("connectivity"),
+                    "the convolution makes more than 4294967295 connections, more than one projection holds",
+                )
+            })?;
+            Some((Weights::Kernel(Box::new(kernel)), Some(rows)))
         }
-        (_, Some(g)) => Some(Weights::Kernel(Box::new(conv_kernel(
-            ctx,
-            &field("connectivity"),
-            &g,
-            (&populations[source], &populations[target]),
-        )?))),
         _ => None,
     };
     let weight = match (given, &tensor) {
@@ -329,9 +349,11 @@ fn plan_weights(
             (lo.min(f64::from(w)), hi.max(f64::from(w)))
         })
     };
-    let (wlo, whi) = match (&tensor, weight) {
-        (Some(Weights::DenseRows(rows)), _) => range(rows),
+    let (wlo, whi) = match (tensor.as_ref().map(|t| &t.0), weight) {
+        (Some(Weights::DenseRows(ws) | Weights::PerSynapse(ws)), _) => range(ws),
+        (Some(Weights::DenseRowsI8(rows)), _) => rows.range(),
         (Some(Weights::Kernel(k)), _) => range(&k.weights),
+        (Some(_), _) => unreachable!("a tensor's weights are rows, listed or a kernel"),
         (_, ValueSpec::Constant(c)) => (c, c),
         (_, ValueSpec::Uniform { lo, hi }) => (lo, hi),
         (_, ValueSpec::Normal { mean, .. }) => (mean, mean),
@@ -447,6 +469,40 @@ fn dense_rows(
         }
     }
     Ok(rows)
+}
+
+/// How a dense projection's source-major `rows` (scaled per target by `scales`) are stored:
+/// as 8-bit rows with the scales beside them when every weight is a whole number in
+/// -128..=127 (a quantized layer: a quarter of the memory traffic), as `f32` rows otherwise;
+/// with `drop_zeros`, as a table of the non-zero synapses only, in row order.
+fn stored_rows(rows: Vec<f32>, scales: Vec<f32>, drop_zeros: bool) -> (Weights, Option<Csr>) {
+    let targets = scales.len().max(1);
+    let scaled = |t: usize, w: f32| (f64::from(w) * f64::from(scales[t])) as f32;
+    if drop_zeros {
+        let mut row_ptr = vec![0u32];
+        let (mut kept, mut weights) = (Vec::new(), Vec::new());
+        for row in rows.chunks(targets) {
+            for (t, &w) in row.iter().enumerate().filter(|(_, w)| **w != 0.0) {
+                kept.push(t as u32);
+                weights.push(scaled(t, w));
+            }
+            row_ptr.push(kept.len() as u32);
+        }
+        let csr = Csr {
+            row_ptr,
+            targets: kept,
+        };
+        return (Weights::PerSynapse(weights), Some(csr));
+    }
+    let byte = |w: f32| w.fract() == 0.0 && (-128.0..=127.0).contains(&w);
+    if !rows.is_empty() && rows.iter().all(|&w| byte(w)) {
+        let rows = rows.iter().map(|&w| w as i8).collect();
+        return (Weights::DenseRowsI8(IntegerRows { rows, scales }), None);
+    }
+    let rows = (rows.chunks(targets))
+        .flat_map(|row| row.iter().enumerate().map(|(t, &w)| scaled(t, w)))
+        .collect();
+    (Weights::DenseRows(rows), None)
 }
 
 /// Read one tensor of a safetensors file named in a network file.
@@ -670,7 +726,7 @@ pub(super) fn sort_rows_by_delay(csr: &mut Csr, weights: &mut Weights, delays: &
 pub(super) fn keep_targets(projection: &mut Projection, range: std::ops::Range<u32>) {
     if matches!(
         projection.weights,
-        Weights::DenseRows(_) | Weights::Kernel(_)
+        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_)
     ) {
         return;
     }
