@@ -150,6 +150,20 @@ fn check_eval(e: &EvalReport, path: &Path) -> Result<()> {
             layers,
         )?;
     }
+    let optional: [(&str, usize); 3] = [
+        ("weights_kept_per_layer", e.weights_kept_per_layer.len()),
+        ("weight_bits_per_layer", e.weight_bits_per_layer.len()),
+        ("weight_bytes_per_layer", e.weight_bytes_per_layer.len()),
+    ];
+    for (field, len) in optional.into_iter().filter(|&(_, len)| len > 0) {
+        length(field, len, layers)?;
+    }
+    if let Some((k, b)) =
+        (e.weight_bits_per_layer.iter().enumerate()).find(|(_, b)| !(1..=64).contains(*b))
+    {
+        let m = format!("is {b}; bits per weight are 1 to 64");
+        return Err(bad(path, &format!("weight_bits_per_layer[{k}]"), m));
+    }
     length(
         "ann_bias_adds_per_layer",
         e.ann_bias_adds_per_layer.len(),

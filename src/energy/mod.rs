@@ -317,15 +317,42 @@ fn update_pj(d: &Profile, (model, ops): (&str, Option<UpdateOperations>)) -> Res
 
 /// The memory tier of `device` charged for `weights` weights, with the reason, or `None`.
 fn tier_for(device: &Profile, weights: u64, options: &Options) -> Option<(f64, String)> {
+    let bytes = weights * device.weight_bytes();
+    let how = format!("{weights} weights x {} B", device.weight_bytes());
+    tier_for_bytes(device, (bytes, how), options)
+}
+
+/// The memory tier of `device` charged for the weights of an evaluated network: their own
+/// bits where it was quantized, the device's weight size otherwise.
+fn eval_tier(device: &Profile, eval: &EvalReport, options: &Options) -> Option<(f64, String)> {
+    if !eval.weight_bits_per_layer.iter().any(|&b| b < 32) {
+        return tier_for(device, eval.weights_stored_or_kept(), options);
+    }
+    let bytes = eval.weight_bytes_on(device.weight_bytes());
+    let bits: Vec<String> = (eval.weight_bits_per_layer.iter())
+        .map(u32::to_string)
+        .collect();
+    let how = format!(
+        "{} weights of {} bits",
+        eval.weights_stored_or_kept(),
+        bits.join("/")
+    );
+    tier_for_bytes(device, (bytes, how), options)
+}
+
+/// The memory tier of `device` for weights of `bytes` bytes (`how`: how they add up).
+fn tier_for_bytes(
+    device: &Profile,
+    (bytes, how): (u64, String),
+    options: &Options,
+) -> Option<(f64, String)> {
     if !options.memory {
         return None;
     }
-    let bytes = weights * device.weight_bytes();
     device.memory_tier(bytes).map(|t| {
         let why = format!(
-            "{}: {weights} weights x {} B = {bytes} B{}",
+            "{}: {how} = {bytes} B{}",
             t.name,
-            device.weight_bytes(),
             t.capacity_bytes
                 .map_or(" (larger than every on-chip level)".into(), |c| format!(
                     " fit in {c} B"
@@ -501,7 +528,6 @@ impl EnergyReport {
     ) -> Result<Self> {
         let at = timestep(eval, t)?;
         let (ann, ann_tier) = ann_energy(eval, ann_device, options)?;
-        let weights = eval.stored_weights();
         let mut out = Vec::new();
         let mut comparisons = Vec::new();
         let mut tiers = Vec::new();
@@ -520,7 +546,7 @@ impl EnergyReport {
                 measured_rate: rate,
                 break_even_rate,
             });
-            if let Some((pj, why)) = tier_for(d, weights, options) {
+            if let Some((pj, why)) = eval_tier(d, eval, options) {
                 tiers.push((d.name.clone(), why, pj));
             }
             out.push(snn);
@@ -623,8 +649,7 @@ fn ann_energy(
 ) -> Result<(DeviceEnergy, Option<(f64, String)>)> {
     let mac = need(d, d.mac_pj, "multiply-accumulate")?;
     let add = d.add_pj.unwrap_or(mac);
-    let weights = eval.stored_weights();
-    let tier = tier_for(d, weights, options);
+    let tier = eval_tier(d, eval, options);
     let mut c = Charges::new(d, 1.0, false);
     let layers = eval.layer_names.len();
     for (l, name) in eval.layer_names.iter().enumerate() {
@@ -656,8 +681,7 @@ fn snn_energy(
     options: &Options,
 ) -> Result<(DeviceEnergy, f64)> {
     let sop = need(d, d.sop_pj, "synaptic operation")?;
-    let weights = eval.stored_weights();
-    let tier = tier_for(d, weights, options);
+    let tier = eval_tier(d, eval, options);
     let mut c = Charges::new(d, 1.0, false);
     if eval.input_macs_per_sample > 0.0 {
         // The constant input current is computed once per sample, on the device if it can
@@ -670,7 +694,7 @@ fn snn_energy(
         let input_tier = if d.mac_pj.is_some() {
             tier.clone()
         } else {
-            tier_for(host, weights, options)
+            eval_tier(host, eval, options)
         };
         if let Some((pj, _)) = input_tier {
             c.add("input", "memory_access", eval.input_macs_per_sample, pj);

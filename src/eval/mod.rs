@@ -90,6 +90,16 @@ pub struct EvalReport {
     /// it was recorded, where the MACs stand for them (dense layers have as many).
     #[serde(default)]
     pub ann_weights_per_layer: Vec<u64>,
+    /// Weights kept per layer by pruning (all of them without it).
+    #[serde(default)]
+    pub weights_kept_per_layer: Vec<u64>,
+    /// Bits per stored weight per layer (32: floating point).
+    #[serde(default)]
+    pub weight_bits_per_layer: Vec<u32>,
+    /// Bytes of the stored weights per layer: kept weights x bits / 8, plus 4 per scale of a
+    /// quantized layer.
+    #[serde(default)]
+    pub weight_bytes_per_layer: Vec<u64>,
     /// Layer populations, in order.
     pub layer_names: Vec<String>,
     /// Neurons per layer.
@@ -947,6 +957,7 @@ pub fn evaluate_over(
             .collect(),
     });
     let c = &cn.conversion;
+    let compression = layer_compression(cn, &neuron_layers);
     let input_macs_per_sample = results.iter().map(|r| r.input_macs as f64).sum::<f64>() / nf;
     Ok(EvalReport {
         model: cn.net.name.clone(),
@@ -955,6 +966,9 @@ pub fn evaluate_over(
         ann_macs_per_layer: neuron_layers.iter().map(|l| l.macs()).collect(),
         ann_bias_adds_per_layer: neuron_layers.iter().map(|l| l.adds()).collect(),
         ann_weights_per_layer: neuron_layers.iter().map(|l| l.weights()).collect(),
+        weights_kept_per_layer: compression.iter().map(|c| c.kept).collect(),
+        weight_bits_per_layer: compression.iter().map(|c| c.bits).collect(),
+        weight_bytes_per_layer: compression.iter().map(|c| c.weight_bytes()).collect(),
         layer_names: cn.layers.iter().map(|&l| cn.net.populations[l].name.clone()).collect(),
         layer_neurons: cn.layers.iter().map(|&l| u64::from(cn.net.populations[l].size)).collect(),
         layer_models: cn
@@ -998,7 +1012,61 @@ pub fn evaluate_over(
     })
 }
 
+/// Per layer: bits, threshold and kept weights, as the conversion table records them (a
+/// network converted before they were recorded: 32-bit floats, every weight kept).
+fn layer_compression(
+    cn: &ConvertedNetwork,
+    layers: &[crate::convert::layers::NeuronLayer],
+) -> Vec<crate::convert::compress::LayerCompression> {
+    if cn.conversion.compression.len() == layers.len() {
+        return cn.conversion.compression.clone();
+    }
+    (layers.iter())
+        .map(|l| crate::convert::compress::LayerCompression {
+            name: l.name().to_string(),
+            weights: l.weights(),
+            kept: l.weights(),
+            bits: 32,
+            threshold: 1.0,
+            scales: 0,
+        })
+        .collect()
+}
+
 impl EvalReport {
+    /// Bytes of the stored weights, all layers, on a device that stores an unquantized weight
+    /// in `float_bytes` bytes (a quantized layer's weights take their own bits).
+    pub fn weight_bytes_on(&self, float_bytes: u64) -> u64 {
+        if self.weight_bits_per_layer.len() != self.weights_kept_per_layer.len()
+            || self.weights_kept_per_layer.is_empty()
+        {
+            return self.stored_weights() * float_bytes;
+        }
+        (self
+            .weights_kept_per_layer
+            .iter()
+            .zip(&self.weight_bits_per_layer))
+        .zip(&self.weight_bytes_per_layer)
+        .map(|((&kept, &bits), &bytes)| {
+            if bits >= 32 {
+                kept * float_bytes
+            } else {
+                bytes
+            }
+        })
+        .sum()
+    }
+
+    /// The weights stored after pruning, all layers ([`Self::stored_weights`] where the report
+    /// does not say).
+    pub fn weights_stored_or_kept(&self) -> u64 {
+        if self.weights_kept_per_layer.is_empty() {
+            self.stored_weights()
+        } else {
+            self.weights_kept_per_layer.iter().sum()
+        }
+    }
+
     /// The weights the ANN stores, all layers (the MACs where the report does not say).
     pub fn stored_weights(&self) -> u64 {
         if self.ann_weights_per_layer.is_empty() {
