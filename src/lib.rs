@@ -82,6 +82,7 @@ pub mod plot;
 pub mod record;
 pub mod rng;
 pub mod sim;
+pub mod sweep;
 
 pub use error::{Error, Result};
 pub use network::{CompileOptions, CompiledNetwork, compile, compile_file};

@@ -99,6 +99,64 @@ enum ReadoutArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ScaleArg {
+    /// One scale per layer.
+    Layer,
+    /// One scale per output channel.
+    Channel,
+    /// One power-of-two scale per layer (shift-based hardware).
+    Pow2,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    /// The fraction of all weights, over every layer at once.
+    Global,
+    /// The fraction of each layer's weights.
+    Layer,
+}
+
+/// How a model is converted: what `convert` and `sweep` share.
+#[derive(clap::Args)]
+struct ConversionArgs {
+    /// Calibration data: `mnist:DIR` (its training split) or `npz:FILE[,x=NAME][,y=NAME]`
+    /// (samples `x` [N, ...] float32 in the model's input scaling, integer labels `y` [N]).
+    #[arg(long)]
+    calibration: String,
+    /// Calibration samples (the first N).
+    #[arg(long, default_value_t = 10_000)]
+    calibration_samples: usize,
+    /// Normalization: `max` or `percentile`.
+    #[arg(long, value_enum, default_value_t = NormArg::Percentile)]
+    normalization: NormArg,
+    /// Percentile of the non-zero activations for `percentile` normalization.
+    #[arg(long, default_value_t = 99.9)]
+    percentile: f64,
+    /// Reset after a spike.
+    #[arg(long, value_enum, default_value_t = ResetArg::Subtract)]
+    reset: ResetArg,
+    /// Input encoding.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Analog)]
+    encoding: EncodingArg,
+    /// Rate of an input of value 1 under spike encodings [Hz].
+    #[arg(long, default_value_t = 1000.0)]
+    max_rate_hz: f64,
+    /// Output decoding.
+    #[arg(long, value_enum, default_value_t = ReadoutArg::Potential)]
+    readout: ReadoutArg,
+    /// Potential of the layer neurons at the start of each sample, as a fraction of the
+    /// threshold, in [0, 1) (0.5: Bu et al. 2022, rounding rates instead of flooring them).
+    #[arg(long, default_value_t = 0.0)]
+    initial_potential: f64,
+    /// Layer order for state dicts, e.g. `fc1,fc2` (default: from the names, else the shapes).
+    #[arg(long, value_delimiter = ',')]
+    layers: Option<Vec<String>>,
+    /// Layout of 2-D weights in state dicts.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    layout: LayoutArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LayoutArg {
     /// Whichever makes the shapes chain (PyTorch first).
     Auto,
@@ -130,6 +188,8 @@ enum KindArg {
     EnergyVsT,
     /// Weight distribution of plastic projections over time and chosen synapses (weights.csv).
     Weights,
+    /// Accuracy against energy of every point of a sweep, with the Pareto front (sweep.json).
+    Pareto,
 }
 
 impl From<KindArg> for synops::plot::Kind {
@@ -145,6 +205,7 @@ impl From<KindArg> for synops::plot::Kind {
             KindArg::Tradeoff => Kind::Tradeoff,
             KindArg::Layers => Kind::Layers,
             KindArg::EnergyVsT => Kind::EnergyVsT,
+            KindArg::Pareto => Kind::Pareto,
             KindArg::Weights => Kind::Weights,
         }
     }
@@ -222,41 +283,14 @@ enum Command {
     Convert {
         /// Model file: .safetensors or .npz (a PyTorch state dict) or .onnx.
         model: PathBuf,
-        /// Calibration data: `mnist:DIR` (its training split) or `npz:FILE[,x=NAME][,y=NAME]`
-        /// (samples `x` [N, ...] float32 in the model's input scaling, integer labels `y` [N]).
-        #[arg(long)]
-        calibration: String,
-        /// Calibration samples (the first N).
-        #[arg(long, default_value_t = 10_000)]
-        calibration_samples: usize,
+        #[command(flatten)]
+        conversion: ConversionArgs,
         /// Output path without extension: writes OUT.toml and OUT.safetensors.
         #[arg(long)]
         out: PathBuf,
-        /// Normalization: `max` or `percentile`.
-        #[arg(long, value_enum, default_value_t = NormArg::Percentile)]
-        normalization: NormArg,
-        /// Percentile of the non-zero activations for `percentile` normalization.
-        #[arg(long, default_value_t = 99.9)]
-        percentile: f64,
-        /// Reset after a spike.
-        #[arg(long, value_enum, default_value_t = ResetArg::Subtract)]
-        reset: ResetArg,
-        /// Input encoding.
-        #[arg(long, value_enum, default_value_t = EncodingArg::Analog)]
-        encoding: EncodingArg,
-        /// Rate of an input of value 1 under spike encodings [Hz].
-        #[arg(long, default_value_t = 1000.0)]
-        max_rate_hz: f64,
-        /// Output decoding.
-        #[arg(long, value_enum, default_value_t = ReadoutArg::Potential)]
-        readout: ReadoutArg,
         /// Time steps of the network file's default run.
         #[arg(long, default_value_t = 100)]
         timesteps: u32,
-        /// Potential of the layer neurons at the start of each sample, as a fraction of the
-        /// threshold, in [0, 1) (0.5: Bu et al. 2022, rounding rates instead of flooring them).
-        #[arg(long, default_value_t = 0.0)]
-        initial_potential: f64,
         /// Quantize the weights: `BITS[:layer|channel|pow2]` (2 to 12 bits, sign included;
         /// scales per layer (default), per output channel, or powers of two). The neurons then
         /// compute in whole numbers.
@@ -266,12 +300,59 @@ enum Command {
         /// (over all layers at once (default) or in each); pruned synapses are not stored.
         #[arg(long, value_parser = synops::convert::compress::parse_pruning)]
         prune: Option<synops::convert::compress::Pruning>,
-        /// Layer order for state dicts, e.g. `fc1,fc2` (default: from the names, else the shapes).
-        #[arg(long, value_delimiter = ',')]
-        layers: Option<Vec<String>>,
-        /// Layout of 2-D weights in state dicts.
-        #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
-        layout: LayoutArg,
+    },
+    /// The accuracy-energy trade-off of quantization and pruning: convert a model at every
+    /// point of a grid, evaluate each, price it on devices, and write sweep.json, sweep.csv and
+    /// sweep.md with the Pareto front of accuracy against energy.
+    Sweep {
+        /// Model file: .safetensors or .npz (a PyTorch state dict) or .onnx.
+        model: PathBuf,
+        #[command(flatten)]
+        conversion: ConversionArgs,
+        /// Test data: `mnist:DIR` (its test split) or `npz:FILE[,x=NAME][,y=NAME]`.
+        #[arg(long)]
+        data: String,
+        /// Bits per weight: 32 (float) or 2 to 12.
+        #[arg(long, value_delimiter = ',', default_value = "32,8,4,2")]
+        bits: Vec<u32>,
+        /// Fractions of the weights pruned by magnitude, in [0, 1).
+        #[arg(long, value_delimiter = ',', default_value = "0,0.5,0.8,0.9")]
+        prune: Vec<f64>,
+        /// Time steps at which every point is read (one run of the longest per sample).
+        #[arg(long, value_delimiter = ',', default_value = "10,25,50,100")]
+        timesteps: Vec<u32>,
+        /// Scales of quantized layers.
+        #[arg(long, value_enum, default_value_t = ScaleArg::Layer)]
+        scale: ScaleArg,
+        /// Over which weights a fraction is pruned.
+        #[arg(long, value_enum, default_value_t = ScopeArg::Global)]
+        scope: ScopeArg,
+        /// Evaluate only the first N test samples.
+        #[arg(long)]
+        samples: Option<usize>,
+        /// Threads evaluating samples in parallel (default: all cores). The results do not
+        /// depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Engine.
+        #[arg(long, value_enum, default_value_t = EngineArg::Event)]
+        engine: EngineArg,
+        /// Devices running the SNN.
+        #[arg(long, value_delimiter = ',', default_value = "loihi,cmos45-int8")]
+        device: Vec<String>,
+        /// Device running the ANN (the reference in every energy report).
+        #[arg(long, default_value = "cmos45-fp32")]
+        ann_device: String,
+        /// Output folder: sweep.json, sweep.csv, sweep.md and one folder per point (its
+        /// network and eval.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also draw the Pareto front (pareto.png).
+        #[arg(long)]
+        plots: bool,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Import a NIR graph (.nir): writes OUT.toml, OUT.safetensors and input spike files.
     ImportNir {
@@ -401,7 +482,7 @@ enum Command {
         #[arg(value_enum)]
         kind: KindArg,
         /// A results folder, or the file itself (spikes.csv, traces.csv, weights.csv, eval.json,
-        /// energy.json).
+        /// energy.json, sweep.json).
         input: PathBuf,
         /// Output file, .png or .svg.
         #[arg(short, long)]
@@ -457,6 +538,165 @@ fn with_input(
     };
     spikes::apply(&mut net, inputs);
     Ok(net)
+}
+
+
+impl ConversionArgs {
+    /// The conversion's options, checked before any file is read.
+    fn options(&self, timesteps: u32) -> anyhow::Result<synops::convert::ConvertOptions> {
+        use synops::convert::{ConvertOptions, ConvertReset, InputEncoding, Normalization, Readout};
+        let (percentile, max_rate_hz) = (self.percentile, self.max_rate_hz);
+        if !(percentile > 0.0 && percentile <= 100.0) {
+            anyhow::bail!("--percentile must be in (0, 100], got {percentile}");
+        }
+        if timesteps == 0 {
+            anyhow::bail!("--timesteps must be at least 1, got 0");
+        }
+        if !(max_rate_hz > 0.0 && max_rate_hz <= MAX_INPUT_RATE_HZ) {
+            anyhow::bail!(
+                "--max-rate-hz must be above 0 and at most {MAX_INPUT_RATE_HZ} (one spike per 1 ms step), got {max_rate_hz}"
+            );
+        }
+        if self.calibration_samples == 0 {
+            anyhow::bail!("--calibration-samples must be at least 1, got 0");
+        }
+        if !(0.0..1.0).contains(&self.initial_potential) {
+            anyhow::bail!(
+                "--initial-potential is a fraction of the threshold in [0, 1), got {}",
+                self.initial_potential
+            );
+        }
+        synops::data::DataSource::parse(&self.calibration)?;
+        Ok(ConvertOptions {
+            normalization: match self.normalization {
+                NormArg::Max => Normalization::Max,
+                NormArg::Percentile => Normalization::Percentile { p: percentile },
+            },
+            reset: match self.reset {
+                ResetArg::Subtract => ConvertReset::Subtract,
+                ResetArg::Zero => ConvertReset::Zero,
+            },
+            encoding: match self.encoding {
+                EncodingArg::Analog => InputEncoding::Analog,
+                EncodingArg::Poisson => InputEncoding::Poisson,
+                EncodingArg::Regular => InputEncoding::Regular,
+            },
+            readout: match self.readout {
+                ReadoutArg::Potential => Readout::Potential,
+                ReadoutArg::Spikes => Readout::Spikes,
+            },
+            max_rate_hz,
+            timesteps,
+            initial_potential: self.initial_potential,
+            quantization: None,
+            pruning: None,
+        })
+    }
+
+    /// The model and its calibration samples.
+    fn load(
+        &self,
+        model: &std::path::Path,
+    ) -> anyhow::Result<(synops::convert::ann::Ann, synops::data::Dataset)> {
+        use synops::convert::{LoadOptions, ann::Layout};
+        let load = LoadOptions {
+            order: self.layers.clone(),
+            layout: match self.layout {
+                LayoutArg::Auto => Layout::Auto,
+                LayoutArg::OutIn => Layout::OutIn,
+                LayoutArg::InOut => Layout::InOut,
+            },
+        };
+        let source = synops::data::DataSource::parse(&self.calibration)?;
+        let ann = synops::convert::load_model(model, &load)?;
+        let data = source
+            .load(synops::data::Split::Train)?
+            .truncate(self.calibration_samples);
+        Ok((ann, data))
+    }
+}
+
+/// `synops sweep`: what it needs besides the grid.
+struct SweepRun<'a> {
+    model: &'a std::path::Path,
+    conversion: &'a ConversionArgs,
+    data: &'a str,
+    samples: Option<usize>,
+    threads: Option<usize>,
+    engine: Engine,
+    devices: &'a [String],
+    ann_device: &'a str,
+    out: &'a std::path::Path,
+    quiet: bool,
+}
+
+impl SweepRun<'_> {
+    fn run(&self, grid: &synops::sweep::Grid, plots: bool) -> anyhow::Result<()> {
+        let max_t = *grid.timesteps.last().expect("a checked grid");
+        if max_t > MAX_EVAL_TIMESTEPS {
+            anyhow::bail!("--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {max_t}");
+        }
+        if self.samples == Some(0) || self.threads == Some(0) {
+            anyhow::bail!("--samples and --threads must be at least 1, got 0");
+        }
+        let options = self.conversion.options(max_t)?;
+        let profiles = synops::energy::load_profiles(None)?;
+        let devices = synops::energy::select(&profiles, self.devices)?;
+        let ann_device = synops::energy::select(&profiles, &[self.ann_device.to_string()])?[0];
+        let source = synops::data::DataSource::parse(self.data)?;
+        std::fs::create_dir_all(self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        let (ann, calibration) = self.conversion.load(self.model)?;
+        let mut test = source.load(synops::data::Split::Test)?;
+        if let Some(n) = self.samples {
+            test = test.truncate(n);
+        }
+        let name = self.model.display().to_string();
+        let float = synops::convert::convert(&ann, &calibration, &name, &options)?;
+        let points = grid.pairs().len();
+        let bar = if self.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new((points * test.len()) as u64)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} sweeping {points} points [{{bar:30}}] {{pos}}/{{len}} samples ({{eta}})"
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads.unwrap_or(0))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start {:?} threads: {e}", self.threads))?;
+        let sweep = synops::sweep::Sweep {
+            float: &float,
+            grid,
+            test: &test,
+            engine: self.engine,
+            devices: &devices,
+            ann_device,
+            out: self.out,
+        };
+        let report = pool.install(|| sweep.run(|d| bar.set_position(d as u64)))?;
+        bar.finish_and_clear();
+        let path = self.out.join("sweep.json");
+        write_json(&path, &report)?;
+        let csv = report.csv();
+        write_atomic(&self.out.join("sweep.csv"), |w| w.write_all(csv.as_bytes()))?;
+        let md = report.markdown();
+        write_atomic(&self.out.join("sweep.md"), |w| w.write_all(md.as_bytes()))?;
+        if plots {
+            let figure = self.out.join("pareto.png");
+            synops::plot::plot(synops::plot::Kind::Pareto, &path, &figure, (1200, 700))?;
+        }
+        if !self.quiet {
+            print!("{md}");
+            println!("\nwrote sweep.json, sweep.csv, sweep.md{} in {}", if plots { ", pareto.png" } else { "" }, self.out.display());
+        }
+        Ok(())
+    }
 }
 
 /// `synops eval` of a network that was not converted (see [`synops::eval::spiking`]).
@@ -968,83 +1208,18 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
         }
         Command::Convert {
             model,
-            calibration,
-            calibration_samples,
+            conversion,
             out,
-            normalization,
-            percentile,
-            reset,
-            encoding,
-            max_rate_hz,
-            readout,
             timesteps,
-            initial_potential,
             quantize,
             prune,
-            layers,
-            layout,
         } => {
-            use synops::convert::{
-                self, ConvertOptions, ConvertReset, InputEncoding, LoadOptions, Normalization,
-                Readout, ann::Layout,
-            };
-            let load = LoadOptions {
-                order: layers,
-                layout: match layout {
-                    LayoutArg::Auto => Layout::Auto,
-                    LayoutArg::OutIn => Layout::OutIn,
-                    LayoutArg::InOut => Layout::InOut,
-                },
-            };
-            if !(percentile > 0.0 && percentile <= 100.0) {
-                anyhow::bail!("--percentile must be in (0, 100], got {percentile}");
-            }
-            if timesteps == 0 {
-                anyhow::bail!("--timesteps must be at least 1, got 0");
-            }
-            if !(max_rate_hz > 0.0 && max_rate_hz <= MAX_INPUT_RATE_HZ) {
-                anyhow::bail!(
-                    "--max-rate-hz must be above 0 and at most {MAX_INPUT_RATE_HZ} (one spike per 1 ms step), got {max_rate_hz}"
-                );
-            }
-            if calibration_samples == 0 {
-                anyhow::bail!("--calibration-samples must be at least 1, got 0");
-            }
-            if !(0.0..1.0).contains(&initial_potential) {
-                anyhow::bail!(
-                    "--initial-potential is a fraction of the threshold in [0, 1), got {initial_potential}"
-                );
-            }
-            let source = synops::data::DataSource::parse(&calibration)?;
-            let ann = convert::load_model(&model, &load)?;
-            let data = source
-                .load(synops::data::Split::Train)?
-                .truncate(calibration_samples);
-            let options = ConvertOptions {
-                normalization: match normalization {
-                    NormArg::Max => Normalization::Max,
-                    NormArg::Percentile => Normalization::Percentile { p: percentile },
-                },
-                reset: match reset {
-                    ResetArg::Subtract => ConvertReset::Subtract,
-                    ResetArg::Zero => ConvertReset::Zero,
-                },
-                encoding: match encoding {
-                    EncodingArg::Analog => InputEncoding::Analog,
-                    EncodingArg::Poisson => InputEncoding::Poisson,
-                    EncodingArg::Regular => InputEncoding::Regular,
-                },
-                readout: match readout {
-                    ReadoutArg::Potential => Readout::Potential,
-                    ReadoutArg::Spikes => Readout::Spikes,
-                },
-                max_rate_hz,
-                timesteps,
-                initial_potential,
-                quantization: quantize,
-                pruning: prune,
-            };
-            let converted = convert::convert(&ann, &data, &model.display().to_string(), &options)?;
+            let mut options = conversion.options(timesteps)?;
+            options.quantization = quantize;
+            options.pruning = prune;
+            let (ann, data) = conversion.load(&model)?;
+            let name = model.display().to_string();
+            let converted = synops::convert::convert(&ann, &data, &name, &options)?;
             let (net_path, weights_path) = converted.write(&out)?;
             println!(
                 "{}: {} layers, calibrated on {} training images, {} normalization\n",
@@ -1060,6 +1235,53 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
                 weights_path.display()
             );
             Ok(())
+        }
+        Command::Sweep {
+            model,
+            conversion,
+            data,
+            bits,
+            prune,
+            timesteps,
+            scale,
+            scope,
+            samples,
+            threads,
+            engine,
+            device,
+            ann_device,
+            out,
+            plots,
+            quiet,
+        } => {
+            let grid = synops::sweep::Grid {
+                bits,
+                prune,
+                timesteps,
+                scale: match scale {
+                    ScaleArg::Layer => synops::convert::compress::ScaleMode::Layer,
+                    ScaleArg::Channel => synops::convert::compress::ScaleMode::Channel,
+                    ScaleArg::Pow2 => synops::convert::compress::ScaleMode::Pow2,
+                },
+                scope: match scope {
+                    ScopeArg::Global => synops::convert::compress::PruneScope::Global,
+                    ScopeArg::Layer => synops::convert::compress::PruneScope::Layer,
+                },
+            }
+            .checked()?;
+            let run = SweepRun {
+                model: &model,
+                conversion: &conversion,
+                data: &data,
+                samples,
+                threads,
+                engine: engine.into(),
+                devices: &device,
+                ann_device: &ann_device,
+                out: &out,
+                quiet,
+            };
+            run.run(&grid, plots)
         }
         Command::Eval {
             network,

@@ -58,6 +58,10 @@ pub struct ProjectionSummary {
     pub synapses: u64,
     /// Spikes delivered over a synapse.
     pub synaptic_events: u64,
+    /// Bytes of its stored weights (see [`crate::network::compiled::Projection::weight_bytes`]): 1 per
+    /// weight of a network converted with `--quantize 8` or fewer bits, 4 per float weight.
+    #[serde(default)]
+    pub weight_bytes: u64,
     /// Weight updates of a plastic projection (absent for the others).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub synaptic_updates: u64,
@@ -262,6 +266,7 @@ impl Summary {
                     name: p.name.clone(),
                     synapses: p.csr.len() as u64,
                     synaptic_events: counts.synaptic_events[j],
+                    weight_bytes: p.weight_bytes(),
                     synaptic_updates: counts.synaptic_updates[j],
                 })
                 .collect(),

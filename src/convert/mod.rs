@@ -337,6 +337,37 @@ pub fn convert(
     })
 }
 
+impl Converted {
+    /// This float conversion with its weights pruned and quantized as `quantization` and
+    /// `pruning` ask, without calibrating again: what [`convert`] gives with these options.
+    /// `None` for a conversion that is already compressed.
+    pub fn compressed(
+        &self,
+        quantization: Option<Quantization>,
+        pruning: Option<Pruning>,
+    ) -> Option<Converted> {
+        if self.options.quantization.is_some() || self.options.pruning.is_some() {
+            return None;
+        }
+        let options = ConvertOptions {
+            quantization,
+            pruning,
+            ..self.options.clone()
+        };
+        let mut ann = self.ann.clone();
+        let (compression, quantized) = compress_layers(&mut ann, &options);
+        Some(Converted {
+            ann,
+            options,
+            scales: self.scales.clone(),
+            example_input: self.example_input.clone(),
+            source_model: self.source_model.clone(),
+            compression,
+            quantized,
+        })
+    }
+}
+
 /// Prune, then quantize, the normalized layers of `ann` as `options` ask.
 fn compress_layers(
     ann: &mut Ann,

@@ -271,6 +271,20 @@ pub struct Projection {
 }
 
 impl Projection {
+    /// Bytes of its stored weights: 4 per float weight, 8 per double, 1 per 8-bit weight plus
+    /// 4 per target's scale, a kernel's taps (none for a constant weight, which the synapse
+    /// type holds).
+    pub fn weight_bytes(&self) -> u64 {
+        let bytes = match &self.weights {
+            Weights::PerSynapse(w) | Weights::DenseRows(w) => w.len() * 4,
+            Weights::PerSynapseF64(w) => w.len() * 8,
+            Weights::DenseRowsI8(w) => w.rows.len() + w.scales.len() * 4,
+            Weights::Kernel(k) => k.weights.len() * 4,
+            Weights::Constant(_) => 0,
+        };
+        bytes as u64
+    }
+
     /// Call `f(target, weight)` for every synapse of source `s`, in the order of its row.
     pub fn for_each_synapse(
         &self,
@@ -475,13 +489,10 @@ impl CompiledNetwork {
             .iter()
             .map(|p| {
                 let mut b = p.csr.row_ptr.len() * 4 + p.csr.targets.len() * 4;
-                match &p.weights {
-                    Weights::PerSynapse(w) | Weights::DenseRows(w) => b += w.len() * 4,
-                    Weights::PerSynapseF64(w) => b += w.len() * 8,
-                    Weights::DenseRowsI8(w) => b += w.rows.len() + w.scales.len() * 4,
-                    Weights::Kernel(k) => b += k.bytes(),
-                    Weights::Constant(_) => {}
-                }
+                b += match &p.weights {
+                    Weights::Kernel(k) => k.bytes(), // its taps and its pooling counts
+                    _ => p.weight_bytes() as usize,
+                };
                 if let Delays::Runs { run_ptr, runs } = &p.delays {
                     b += run_ptr.len() * 4 + runs.len() * 8;
                 }

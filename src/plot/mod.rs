@@ -38,11 +38,14 @@ pub enum Kind {
     EnergyVsT,
     /// Weight distribution of plastic projections over time, and chosen synapses' weights.
     Weights,
+    /// Accuracy against energy per inference of every point of a sweep, per device, with
+    /// its Pareto front.
+    Pareto,
 }
 
 impl Kind {
     /// All kinds, for help texts and tests.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Raster,
         Kind::Rates,
         Kind::Traces,
@@ -53,6 +56,7 @@ impl Kind {
         Kind::Layers,
         Kind::EnergyVsT,
         Kind::Weights,
+        Kind::Pareto,
     ];
 
     /// The name used on the command line and as a file stem.
@@ -68,6 +72,7 @@ impl Kind {
             Kind::Layers => "layers",
             Kind::EnergyVsT => "energy-vs-t",
             Kind::Weights => "weights",
+            Kind::Pareto => "pareto",
         }
     }
 }
@@ -210,12 +215,21 @@ enum Figure {
     Layers(Box<crate::eval::EvalReport>),
     EnergyVsT(Box<crate::energy::EnergyReport>),
     Weights(WeightData),
+    Pareto(Box<crate::sweep::SweepReport>),
 }
 
 impl Figure {
     fn load(kind: Kind, input: &Path, synapses: &[u32]) -> Result<Self> {
         Ok(match kind {
             Kind::Weights => Figure::Weights(WeightData::load(input, synapses)?),
+            Kind::Pareto => {
+                let report: crate::sweep::SweepReport = load_json(input, "sweep.json")?;
+                report.check().map_err(|message| Error::Data {
+                    path: input.to_path_buf(),
+                    message,
+                })?;
+                Figure::Pareto(Box::new(report))
+            }
             Kind::Raster => Figure::Raster(SpikeData::load(input)?),
             Kind::Rates => Figure::Rates(SpikeData::load(input)?),
             Kind::Isi => Figure::Isi(SpikeData::load(input)?),
@@ -254,6 +268,7 @@ impl Figure {
             Figure::Layers(r) => draw_layers(&root, r).map_err(err)?,
             Figure::EnergyVsT(r) => draw_energy_vs_t(&root, r).map_err(err)?,
             Figure::Weights(d) => weights::draw_weights(&root, d).map_err(err)?,
+            Figure::Pareto(r) => draw_pareto(&root, r).map_err(err)?,
         }
         root.present().map_err(err)
     }
@@ -900,6 +915,71 @@ fn draw_energy_vs_t<DB: DrawingBackend>(
     ))?;
     chart.draw_series(std::iter::once(Circle::new((ax, ay), 5, red.filled())))?;
     legend(&mut chart)
+}
+
+fn draw_pareto<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &crate::sweep::SweepReport,
+) -> DrawResult<DB> {
+    let energies = r.points.iter().flat_map(|p| p.energy.iter().map(|e| e.energy_j));
+    let (lo, hi) = energies.fold((f64::MAX, 0f64), |(a, b), e| (a.min(e), b.max(e)));
+    let (scale, unit) = crate::energy::unit(hi);
+    let (lo, hi) = (lo * scale / 1.5, hi * scale * 1.5);
+    let accs = r.points.iter().map(|p| p.accuracy);
+    let (a_lo, a_hi) = accs.fold((1f64, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let pad = ((a_hi - a_lo) * 100.0 * 0.05).max(0.5);
+    let y = (a_lo * 100.0 - pad).max(0.0)..(a_hi * 100.0 + pad).min(100.5);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{}: accuracy against energy, quantized and pruned", r.model),
+            title_font(),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d((lo..hi).log_scale(), y)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("energy per inference [{unit}]"))
+        .y_desc("accuracy [%]")
+        .axis_desc_style(label_font())
+        .draw()?;
+    for (d, name) in r.devices.iter().enumerate() {
+        let c = color(d);
+        let all = r.points.iter().map(|p| (p.energy[d].energy_j * scale, p.accuracy * 100.0));
+        chart
+            .draw_series(all.map(|xy| Circle::new(xy, 3, c.mix(0.5).stroke_width(1))))?
+            .label(format!("{name}: every point"))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.mix(0.5).stroke_width(1)));
+        let front: Vec<(f64, f64, String)> = (r.front(d).into_iter())
+            .map(|p| {
+                let label = format!(
+                    "{} p{:.0} T{}",
+                    crate::sweep::bits_name(p.bits),
+                    p.prune * 100.0,
+                    p.t
+                );
+                (p.energy[d].energy_j * scale, p.accuracy * 100.0, label)
+            })
+            .collect();
+        let line = front.iter().map(|(x, y, _)| (*x, *y));
+        chart
+            .draw_series(LineSeries::new(line, c.stroke_width(2)))?
+            .label(format!("{name}: Pareto front"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart.draw_series(front.iter().map(|(x, y, label)| {
+            EmptyElement::at((*x, *y))
+                + Circle::new((0, 0), 4, c.filled())
+                + Text::new(label.clone(), (6, 6), ("sans-serif", 11).into_font())
+        }))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
 }
 
 fn draw_tradeoff<DB: DrawingBackend>(
