@@ -337,8 +337,13 @@ enum Command {
         /// Engine.
         #[arg(long, value_enum, default_value_t = EngineArg::Event)]
         engine: EngineArg,
-        /// Devices running the SNN.
-        #[arg(long, value_delimiter = ',', default_value = "loihi,cmos45-int8")]
+        /// Devices running the SNN: a profile, or `FLOAT/INTEGER`, a profile for the float
+        /// points and one for the quantized points.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "loihi,cmos45-fp32/cmos45-int8"
+        )]
         device: Vec<String>,
         /// Device running the ANN (the reference in every energy report).
         #[arg(long, default_value = "cmos45-fp32")]
@@ -540,11 +545,12 @@ fn with_input(
     Ok(net)
 }
 
-
 impl ConversionArgs {
     /// The conversion's options, checked before any file is read.
     fn options(&self, timesteps: u32) -> anyhow::Result<synops::convert::ConvertOptions> {
-        use synops::convert::{ConvertOptions, ConvertReset, InputEncoding, Normalization, Readout};
+        use synops::convert::{
+            ConvertOptions, ConvertReset, InputEncoding, Normalization, Readout,
+        };
         let (percentile, max_rate_hz) = (self.percentile, self.max_rate_hz);
         if !(percentile > 0.0 && percentile <= 100.0) {
             anyhow::bail!("--percentile must be in (0, 100], got {percentile}");
@@ -634,14 +640,18 @@ impl SweepRun<'_> {
     fn run(&self, grid: &synops::sweep::Grid, plots: bool) -> anyhow::Result<()> {
         let max_t = *grid.timesteps.last().expect("a checked grid");
         if max_t > MAX_EVAL_TIMESTEPS {
-            anyhow::bail!("--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {max_t}");
+            anyhow::bail!(
+                "--timesteps: at most {MAX_EVAL_TIMESTEPS} steps per sample, got {max_t}"
+            );
         }
         if self.samples == Some(0) || self.threads == Some(0) {
             anyhow::bail!("--samples and --threads must be at least 1, got 0");
         }
         let options = self.conversion.options(max_t)?;
         let profiles = synops::energy::load_profiles(None)?;
-        let devices = synops::energy::select(&profiles, self.devices)?;
+        let devices = (self.devices.iter())
+            .map(|name| synops::sweep::SweepDevice::select(&profiles, name))
+            .collect::<synops::Result<Vec<_>>>()?;
         let ann_device = synops::energy::select(&profiles, &[self.ann_device.to_string()])?[0];
         let source = synops::data::DataSource::parse(self.data)?;
         std::fs::create_dir_all(self.out)
@@ -693,7 +703,11 @@ impl SweepRun<'_> {
         }
         if !self.quiet {
             print!("{md}");
-            println!("\nwrote sweep.json, sweep.csv, sweep.md{} in {}", if plots { ", pareto.png" } else { "" }, self.out.display());
+            println!(
+                "\nwrote sweep.json, sweep.csv, sweep.md{} in {}",
+                if plots { ", pareto.png" } else { "" },
+                self.out.display()
+            );
         }
         Ok(())
     }

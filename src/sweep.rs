@@ -4,7 +4,9 @@
 //! pruned) is that conversion compressed (see [`crate::convert::compress`]), written as a
 //! network file, and evaluated once at the longest time step, its prediction read at every
 //! shorter one. Energy per inference is priced on each chosen device with the weights in the
-//! memory level they fit in at that point's size (see [`crate::energy`]). A point is on a
+//! memory level they fit in at that point's size (see [`crate::energy`]); a device named
+//! `FLOAT/INTEGER` (e.g. `cmos45-fp32/cmos45-int8`) prices float points on the first profile
+//! and quantized ones on the second, as hardware computes in the weights' arithmetic. A point is on a
 //! device's Pareto front when no other point is at least as accurate for at most its energy,
 //! and better in one of the two.
 
@@ -44,8 +46,7 @@ impl Grid {
             path: option.into(),
             message,
         };
-        if let Some(&b) = (self.bits.iter()).find(|&&b| b != FLOAT_BITS && !(2..=12).contains(&b))
-        {
+        if let Some(&b) = (self.bits.iter()).find(|&&b| b != FLOAT_BITS && !(2..=12).contains(&b)) {
             return Err(bad(
                 "--bits",
                 format!("{b} bits: a grid takes 32 (float) or 2 to 12 bits per weight"),
@@ -54,7 +55,9 @@ impl Grid {
         if let Some(&f) = self.prune.iter().find(|f| !(0.0..1.0).contains(*f)) {
             return Err(bad(
                 "--prune",
-                format!("pruning fraction {f}: must be in [0, 1) (the fraction of weights removed)"),
+                format!(
+                    "pruning fraction {f}: must be in [0, 1) (the fraction of weights removed)"
+                ),
             ));
         }
         if self.timesteps.contains(&0) {
@@ -100,11 +103,52 @@ impl Grid {
     }
 }
 
+/// A device of a sweep: the profile pricing float points, and the one pricing quantized
+/// points (the same profile, or its integer counterpart).
+#[derive(Debug, Clone, Copy)]
+pub struct SweepDevice<'p> {
+    /// Float weights run on this profile.
+    pub float: &'p Profile,
+    /// Quantized weights run on this profile.
+    pub integer: &'p Profile,
+}
+
+impl<'p> SweepDevice<'p> {
+    /// `NAME` (one profile for every point) or `FLOAT/INTEGER`, from `profiles`.
+    pub fn select(profiles: &'p [Profile], name: &str) -> Result<Self> {
+        let (float, integer) = name.split_once('/').unwrap_or((name, name));
+        let found = crate::energy::select(profiles, &[float.to_string(), integer.to_string()])?;
+        Ok(SweepDevice {
+            float: found[0],
+            integer: found[1],
+        })
+    }
+
+    /// `NAME`, or `FLOAT/INTEGER`.
+    pub fn name(&self) -> String {
+        if self.float.name == self.integer.name {
+            self.float.name.clone()
+        } else {
+            format!("{}/{}", self.float.name, self.integer.name)
+        }
+    }
+
+    fn for_bits(&self, bits: u32) -> &'p Profile {
+        if bits == FLOAT_BITS {
+            self.float
+        } else {
+            self.integer
+        }
+    }
+}
+
 /// One device's energy at one point.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PointEnergy {
-    /// Device (profile name).
+    /// Device, as named in the sweep (`NAME` or `FLOAT/INTEGER`).
     pub device: String,
+    /// The profile that priced this point.
+    pub profile: String,
     /// SNN energy per inference \[J\].
     pub energy_j: f64,
     /// The memory level the weights were fetched from, and why.
@@ -176,7 +220,7 @@ pub struct Sweep<'a> {
     /// Engine.
     pub engine: Engine,
     /// SNN devices.
-    pub devices: &'a [&'a Profile],
+    pub devices: &'a [SweepDevice<'a>],
     /// The ANN's device.
     pub ann_device: &'a Profile,
     /// Folder of the points' networks and evaluations.
@@ -192,11 +236,17 @@ impl Sweep<'_> {
         for (k, &(bits, prune)) in pairs.iter().enumerate() {
             let done = k * self.test.len();
             let (eval, network) = self.evaluate_point(bits, prune, |d| progress(done + d))?;
-            let energy = self.price(&eval)?;
+            let energy = self.price(&eval, bits)?;
             if bits == FLOAT_BITS && prune == 0.0 {
                 ann_energy_j = energy.ann.as_ref().map(|a| a.energy_j);
             }
-            points.extend(point_rows(bits, prune, &eval, &energy, &network));
+            let mut rows = point_rows(bits, prune, &eval, &energy, &network);
+            for row in &mut rows {
+                for (e, d) in row.energy.iter_mut().zip(self.devices) {
+                    e.device = d.name();
+                }
+            }
+            points.extend(rows);
         }
         mark_savings(&mut points);
         mark_pareto(&mut points, self.devices.len());
@@ -206,7 +256,7 @@ impl Sweep<'_> {
             engine: engine_name(self.engine).into(),
             scale: self.grid.scale,
             scope: self.grid.scope,
-            devices: self.devices.iter().map(|d| d.name.clone()).collect(),
+            devices: self.devices.iter().map(SweepDevice::name).collect(),
             ann_device: self.ann_device.name.clone(),
             ann_energy_j,
             points,
@@ -240,12 +290,14 @@ impl Sweep<'_> {
         Ok((eval, format!("{label}/network.toml")))
     }
 
-    fn price(&self, eval: &EvalReport) -> Result<EnergyReport> {
+    /// Price an evaluated point on each device's profile for its weights.
+    fn price(&self, eval: &EvalReport, bits: u32) -> Result<EnergyReport> {
         let options = Options {
             memory: true,
             ..Default::default()
         };
-        EnergyReport::from_eval(eval, None, self.devices, self.ann_device, &options)
+        let profiles: Vec<&Profile> = self.devices.iter().map(|d| d.for_bits(bits)).collect();
+        EnergyReport::from_eval(eval, None, &profiles, self.ann_device, &options)
     }
 }
 
@@ -295,6 +347,7 @@ fn point_rows(
             energy: (row.devices.iter())
                 .map(|d| PointEnergy {
                     device: d.device.clone(),
+                    profile: d.device.clone(),
                     energy_j: d.snn_j,
                     memory_tier: tier(&d.device),
                     saved: None,
@@ -343,13 +396,18 @@ impl SweepReport {
         let mut front: Vec<&SweepPoint> = (self.points.iter())
             .filter(|p| p.energy[device].pareto)
             .collect();
-        front.sort_by(|a, b| a.energy[device].energy_j.total_cmp(&b.energy[device].energy_j));
+        front.sort_by(|a, b| {
+            a.energy[device]
+                .energy_j
+                .total_cmp(&b.energy[device].energy_j)
+        });
         front
     }
 
     /// `sweep.csv`: one row per point, per device an energy, a saving and a Pareto flag.
     pub fn csv(&self) -> String {
-        let mut s = "bits,prune,t,accuracy,ann_accuracy,sops_per_sample,weights,weight_bytes".to_string();
+        let mut s =
+            "bits,prune,t,accuracy,ann_accuracy,sops_per_sample,weights,weight_bytes".to_string();
         for d in &self.devices {
             let _ = write!(s, ",{d}_energy_j,{d}_saved,{d}_pareto");
         }
@@ -480,9 +538,16 @@ impl SweepReport {
                 ));
             }
             if !(0.0..=1.0).contains(&p.accuracy) {
-                return Err(format!("points[{k}].accuracy: {} is not in [0, 1]", p.accuracy));
+                return Err(format!(
+                    "points[{k}].accuracy: {} is not in [0, 1]",
+                    p.accuracy
+                ));
             }
-            if let Some(e) = p.energy.iter().find(|e| !(e.energy_j.is_finite() && e.energy_j > 0.0)) {
+            if let Some(e) = p
+                .energy
+                .iter()
+                .find(|e| !(e.energy_j.is_finite() && e.energy_j > 0.0))
+            {
                 return Err(format!(
                     "points[{k}]: energy {} J on {} is not above 0",
                     e.energy_j, e.device
@@ -510,6 +575,7 @@ mod tests {
             network: String::new(),
             energy: vec![PointEnergy {
                 device: "d".into(),
+                profile: "d".into(),
                 energy_j,
                 memory_tier: None,
                 saved: None,
@@ -547,9 +613,33 @@ mod tests {
         assert_eq!(g.pairs()[..2], [(32, 0.0), (32, 0.5)]);
         assert_eq!(g.timesteps, [10, 50]);
         let bad = |grid: Grid| grid.checked().unwrap_err().to_string();
-        assert!(bad(Grid { bits: vec![16], ..grid.clone() }).contains("16 bits"));
-        assert!(bad(Grid { prune: vec![1.0], ..grid.clone() }).contains("fraction 1"));
-        assert!(bad(Grid { timesteps: vec![0], ..grid.clone() }).contains("--timesteps"));
-        assert!(bad(Grid { prune: vec![], ..grid }).contains("--prune"));
+        assert!(
+            bad(Grid {
+                bits: vec![16],
+                ..grid.clone()
+            })
+            .contains("16 bits")
+        );
+        assert!(
+            bad(Grid {
+                prune: vec![1.0],
+                ..grid.clone()
+            })
+            .contains("fraction 1")
+        );
+        assert!(
+            bad(Grid {
+                timesteps: vec![0],
+                ..grid.clone()
+            })
+            .contains("--timesteps")
+        );
+        assert!(
+            bad(Grid {
+                prune: vec![],
+                ..grid
+            })
+            .contains("--prune")
+        );
     }
 }

@@ -15,6 +15,7 @@ fn input(kind: Kind) -> PathBuf {
     match kind {
         Kind::Accuracy | Kind::Tradeoff | Kind::Layers | Kind::EnergyVsT => fixtures("eval"),
         Kind::Weights => fixtures("weights"),
+        Kind::Pareto => fixtures("sweep"),
         _ => fixtures("run"),
     }
 }

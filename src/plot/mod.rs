@@ -921,7 +921,10 @@ fn draw_pareto<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     r: &crate::sweep::SweepReport,
 ) -> DrawResult<DB> {
-    let energies = r.points.iter().flat_map(|p| p.energy.iter().map(|e| e.energy_j));
+    let energies = r
+        .points
+        .iter()
+        .flat_map(|p| p.energy.iter().map(|e| e.energy_j));
     let (lo, hi) = energies.fold((f64::MAX, 0f64), |(a, b), e| (a.min(e), b.max(e)));
     let (scale, unit) = crate::energy::unit(hi);
     let (lo, hi) = (lo * scale / 1.5, hi * scale * 1.5);
@@ -937,7 +940,7 @@ fn draw_pareto<DB: DrawingBackend>(
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d((lo..hi).log_scale(), y)?;
+        .build_cartesian_2d((lo..hi).log_scale(), y.clone())?;
     chart
         .configure_mesh()
         .x_desc(format!("energy per inference [{unit}]"))
@@ -946,7 +949,10 @@ fn draw_pareto<DB: DrawingBackend>(
         .draw()?;
     for (d, name) in r.devices.iter().enumerate() {
         let c = color(d);
-        let all = r.points.iter().map(|p| (p.energy[d].energy_j * scale, p.accuracy * 100.0));
+        let all = r
+            .points
+            .iter()
+            .map(|p| (p.energy[d].energy_j * scale, p.accuracy * 100.0));
         chart
             .draw_series(all.map(|xy| Circle::new(xy, 3, c.mix(0.5).stroke_width(1))))?
             .label(format!("{name}: every point"))
@@ -967,10 +973,22 @@ fn draw_pareto<DB: DrawingBackend>(
             .draw_series(LineSeries::new(line, c.stroke_width(2)))?
             .label(format!("{name}: Pareto front"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        // Points are labelled where the last label is a twelfth of the axes away.
+        let (x_span, y_span) = ((hi / lo).log10(), y.end - y.start);
+        let mut last: Option<(f64, f64)> = None;
         chart.draw_series(front.iter().map(|(x, y, label)| {
+            let far = last.is_none_or(|(lx, ly)| {
+                (x / lx).log10().abs() > x_span / 12.0 || (y - ly).abs() > y_span / 12.0
+            });
+            let text = if far {
+                last = Some((*x, *y));
+                label.clone()
+            } else {
+                String::new()
+            };
             EmptyElement::at((*x, *y))
                 + Circle::new((0, 0), 4, c.filled())
-                + Text::new(label.clone(), (6, 6), ("sans-serif", 11).into_font())
+                + Text::new(text, (6, 6), ("sans-serif", 11).into_font())
         }))?;
     }
     chart
