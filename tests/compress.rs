@@ -509,7 +509,7 @@ fn bad_weight_scales_and_wide_integers_are_refused() {
     }
     // An I32 weight beyond 2^24 is not held exactly: refused with its value.
     let mut header = br#"{"w":{"dtype":"I32","shape":[2,3],"data_offsets":[0,24]},"s":{"dtype":"F32","shape":[1],"data_offsets":[24,28]}}"#.to_vec();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut file = (header.len() as u64).to_le_bytes().to_vec();

@@ -265,6 +265,10 @@ fn plan_endpoints(
     Ok((name, source, target))
 }
 
+/// A tensor's weights as stored, with the synapse table of those it keeps when it drops its
+/// zeros.
+type StoredWeights = (Weights, Option<Csr>);
+
 /// A projection's weights (a number or distribution, or a dense tensor's rows) with their
 /// field, sign, receptor and bound checked.
 fn plan_weights(
@@ -273,7 +277,7 @@ fn plan_weights(
     pr: &ProjectionSpec,
     populations: &[Population],
     (source, target): (usize, usize),
-) -> Result<(ValueSpec, Option<(Weights, Option<Csr>)>, Receptor)> {
+) -> Result<(ValueSpec, Option<StoredWeights>, Receptor)> {
     let synapses = populations[target].synapses();
     let weight_field = weight_field(
         ctx,
