@@ -121,14 +121,30 @@ fn integer_if(
     (out, v)
 }
 
-/// The engines' spikes and read-out of an 8-bit, half-pruned network are those of the
-/// whole-number reference, exactly, on both engines.
+/// The engines' spikes and read-out of quantized networks (8-bit per channel and half
+/// pruned: listed 8-bit synapses; 4-bit per layer: 8-bit rows; 6-bit powers of two) are those
+/// of the whole-number reference, exactly, on both engines.
 #[test]
 fn quantized_network_matches_a_whole_number_reference_exactly() {
+    let quantized = |bits, scale| ConvertOptions {
+        quantization: Some(Quantization { bits, scale }),
+        pruning: None,
+        ..int8_pruned()
+    };
+    for options in [
+        int8_pruned(),
+        quantized(4, ScaleMode::Layer),
+        quantized(6, ScaleMode::Pow2),
+    ] {
+        matches_the_whole_number_reference(&options);
+    }
+}
+
+fn matches_the_whole_number_reference(options: &ConvertOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let (c, path) = converted(dir.path(), &int8_pruned());
-    let theta = c.quantized[0].threshold as i64;
-    assert_eq!(theta, c.quantized[1].threshold as i64);
+    let (c, path) = converted(dir.path(), options);
+    let theta: Vec<i64> = c.quantized.iter().map(|q| q.threshold as i64).collect();
+    assert!(c.quantized.iter().all(|q| q.threshold.fract() == 0.0));
     let text =
         std::fs::read_to_string(&path).unwrap() + "\n[[record.spikes]]\npopulation = \"input\"\n";
     std::fs::write(&path, text).unwrap();
@@ -137,7 +153,6 @@ fn quantized_network_matches_a_whole_number_reference_exactly() {
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let hidden = integer_layer(&tensors, "hidden1", 784);
     let output = integer_layer(&tensors, "output", 256);
-    let v_init = theta / 2;
     for engine in [Engine::Event, Engine::Clock] {
         let mut sim = Simulation::new(&net, engine);
         sim.run(|_| {}).unwrap();
@@ -149,10 +164,10 @@ fn quantized_network_matches_a_whole_number_reference_exactly() {
         };
         let input = spikes(0);
         assert!(input.len() > 100, "{} input spikes", input.len());
-        let (h_spikes, _) = integer_if(&hidden, &input, (theta, v_init, 30), true);
+        let (h_spikes, _) = integer_if(&hidden, &input, (theta[0], theta[0] / 2, 30), true);
         assert!(h_spikes.len() > 50, "{} hidden spikes", h_spikes.len());
         assert_eq!(spikes(1), h_spikes, "{engine:?}: hidden spikes");
-        let (_, v_out) = integer_if(&output, &h_spikes, (theta, v_init, 30), false);
+        let (_, v_out) = integer_if(&output, &h_spikes, (theta[1], theta[1] / 2, 30), false);
         for (o, &v) in v_out.iter().enumerate() {
             let engine_v = sim.state(2, o as u32).unwrap().v;
             assert_eq!(engine_v, v as f64, "{engine:?}: output {o}");
@@ -160,37 +175,62 @@ fn quantized_network_matches_a_whole_number_reference_exactly() {
     }
 }
 
-/// Pruned weights are not stored: the tables hold the kept synapses, none of them zero (a
-/// pruned layer's synapses are listed one by one, as float weights); an unpruned 8-bit layer's
-/// rows take a byte per weight.
+/// Pruned weights are not stored: the tables hold the kept synapses, none of them zero, a
+/// byte per weight and a scale per target; unpruned 8-bit rows take a byte per weight too.
 #[test]
-fn pruned_synapses_are_not_stored_and_quantized_rows_take_a_byte() {
+fn pruned_synapses_are_not_stored_and_quantized_weights_take_a_byte() {
     let dir = tempfile::tempdir().unwrap();
     let (c, path) = converted(dir.path(), &int8_pruned());
     let net = synops::compile_file(&path, &Default::default()).unwrap();
-    let kept: u64 = c.compression.iter().map(|l| l.kept).sum();
+    let kept: Vec<u64> = c.compression.iter().map(|l| l.kept).collect();
     let total: u64 = c.compression.iter().map(|l| l.weights).sum();
     assert_eq!(total, 784 * 256 + 256 * 10);
-    assert_eq!(kept, total / 2);
-    assert_eq!(net.synapses(), kept);
-    for p in &net.projections {
+    assert_eq!(kept.iter().sum::<u64>(), total / 2);
+    assert_eq!(net.synapses(), total / 2);
+    for (p, &kept) in net.projections.iter().zip(&kept) {
         match &p.weights {
-            Weights::PerSynapse(w) => assert!(w.iter().all(|&x| x != 0.0), "{}", p.name),
-            _ => panic!("{}: a pruned layer is stored synapse by synapse", p.name),
+            Weights::PerSynapseI8(w) => {
+                assert_eq!(w.values.len() as u64, kept);
+                assert!(w.values.iter().all(|&q| q != 0), "{}", p.name);
+            }
+            _ => panic!(
+                "{}: a pruned 8-bit layer is stored as 8-bit synapses",
+                p.name
+            ),
         }
     }
+    let bytes = |net: &synops::CompiledNetwork| -> Vec<u64> {
+        net.projections.iter().map(|p| p.weight_bytes()).collect()
+    };
+    assert_eq!(bytes(&net), [kept[0] + 256 * 4, kept[1] + 10 * 4]);
+    let compiled = |options: &ConvertOptions| {
+        let path = converted(dir.path(), options).1;
+        synops::compile_file(&path, &Default::default()).unwrap()
+    };
     let int8 = ConvertOptions {
         pruning: None,
         ..int8_pruned()
     };
-    let bytes = |options: &ConvertOptions| -> Vec<u64> {
-        let path = converted(dir.path(), options).1;
-        let net = synops::compile_file(&path, &Default::default()).unwrap();
-        net.projections.iter().map(|p| p.weight_bytes()).collect()
-    };
-    assert_eq!(bytes(&ConvertOptions::default()), [784 * 256 * 4, 2560 * 4]);
+    assert_eq!(
+        bytes(&compiled(&ConvertOptions::default())),
+        [784 * 256 * 4, 2560 * 4]
+    );
     // A byte per weight and a 4-byte scale per target (channel scales).
-    assert_eq!(bytes(&int8), [784 * 256 + 256 * 4, 2560 + 10 * 4]);
+    assert_eq!(
+        bytes(&compiled(&int8)),
+        [784 * 256 + 256 * 4, 2560 + 10 * 4]
+    );
+    // Pruned float weights are listed as floats.
+    let pruned = ConvertOptions {
+        quantization: None,
+        ..int8_pruned()
+    };
+    let pruned = compiled(&pruned);
+    assert!(matches!(
+        pruned.projections[0].weights,
+        Weights::PerSynapse(_)
+    ));
+    assert_eq!(pruned.synapses(), total / 2);
 }
 
 /// eval.json reports the kept weights, their bits and bytes per layer, and the SOPs of a

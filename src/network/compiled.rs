@@ -153,6 +153,9 @@ pub enum Weights {
     /// Dense rows of whole numbers in -128..=127 (a quantized layer's integer weights) with a
     /// scale per target: as [`Weights::DenseRows`], a byte per weight.
     DenseRowsI8(IntegerRows),
+    /// One whole number in -128..=127 per synapse, parallel to the targets, with a scale per
+    /// target (a pruned quantized layer: its kept synapses only, a byte per weight).
+    PerSynapseI8(IntegerSynapses),
     /// A convolution (with a folded average pooling, if any): one kernel shared by every
     /// position, delivered to each spike's output window (see [`super::kernel`]). The CSR
     /// holds the fan-out of each source and no target indices.
@@ -177,6 +180,40 @@ impl IntegerRows {
             let w = f64::from(q) * f64::from(self.scales[k % row]);
             (lo.min(w), hi.max(w))
         })
+    }
+}
+
+/// The listed synapses of a projection of 8-bit whole numbers; the weight of synapse `k`, to
+/// target `t`, is `values[k] * scales[t]`.
+#[derive(Debug, Clone)]
+pub struct IntegerSynapses {
+    /// The whole numbers, parallel to the CSR's targets.
+    pub values: Vec<i8>,
+    /// One scale per target.
+    pub scales: Vec<f32>,
+}
+
+impl IntegerSynapses {
+    /// The weight of synapse `k` onto `target`.
+    #[inline]
+    pub fn weight(&self, k: usize, target: u32) -> f64 {
+        let scale = self.scales.get(target as usize).or(self.scales.first());
+        f64::from(self.values[k]) * f64::from(*scale.expect("a scale"))
+    }
+
+    /// The weights of synapses `range`, whose targets are `targets`, in order.
+    pub fn weights<'a>(
+        &'a self,
+        range: std::ops::Range<usize>,
+        targets: &'a [u32],
+    ) -> impl Iterator<Item = f64> + 'a {
+        range.zip(targets).map(|(k, &t)| self.weight(k, t))
+    }
+
+    /// The lowest and highest weight (0 included) of synapses onto `targets`.
+    pub fn range(&self, targets: &[u32]) -> (f64, f64) {
+        (self.weights(0..targets.len(), targets))
+            .fold((0f64, 0f64), |(lo, hi), w| (lo.min(w), hi.max(w)))
     }
 }
 
@@ -279,6 +316,7 @@ impl Projection {
             Weights::PerSynapse(w) | Weights::DenseRows(w) => w.len() * 4,
             Weights::PerSynapseF64(w) => w.len() * 8,
             Weights::DenseRowsI8(w) => w.rows.len() + w.scales.len() * 4,
+            Weights::PerSynapseI8(w) => w.values.len() + w.scales.len() * 4,
             Weights::Kernel(k) => k.weights.len() * 4,
             Weights::Constant(_) => 0,
         };
@@ -316,6 +354,12 @@ impl Projection {
             }
             Weights::PerSynapseF64(ws) => {
                 for (&t, &w) in self.csr.targets[row.clone()].iter().zip(&ws[row]) {
+                    f(t, w);
+                }
+            }
+            Weights::PerSynapseI8(ws) => {
+                let targets = &self.csr.targets[row.clone()];
+                for (&t, w) in targets.iter().zip(ws.weights(row, targets)) {
                     f(t, w);
                 }
             }

@@ -485,7 +485,10 @@ impl Part {
                 // Dense rows and kernels keep no target lists to prefetch.
                 let listed = matches!(
                     tables.weights(net, b.projection as usize),
-                    Weights::Constant(_) | Weights::PerSynapse(_) | Weights::PerSynapseF64(_)
+                    Weights::Constant(_)
+                        | Weights::PerSynapse(_)
+                        | Weights::PerSynapseF64(_)
+                        | Weights::PerSynapseI8(_)
                 );
                 if pr.target != pop || !listed {
                     return None;
@@ -560,6 +563,10 @@ impl Part {
                         let weights = ws[first + a..first + z].iter().copied();
                         self.fold_listed(dynamics, t, r, targets, weights)
                     }
+                    Weights::PerSynapseI8(ws) => {
+                        let weights = ws.weights(first + a..first + z, targets);
+                        self.fold_listed(dynamics, t, r, targets, weights)
+                    }
                     Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
                         unreachable!("handled above")
                     }
@@ -585,6 +592,14 @@ impl Part {
                 }
                 (Weights::PerSynapseF64(ws), all) => {
                     let weights = ws[first + a..first + z].iter().copied();
+                    if all {
+                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
+                    } else {
+                        accumulate::<true, _>(slots, r, touched, targets, lo, weights)
+                    }
+                }
+                (Weights::PerSynapseI8(ws), all) => {
+                    let weights = ws.weights(first + a..first + z, targets);
                     if all {
                         accumulate::<false, _>(dense, r, touched, targets, lo, weights)
                     } else {

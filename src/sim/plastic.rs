@@ -209,6 +209,10 @@ pub(super) fn initial_weights(pr: &Projection) -> Weights {
         Weights::Constant(w) => vec![*w; pr.csr.len()],
         Weights::PerSynapse(ws) => ws.iter().map(|&w| f64::from(w)).collect(),
         Weights::PerSynapseF64(ws) => ws.clone(),
+        Weights::PerSynapseI8(ws) => {
+            let targets = &pr.csr.targets;
+            ws.weights(0..targets.len(), targets).collect()
+        }
         Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
             unreachable!("refused when compiling")
         }

@@ -57,6 +57,11 @@ impl RunTables {
                     |(k, &q): (usize, &i8)| (f64::from(q) * f64::from(w.scales[k % row])) as f32;
                 Weights::DenseRows(w.rows.iter().enumerate().map(scaled).collect())
             }
+            Weights::PerSynapseI8(w) => {
+                let targets = &pr.csr.targets;
+                let weights = w.weights(0..targets.len(), targets);
+                Weights::PerSynapse(weights.map(|w| w as f32).collect())
+            }
             weights => weights.clone(),
         });
         match own {
@@ -66,7 +71,7 @@ impl RunTables {
                 "projection {j} keeps double-precision weights (plastic, or loaded from a \
                  weights file): write them through Simulation::weights_f64_mut"
             ),
-            Weights::Constant(_) | Weights::DenseRowsI8(_) => {
+            Weights::Constant(_) | Weights::DenseRowsI8(_) | Weights::PerSynapseI8(_) => {
                 unreachable!("written out as f32 above")
             }
         }

@@ -141,6 +141,10 @@ fn check_projection(
             .position(|&w| outside(f64::from(w)))
             .map(|i| (i, f64::from(ws[i]))),
         Weights::PerSynapseF64(ws) => ws.iter().position(|&w| outside(w)).map(|i| (i, ws[i])),
+        Weights::PerSynapseI8(ws) => {
+            let targets = &projection.csr.targets;
+            (ws.weights(0..targets.len(), targets).enumerate()).find(|&(_, w)| outside(w))
+        }
         Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
             return Err(ctx.err(
                 field("rule"),

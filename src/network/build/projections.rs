@@ -356,6 +356,10 @@ fn plan_weights(
     let (wlo, whi) = match (tensor.as_ref().map(|t| &t.0), weight) {
         (Some(Weights::DenseRows(ws) | Weights::PerSynapse(ws)), _) => range(ws),
         (Some(Weights::DenseRowsI8(rows)), _) => rows.range(),
+        (Some(Weights::PerSynapseI8(ws)), _) => {
+            let csr = tensor.as_ref().and_then(|t| t.1.as_ref());
+            ws.range(&csr.expect("listed synapses have a table").targets)
+        }
         (Some(Weights::Kernel(k)), _) => range(&k.weights),
         (Some(_), _) => unreachable!("a tensor's weights are rows, listed or a kernel"),
         (_, ValueSpec::Constant(c)) => (c, c),
@@ -478,17 +482,24 @@ fn dense_rows(
 /// How a dense projection's source-major `rows` (scaled per target by `scales`) are stored:
 /// as 8-bit rows with the scales beside them when every weight is a whole number in
 /// -128..=127 (a quantized layer: a quarter of the memory traffic), as `f32` rows otherwise;
-/// with `drop_zeros`, as a table of the non-zero synapses only, in row order.
+/// with `drop_zeros`, as a table of the non-zero synapses only, in row order (8-bit with the
+/// scales beside them, or `f32`, alike).
 fn stored_rows(rows: Vec<f32>, scales: Vec<f32>, drop_zeros: bool) -> (Weights, Option<Csr>) {
     let targets = scales.len().max(1);
     let scaled = |t: usize, w: f32| (f64::from(w) * f64::from(scales[t])) as f32;
+    let byte = |w: f32| w.fract() == 0.0 && (-128.0..=127.0).contains(&w);
+    let bytes = !rows.is_empty() && rows.iter().all(|&w| byte(w));
     if drop_zeros {
         let mut row_ptr = vec![0u32];
-        let (mut kept, mut weights) = (Vec::new(), Vec::new());
+        let (mut kept, mut weights, mut values) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows.chunks(targets) {
             for (t, &w) in row.iter().enumerate().filter(|(_, w)| **w != 0.0) {
                 kept.push(t as u32);
-                weights.push(scaled(t, w));
+                if bytes {
+                    values.push(w as i8);
+                } else {
+                    weights.push(scaled(t, w));
+                }
             }
             row_ptr.push(kept.len() as u32);
         }
@@ -496,10 +507,14 @@ fn stored_rows(rows: Vec<f32>, scales: Vec<f32>, drop_zeros: bool) -> (Weights, 
             row_ptr,
             targets: kept,
         };
-        return (Weights::PerSynapse(weights), Some(csr));
+        let weights = if bytes {
+            Weights::PerSynapseI8(IntegerSynapses { values, scales })
+        } else {
+            Weights::PerSynapse(weights)
+        };
+        return (weights, Some(csr));
     }
-    let byte = |w: f32| w.fract() == 0.0 && (-128.0..=127.0).contains(&w);
-    if !rows.is_empty() && rows.iter().all(|&w| byte(w)) {
+    if bytes {
         let rows = rows.iter().map(|&w| w as i8).collect();
         return (Weights::DenseRowsI8(IntegerRows { rows, scales }), None);
     }
@@ -757,6 +772,7 @@ pub(super) fn keep_targets(projection: &mut Projection, range: std::ops::Range<u
     match &mut projection.weights {
         Weights::PerSynapse(w) => *w = keep(w, &kept),
         Weights::PerSynapseF64(w) => *w = keep(w, &kept),
+        Weights::PerSynapseI8(w) => w.values = keep(&w.values, &kept),
         _ => {}
     }
     let delays = match &projection.delays {
