@@ -296,8 +296,9 @@ enum Command {
         /// compute in whole numbers.
         #[arg(long, value_parser = synops::convert::compress::parse_quantization)]
         quantize: Option<synops::convert::compress::Quantization>,
-        /// Prune the weights of smallest magnitude: `magnitude:FRACTION[:global|layer]`
-        /// (over all layers at once (default) or in each); pruned synapses are not stored.
+        /// Prune the weights of smallest magnitude: `magnitude:FRACTION[:global|layer]
+        /// [:uncorrected]` (over all layers at once (default) or in each); pruned synapses are
+        /// not stored, and biases are corrected on the calibration samples unless `uncorrected`.
         #[arg(long, value_parser = synops::convert::compress::parse_pruning)]
         prune: Option<synops::convert::compress::Pruning>,
     },
@@ -327,6 +328,10 @@ enum Command {
         /// Over which weights a fraction is pruned.
         #[arg(long, value_enum, default_value_t = ScopeArg::Global)]
         scope: ScopeArg,
+        /// Keep the biases of pruned layers as they were (by default each output channel gets
+        /// back, on the calibration samples, the mean input pruning took from it).
+        #[arg(long)]
+        no_bias_correction: bool,
         /// Evaluate only the first N test samples.
         #[arg(long)]
         samples: Option<usize>,
@@ -683,6 +688,7 @@ impl SweepRun<'_> {
         let sweep = synops::sweep::Sweep {
             float: &float,
             grid,
+            calibration: &calibration,
             test: &test,
             engine: self.engine,
             devices: &devices,
@@ -1259,6 +1265,7 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
             timesteps,
             scale,
             scope,
+            no_bias_correction,
             samples,
             threads,
             engine,
@@ -1281,6 +1288,7 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
                     ScopeArg::Global => synops::convert::compress::PruneScope::Global,
                     ScopeArg::Layer => synops::convert::compress::PruneScope::Layer,
                 },
+                bias_correction: !no_bias_correction,
             }
             .checked()?;
             let run = SweepRun {

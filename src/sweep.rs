@@ -37,6 +37,8 @@ pub struct Grid {
     pub scale: ScaleMode,
     /// Over which weights a fraction is pruned.
     pub scope: PruneScope,
+    /// Correct the biases of pruned layers (see [`Pruning::bias_correction`]).
+    pub bias_correction: bool,
 }
 
 impl Grid {
@@ -99,6 +101,7 @@ impl Grid {
         (fraction > 0.0).then_some(Pruning {
             fraction,
             scope: self.scope,
+            bias_correction: self.bias_correction,
         })
     }
 }
@@ -215,6 +218,8 @@ pub struct Sweep<'a> {
     pub float: &'a Converted,
     /// The grid.
     pub grid: &'a Grid,
+    /// The calibration samples of the float conversion (pruning corrects biases on them).
+    pub calibration: &'a Dataset,
     /// Test data.
     pub test: &'a Dataset,
     /// Engine.
@@ -273,7 +278,11 @@ impl Sweep<'_> {
         let grid = self.grid;
         let converted = self
             .float
-            .compressed(grid.quantization(bits), grid.pruning(prune))
+            .compressed(
+                grid.quantization(bits),
+                grid.pruning(prune),
+                self.calibration,
+            )
             .expect("the sweep starts from a float conversion");
         let label = point_label(bits, prune);
         let dir = self.out.join(&label);
@@ -607,6 +616,7 @@ mod tests {
             timesteps: vec![50, 10],
             scale: ScaleMode::Layer,
             scope: PruneScope::Global,
+            bias_correction: true,
         };
         let g = grid.clone().checked().unwrap();
         assert_eq!(g.bits, [32, 8, 4]);

@@ -5,7 +5,9 @@
 //!
 //! **Pruning** (`magnitude:F`) removes the fraction `F` of the weights with the smallest
 //! magnitude, over all layers at once (`global`) or in each layer (`layer`). A pruned layer's
-//! projection drops its zero weights: they are not stored, delivered or counted as SOPs.
+//! projection drops its zero weights: they are not stored, delivered or counted as SOPs. Then,
+//! unless `uncorrected`, each layer's biases are corrected on the calibration samples, layer by
+//! layer: every output channel gets back the mean pre-activation pruning took from it.
 //!
 //! **Quantization** (`BITS`) stores each weight as a whole number `q` in `±(2^(BITS-1) - 1)`
 //! (symmetric) with a scale, and the neurons compute in whole numbers: in units of `1 / Θ` of
@@ -72,6 +74,14 @@ pub struct Pruning {
     pub fraction: f64,
     /// Over which weights.
     pub scope: PruneScope,
+    /// Move each output channel's bias by the mean input pruning took from it, measured on
+    /// the calibration samples (see [`crate::convert`]); `uncorrected` turns it off.
+    #[serde(default = "corrected")]
+    pub bias_correction: bool,
+}
+
+fn corrected() -> bool {
+    true
 }
 
 /// The bits of a quantized layer, and what pruning left of it.
@@ -123,11 +133,14 @@ pub fn parse_quantization(text: &str) -> Result<Quantization, String> {
     Ok(Quantization { bits, scale })
 }
 
-/// Parse `--prune magnitude:FRACTION[:global|layer]`.
+/// Parse `--prune magnitude:FRACTION[:global|layer][:uncorrected]`.
 pub fn parse_pruning(text: &str) -> Result<Pruning, String> {
     let mut parts = text.split(':');
-    let usage =
-        || format!("`{text}`: expected magnitude:FRACTION[:global|layer], e.g. magnitude:0.5");
+    let usage = || {
+        format!(
+            "`{text}`: expected magnitude:FRACTION[:global|layer][:uncorrected], e.g. magnitude:0.5"
+        )
+    };
     if parts.next().map(str::trim) != Some("magnitude") {
         return Err(usage());
     }
@@ -140,15 +153,26 @@ pub fn parse_pruning(text: &str) -> Result<Pruning, String> {
             "pruning fraction {fraction}: must be in [0, 1) (the fraction of weights removed)"
         ));
     }
-    let scope = match parts.next().map(str::trim) {
-        None | Some("global") => PruneScope::Global,
-        Some("layer") => PruneScope::Layer,
-        Some(other) => return Err(format!("unknown scope `{other}`: expected global or layer")),
-    };
-    if parts.next().is_some() {
-        return Err(usage());
+    let mut scope = PruneScope::Global;
+    let mut bias_correction = true;
+    for (k, part) in parts.map(str::trim).enumerate() {
+        match part {
+            "global" if k == 0 => scope = PruneScope::Global,
+            "layer" if k == 0 => scope = PruneScope::Layer,
+            "uncorrected" if bias_correction => bias_correction = false,
+            other if k == 0 => {
+                return Err(format!(
+                    "unknown scope `{other}`: expected global or layer (then uncorrected, optionally)"
+                ));
+            }
+            _ => return Err(usage()),
+        }
     }
-    Ok(Pruning { fraction, scope })
+    Ok(Pruning {
+        fraction,
+        scope,
+        bias_correction,
+    })
 }
 
 /// Zero the smallest-magnitude weights of `layers` (each layer's weights) as `pruning` asks;
@@ -298,6 +322,10 @@ mod tests {
                 .contains("unknown scale")
         );
         assert!(parse_quantization("x").unwrap_err().contains("BITS"));
+        let p = parse_pruning("magnitude:0.5:layer:uncorrected").unwrap();
+        assert!(!p.bias_correction);
+        assert!(parse_pruning("magnitude:0.5:uncorrected").unwrap().scope == PruneScope::Global);
+        assert!(parse_pruning("magnitude:0.5").unwrap().bias_correction);
         let p = parse_pruning("magnitude:0.5:layer").unwrap();
         assert_eq!((p.fraction, p.scope), (0.5, PruneScope::Layer));
         assert!(parse_pruning("magnitude:1").unwrap_err().contains("[0, 1)"));
@@ -320,6 +348,7 @@ mod tests {
         let kept = prune(
             &mut [&mut a, &mut b],
             &Pruning {
+                bias_correction: true,
                 fraction: 0.5,
                 scope: PruneScope::Global,
             },
@@ -332,6 +361,7 @@ mod tests {
         let kept = prune(
             &mut [&mut a, &mut b],
             &Pruning {
+                bias_correction: true,
                 fraction: 0.25,
                 scope: PruneScope::Layer,
             },

@@ -204,6 +204,21 @@ impl Ann {
         }
     }
 
+    /// This network with the ReLU of its `k`-th layer of neurons taken away: its outputs
+    /// there are the layer's pre-activations.
+    pub fn linear_at(&self, k: usize) -> Ann {
+        let mut ann = self.clone();
+        let convs = (ann.features.iter_mut()).filter_map(|f| match f {
+            FeatureLayer::Conv(c) => Some(&mut c.relu),
+            FeatureLayer::AvgPool(_) => None,
+        });
+        let dense = ann.layers.iter_mut().map(|d| &mut d.relu);
+        if let Some(relu) = convs.chain(dense).nth(k) {
+            *relu = false;
+        }
+        ann
+    }
+
     /// Rename every layer of neurons: `name(k)` for the `k`-th.
     pub fn rename_neuron_layers(&mut self, name: impl Fn(usize) -> String) {
         let mut k = 0;

@@ -325,7 +325,7 @@ pub fn convert(
         return Err(e);
     }
     scaled.rename_neuron_layers(|l| layer_name(l, n));
-    let (compression, quantized) = compress_layers(&mut scaled, options);
+    let (compression, quantized) = compress_layers(&mut scaled, options, calibration);
     Ok(Converted {
         ann: scaled,
         scales,
@@ -345,6 +345,7 @@ impl Converted {
         &self,
         quantization: Option<Quantization>,
         pruning: Option<Pruning>,
+        calibration: &Dataset,
     ) -> Option<Converted> {
         if self.options.quantization.is_some() || self.options.pruning.is_some() {
             return None;
@@ -355,7 +356,7 @@ impl Converted {
             ..self.options.clone()
         };
         let mut ann = self.ann.clone();
-        let (compression, quantized) = compress_layers(&mut ann, &options);
+        let (compression, quantized) = compress_layers(&mut ann, &options, calibration);
         Some(Converted {
             ann,
             options,
@@ -372,6 +373,7 @@ impl Converted {
 fn compress_layers(
     ann: &mut Ann,
     options: &ConvertOptions,
+    calibration: &Dataset,
 ) -> (Vec<LayerCompression>, Vec<QuantizedLayer>) {
     let mut weights: Vec<Vec<f32>> = Vec::new();
     ann.scale_neuron_layers(|_, w, _| weights.push(w.to_vec()));
@@ -383,9 +385,14 @@ fn compress_layers(
         }
         None => totals.clone(),
     };
+    let corrected = options.pruning.is_some_and(|p| p.bias_correction);
+    let float = corrected.then(|| ann.clone());
+    ann.scale_neuron_layers(|l, w, _| w.copy_from_slice(&weights[l]));
+    if let Some(float) = &float {
+        correct_biases(float, ann, calibration);
+    }
     let mut quantized = Vec::new();
-    ann.scale_neuron_layers(|l, w, b| {
-        w.copy_from_slice(&weights[l]);
+    ann.scale_neuron_layers(|_, w, b| {
         if let Some(q) = &options.quantization {
             quantized.push(compress::quantize_layer(w, b, b.len(), q));
         }
@@ -405,6 +412,52 @@ fn compress_layers(
         })
         .collect();
     (compression, quantized)
+}
+
+/// Calibration samples that bias correction averages over.
+const BIAS_CORRECTION_SAMPLES: usize = 1000;
+
+/// Empirical bias correction after pruning (as Nagel et al., ICCV 2019, for quantization):
+/// layer by layer, each output channel's bias is moved by the mean difference between its
+/// pre-activation in `float` and in `pruned` (the layers before already corrected) over
+/// calibration samples, so that pruning leaves every channel's mean input as it was.
+fn correct_biases(float: &Ann, pruned: &mut Ann, data: &Dataset) {
+    let n = data.len().min(BIAS_CORRECTION_SAMPLES);
+    let layers = pruned.neuron_layers().map_or(0, |l| l.len());
+    for k in 0..layers {
+        let channels = match pruned.neuron_layers().expect("checked")[k].stage {
+            Stage::Conv(c) => c.out_channels,
+            Stage::Dense(d) => d.n_out,
+        };
+        let (f_lin, p_lin) = (float.linear_at(k), pruned.linear_at(k));
+        let sums = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let x = data.image(i);
+                let (a, b) = (&f_lin.neuron_outputs(x)[k], &p_lin.neuron_outputs(x)[k]);
+                let per = a.len() / channels;
+                (0..channels)
+                    .map(|c| {
+                        let range = c * per..(c + 1) * per;
+                        (a[range.clone()].iter().zip(&b[range]))
+                            .map(|(&f, &p)| f64::from(f) - f64::from(p))
+                            .sum::<f64>()
+                            / per as f64
+                    })
+                    .collect::<Vec<f64>>()
+            })
+            .reduce(
+                || vec![0.0; channels],
+                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+            );
+        pruned.scale_neuron_layers(|l, _, bias| {
+            if l == k {
+                for (b, s) in bias.iter_mut().zip(&sums) {
+                    *b = (f64::from(*b) + s / n as f64) as f32;
+                }
+            }
+        });
+    }
 }
 
 /// The population of the `l`-th of `n` layers of neurons.
