@@ -487,24 +487,27 @@ fn sweep_writes_the_grid_and_its_pareto_front() {
 #[test]
 fn bad_quantization_pruning_and_grids_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let convert_with = |extra: &[&str]| {
+    // Runs `synops COMMAND MODEL COMMON... --out OUT EXTRA...`, which must fail with code 2;
+    // returns what it said.
+    let refused = |command: &str, common: &[&str], out: &str, extra: &[&str]| {
         let o = synops()
-            .args(["convert", "models/mlp_small/model.safetensors"])
-            .args([
-                "--calibration",
-                "mnist:data/mnist",
-                "--calibration-samples",
-                "10",
-            ])
+            .args([command, "models/mlp_small/model.safetensors"])
+            .args(common)
             .arg("--out")
-            .arg(dir.path().join("x"))
+            .arg(dir.path().join(out))
             .args(extra)
             .current_dir(root())
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert_eq!(o.status.code(), Some(2), "{command} {extra:?}");
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
+    let convert = [
+        "--calibration",
+        "mnist:data/mnist",
+        "--calibration-samples",
+        "10",
+    ];
     for (args, said) in [
         (&["--quantize", "13"][..], "2 to 12 bits"),
         (&["--quantize", "8:octave"], "unknown scale `octave`"),
@@ -512,29 +515,21 @@ fn bad_quantization_pruning_and_grids_are_refused() {
         (&["--prune", "magnitude:1.0"], "must be in [0, 1)"),
         (&["--prune", "random:0.5"], "expected magnitude:FRACTION"),
         (&["--prune", "magnitude:0.5:row"], "unknown scope `row`"),
+        (
+            &["--prune", "magnitude:0.5:layer:exact"],
+            "expected magnitude:FRACTION",
+        ),
     ] {
-        let e = convert_with(args);
+        let e = refused("convert", &convert, "x", args);
         assert!(e.contains(said), "{args:?}: {e}");
     }
     assert!(!dir.path().join("x.toml").exists());
-    let sweep_with = |extra: &[&str]| {
-        let o = synops()
-            .args(["sweep", "models/mlp_small/model.safetensors"])
-            .args([
-                "--calibration",
-                "mnist:data/mnist",
-                "--data",
-                "mnist:data/mnist",
-            ])
-            .arg("--out")
-            .arg(dir.path().join("s"))
-            .args(extra)
-            .current_dir(root())
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{extra:?}");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    };
+    let sweep = [
+        "--calibration",
+        "mnist:data/mnist",
+        "--data",
+        "mnist:data/mnist",
+    ];
     for (args, said) in [
         (&["--bits", "16"][..], "16 bits"),
         (&["--prune", "0.95,1"], "pruning fraction 1"),
@@ -542,7 +537,7 @@ fn bad_quantization_pruning_and_grids_are_refused() {
         (&["--device", "loihi,tpu"], "tpu"),
         (&["--device", "cmos45-fp32/nope"], "nope"),
     ] {
-        let e = sweep_with(args);
+        let e = refused("sweep", &sweep, "s", args);
         assert!(e.contains(said), "{args:?}: {e}");
     }
     assert!(

@@ -837,32 +837,42 @@ fn draw_accuracy<DB: DrawingBackend>(
 
 /// Accuracy against energy per inference (log axis), one line per SNN device through its
 /// time steps, each point labelled by T; the ANN's energy and accuracy as dashed lines.
-fn draw_energy_vs_t<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    r: &crate::energy::EnergyReport,
-) -> DrawResult<DB> {
-    let ann = r.ann.as_ref().expect("checked at load");
-    let energies = r
-        .across_timesteps
-        .iter()
-        .flat_map(|row| row.devices.iter().map(|d| d.snn_j))
-        .chain([ann.energy_j]);
+/// The axes of a figure of accuracy against energy per inference.
+struct EnergyAxes {
+    /// Energies \[J\] are drawn times this (in the axis' unit).
+    scale: f64,
+    /// The energy axis, in its unit.
+    lo: f64,
+    hi: f64,
+    /// The accuracy axis \[%\].
+    y: std::ops::Range<f64>,
+}
+
+type EnergyChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<
+        plotters::coord::combinators::LogCoord<f64>,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// Accuracy \[%\] against energy per inference (log axis) spanning `energies` \[J\] and
+/// `accuracies` (fractions), the accuracy range padded by `pad` of itself.
+fn energy_axes<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: String,
+    (energies, accuracies): (impl Iterator<Item = f64>, impl Iterator<Item = f64>),
+    pad: f64,
+) -> std::result::Result<(EnergyChart<'a, DB>, EnergyAxes), DrawingAreaErrorKind<DB::ErrorType>> {
     let (lo, hi) = energies.fold((f64::MAX, 0f64), |(a, b), e| (a.min(e), b.max(e)));
     let (scale, unit) = crate::energy::unit(hi);
     let (lo, hi) = (lo * scale / 1.5, hi * scale * 1.5);
-    let accs = r
-        .across_timesteps
-        .iter()
-        .map(|row| row.accuracy)
-        .chain([ann.accuracy]);
-    let (a_lo, a_hi) = accs.fold((1f64, 0f64), |(a, b), x| (a.min(x), b.max(x)));
-    let pad = ((a_hi - a_lo) * 100.0 * 0.1).max(0.5);
+    let (a_lo, a_hi) = accuracies.fold((1f64, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let pad = ((a_hi - a_lo) * 100.0 * pad).max(0.5);
     let y = (a_lo * 100.0 - pad).max(0.0)..(a_hi * 100.0 + pad).min(100.5);
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("{}: accuracy against energy per inference", r.network),
-            title_font(),
-        )
+        .caption(caption, title_font())
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -873,6 +883,27 @@ fn draw_energy_vs_t<DB: DrawingBackend>(
         .y_desc("accuracy [%]")
         .axis_desc_style(label_font())
         .draw()?;
+    Ok((chart, EnergyAxes { scale, lo, hi, y }))
+}
+
+fn draw_energy_vs_t<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &crate::energy::EnergyReport,
+) -> DrawResult<DB> {
+    let ann = r.ann.as_ref().expect("checked at load");
+    let energies = r
+        .across_timesteps
+        .iter()
+        .flat_map(|row| row.devices.iter().map(|d| d.snn_j))
+        .chain([ann.energy_j]);
+    let accs = r
+        .across_timesteps
+        .iter()
+        .map(|row| row.accuracy)
+        .chain([ann.accuracy]);
+    let caption = format!("{}: accuracy against energy per inference", r.network);
+    let (mut chart, axes) = energy_axes(root, caption, (energies, accs), 0.1)?;
+    let EnergyAxes { scale, lo, hi, y } = axes;
     let names: Vec<&str> = r.across_timesteps[0]
         .devices
         .iter()
@@ -925,28 +956,10 @@ fn draw_pareto<DB: DrawingBackend>(
         .points
         .iter()
         .flat_map(|p| p.energy.iter().map(|e| e.energy_j));
-    let (lo, hi) = energies.fold((f64::MAX, 0f64), |(a, b), e| (a.min(e), b.max(e)));
-    let (scale, unit) = crate::energy::unit(hi);
-    let (lo, hi) = (lo * scale / 1.5, hi * scale * 1.5);
     let accs = r.points.iter().map(|p| p.accuracy);
-    let (a_lo, a_hi) = accs.fold((1f64, 0f64), |(a, b), x| (a.min(x), b.max(x)));
-    let pad = ((a_hi - a_lo) * 100.0 * 0.05).max(0.5);
-    let y = (a_lo * 100.0 - pad).max(0.0)..(a_hi * 100.0 + pad).min(100.5);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("{}: accuracy against energy, quantized and pruned", r.model),
-            title_font(),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d((lo..hi).log_scale(), y.clone())?;
-    chart
-        .configure_mesh()
-        .x_desc(format!("energy per inference [{unit}]"))
-        .y_desc("accuracy [%]")
-        .axis_desc_style(label_font())
-        .draw()?;
+    let caption = format!("{}: accuracy against energy, quantized and pruned", r.model);
+    let (mut chart, axes) = energy_axes(root, caption, (energies, accs), 0.05)?;
+    let EnergyAxes { scale, lo, hi, y } = axes;
     for (d, name) in r.devices.iter().enumerate() {
         let c = color(d);
         let all = r
