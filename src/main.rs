@@ -659,8 +659,6 @@ impl SweepRun<'_> {
             .collect::<synops::Result<Vec<_>>>()?;
         let ann_device = synops::energy::select(&profiles, &[self.ann_device.to_string()])?[0];
         let source = synops::data::DataSource::parse(self.data)?;
-        std::fs::create_dir_all(self.out)
-            .with_context(|| format!("creating {}", self.out.display()))?;
         let (ann, calibration) = self.conversion.load(self.model)?;
         let mut test = source.load(synops::data::Split::Test)?;
         if let Some(n) = self.samples {
@@ -668,6 +666,8 @@ impl SweepRun<'_> {
         }
         let name = self.model.display().to_string();
         let float = synops::convert::convert(&ann, &calibration, &name, &options)?;
+        std::fs::create_dir_all(self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
         let points = grid.pairs().len();
         let bar = if self.quiet {
             ProgressBar::hidden()
