@@ -1097,12 +1097,11 @@ fn run(cli: Cli, mut ranks: Option<Box<dyn synops::distributed::Ranks>>) -> anyh
             summary.ranks = sim.exchange_stats().cloned();
             if let Some(stats) = sim.exchange_stats() {
                 summary.synapses = stats.synapses;
-                for (p, &n) in summary
-                    .projections
-                    .iter_mut()
-                    .zip(&stats.projection_synapses)
-                {
+                let gathered = stats.projection_synapses.iter();
+                let sizes = gathered.zip(&stats.projection_weight_bytes);
+                for (p, (&n, &bytes)) in summary.projections.iter_mut().zip(sizes) {
                     p.synapses = n;
+                    p.weight_bytes = bytes;
                 }
             }
             summary.profile = sim.profile().cloned();

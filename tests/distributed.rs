@@ -132,6 +132,65 @@ fn ranks_that_keep_only_their_own_synapses_give_the_same_results() {
     });
 }
 
+/// A pruned 8-bit conversion: its listed 8-bit synapses cut down to each rank's targets (the
+/// scales per target kept whole) give the spikes and counts of one process, and the ranks'
+/// weight bytes add up to one process's.
+#[test]
+fn pruned_quantized_layers_split_over_ranks_give_the_same_results() {
+    use synops::convert::compress::{PruneScope, Pruning, Quantization, ScaleMode};
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/mlp_small/model.safetensors");
+    let ann = synops::convert::load_model(&model, &Default::default()).unwrap();
+    let mnist = root.join("data/mnist");
+    let train = synops::data::mnist::load(&mnist, synops::data::Split::Train).unwrap();
+    let options = synops::convert::ConvertOptions {
+        encoding: synops::convert::InputEncoding::Regular,
+        timesteps: 20,
+        quantization: Some(Quantization {
+            bits: 8,
+            scale: ScaleMode::Channel,
+        }),
+        pruning: Some(Pruning {
+            fraction: 0.5,
+            scope: PruneScope::Global,
+            bias_correction: true,
+        }),
+        ..Default::default()
+    };
+    let c = synops::convert::convert(&ann, &train.truncate(200), "mlp", &options).unwrap();
+    let path = c.write(&dir.path().join("q")).unwrap().0;
+    let build = |local| {
+        let options = CompileOptions {
+            local_targets: local,
+            ..Default::default()
+        };
+        compile_file(&path, &options).unwrap()
+    };
+    assert_local_tables_change_nothing(&build);
+    let whole: u64 = build(None)
+        .projections
+        .iter()
+        .map(|p| p.weight_bytes())
+        .sum();
+    let scales = 4 * (256 + 10);
+    let ranks: u64 = (0..3)
+        .map(|rank| {
+            let net = build(Some(LocalTargets {
+                rank,
+                ranks: 3,
+                threads: 1,
+            }));
+            net.projections
+                .iter()
+                .map(|p| p.weight_bytes())
+                .sum::<u64>()
+                - scales
+        })
+        .sum();
+    assert_eq!(ranks + scales, whole);
+}
+
 #[test]
 fn a_rank_keeps_only_the_synapses_onto_its_neurons() {
     let options = |local| CompileOptions {

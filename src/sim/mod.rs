@@ -285,6 +285,10 @@ pub struct ExchangeStats {
     /// The same per projection.
     #[serde(skip)]
     pub projection_synapses: Vec<u64>,
+    /// Bytes of each projection's stored weights, as one process stores them (the listed
+    /// synapses' summed over the ranks, per-target scales and whole rows counted once).
+    #[serde(skip)]
+    pub projection_weight_bytes: Vec<u64>,
     /// Whether each rank stored only the synapses onto its own neurons.
     pub local_synapses: bool,
 }
@@ -1299,6 +1303,14 @@ impl<'a> Simulation<'a> {
         let mut synapses: Vec<u64> = (self.net.projections.iter())
             .map(|p| p.csr.len() as u64)
             .collect();
+        // Per-target scales are whole on every rank: counted once, beside the listed bytes.
+        let scale_bytes = |p: &crate::network::compiled::Projection| match &p.weights {
+            Weights::PerSynapseI8(w) => w.scales.len() as u64 * 4,
+            _ => 0,
+        };
+        let mut weight_bytes: Vec<u64> = (self.net.projections.iter())
+            .map(|p| p.weight_bytes() - scale_bytes(p))
+            .collect();
         if self.net.local_targets.is_some() {
             // Projections whose synapses are listed were cut down to each rank's; dense rows
             // and kernels stay whole on every rank, and count once (rank 0's).
@@ -1311,7 +1323,12 @@ impl<'a> Simulation<'a> {
                 })
                 .collect();
             let rank = ranks.rank();
-            for values in [&mut c.synaptic_events, &mut c.current_macs, &mut synapses] {
+            for values in [
+                &mut c.synaptic_events,
+                &mut c.current_macs,
+                &mut synapses,
+                &mut weight_bytes,
+            ] {
                 let mut shares: Vec<u64> = (values.iter().zip(&whole))
                     .map(|(&v, &w)| if w && rank != 0 { 0 } else { v })
                     .collect();
@@ -1321,6 +1338,10 @@ impl<'a> Simulation<'a> {
         }
         self.exchange.stats.synapses = synapses.iter().sum();
         self.exchange.stats.projection_synapses = synapses;
+        self.exchange.stats.projection_weight_bytes = (weight_bytes.iter())
+            .zip(&self.net.projections)
+            .map(|(b, p)| b + scale_bytes(p))
+            .collect();
         let mine = self.exchange.part_external.clone();
         let mut all = mine.clone();
         ranks.sum(&mut all);
