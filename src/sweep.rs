@@ -245,20 +245,20 @@ impl Sweep<'_> {
             if bits == FLOAT_BITS && prune == 0.0 {
                 ann_energy_j = energy.ann.as_ref().map(|a| a.energy_j);
             }
-            let mut rows = point_rows(bits, prune, &eval, &energy, &network);
-            for row in &mut rows {
-                for (e, d) in row.energy.iter_mut().zip(self.devices) {
-                    e.device = d.name();
-                }
-            }
-            points.extend(rows);
+            let names: Vec<String> = self.devices.iter().map(SweepDevice::name).collect();
+            points.extend(point_rows(
+                (bits, prune),
+                &eval,
+                &energy,
+                (&network, &names),
+            ));
         }
         mark_savings(&mut points);
         mark_pareto(&mut points, self.devices.len());
         Ok(SweepReport {
             model: self.float.source_model.clone(),
             samples: self.test.len(),
-            engine: engine_name(self.engine).into(),
+            engine: self.engine.as_str().into(),
             scale: self.grid.scale,
             scope: self.grid.scope,
             devices: self.devices.iter().map(SweepDevice::name).collect(),
@@ -312,28 +312,16 @@ impl Sweep<'_> {
 
 /// A point's folder: `float-prune0`, `int8-prune0.5`.
 pub fn point_label(bits: u32, prune: f64) -> String {
-    let kind = if bits == FLOAT_BITS {
-        "float".to_string()
-    } else {
-        format!("int{bits}")
-    };
-    format!("{kind}-prune{prune}")
+    format!("{}-prune{prune}", bits_name(bits))
 }
 
-fn engine_name(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Event => "event",
-        Engine::Clock => "clock",
-    }
-}
-
-/// The rows of one (bits, prune) pair, one per time step.
+/// The rows of one (bits, prune) pair, one per time step: its network file, and the sweep's
+/// names of the devices `energy` priced, in order.
 fn point_rows(
-    bits: u32,
-    prune: f64,
+    (bits, prune): (u32, f64),
     eval: &EvalReport,
     energy: &EnergyReport,
-    network: &str,
+    (network, names): (&str, &[String]),
 ) -> Vec<SweepPoint> {
     let weights = eval.weights_stored_or_kept();
     let weight_bytes = eval.weight_bytes_on(4);
@@ -353,9 +341,9 @@ fn point_rows(
             weights,
             weight_bytes,
             network: network.to_string(),
-            energy: (row.devices.iter())
-                .map(|d| PointEnergy {
-                    device: d.device.clone(),
+            energy: (row.devices.iter().zip(names))
+                .map(|(d, name)| PointEnergy {
+                    device: name.clone(),
                     profile: d.device.clone(),
                     energy_j: d.snn_j,
                     memory_tier: tier(&d.device),

@@ -197,8 +197,7 @@ impl IntegerSynapses {
     /// The weight of synapse `k` onto `target`.
     #[inline]
     pub fn weight(&self, k: usize, target: u32) -> f64 {
-        let scale = self.scales.get(target as usize).or(self.scales.first());
-        f64::from(self.values[k]) * f64::from(*scale.expect("a scale"))
+        f64::from(self.values[k]) * f64::from(self.scales[target as usize])
     }
 
     /// The weights of synapses `range`, whose targets are `targets`, in order.
