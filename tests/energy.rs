@@ -493,6 +493,16 @@ fn bad_result_files_are_named_errors() {
     let mut v = eval.clone();
     v["ann_weights_per_layer"] = serde_json::json!([10]);
     refused(&v, "eval.json", &["ann_weights_per_layer"]);
+    let mut v = eval.clone();
+    v["weight_bytes_per_layer"] = serde_json::json!([10]);
+    refused(&v, "eval.json", &["weight_bytes_per_layer"]);
+    let mut v = eval.clone();
+    v["weight_bits_per_layer"] = serde_json::json!([8, 0]);
+    refused(
+        &v,
+        "eval.json",
+        &["weight_bits_per_layer[1]", "is 0", "1 to 64"],
+    );
     let mut v = eval;
     v["timesteps"][0]["active_neuron_steps_per_layer"] = serde_json::json!([1.0, -1.0]);
     refused(

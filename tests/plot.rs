@@ -156,6 +156,38 @@ fn missing_or_malformed_input_is_refused_without_writing() {
         e.contains("eval.json") && e.contains("not a synops eval.json"),
         "{e}"
     );
+    // A sweep whose points lack a device's energy, or hold an impossible value.
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures("sweep/sweep.json")).unwrap())
+            .unwrap();
+    for (path, value, said) in [
+        (
+            "/points/3/energy",
+            serde_json::json!([]),
+            "points[3]: 0 energies for 2 devices",
+        ),
+        (
+            "/points/1/accuracy",
+            serde_json::json!(1.5),
+            "points[1].accuracy: 1.5",
+        ),
+        (
+            "/points/0/energy/1/energy_j",
+            serde_json::json!(0.0),
+            "energy 0 J",
+        ),
+    ] {
+        let mut v = sweep.clone();
+        *v.pointer_mut(path).unwrap() = value;
+        std::fs::write(dir.path().join("sweep.json"), v.to_string()).unwrap();
+        let e = plot(Kind::Pareto, dir.path(), &out, (400, 300))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sweep.json: ") && e.contains(said),
+            "{path}: {e}"
+        );
+    }
     let e = plot(
         Kind::Accuracy,
         &fixtures("eval"),

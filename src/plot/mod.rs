@@ -225,7 +225,7 @@ impl Figure {
             Kind::Pareto => {
                 let report: crate::sweep::SweepReport = load_json(input, "sweep.json")?;
                 report.check().map_err(|message| Error::Data {
-                    path: input.to_path_buf(),
+                    path: resolve(input, "sweep.json").unwrap_or_else(|_| input.to_path_buf()),
                     message,
                 })?;
                 Figure::Pareto(Box::new(report))
