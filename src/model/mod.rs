@@ -461,13 +461,16 @@ impl<M: ClockedModel> ClockedStates for States<M> {
 
     fn update(&mut self, step: Step<'_>) -> f64 {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked just above).
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX-512F and FMA (checked just above).
             return unsafe { update_avx512(self, step) };
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2 (checked just above).
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA (checked just above).
             return unsafe { update_avx2(self, step) };
         }
         update_blocks(self, step)
@@ -484,19 +487,20 @@ impl<M: ClockedModel> ClockedStates for States<M> {
     }
 }
 
-/// [`ClockedStates::update`] compiled for AVX2 (4 lanes of f64 instead of SSE2's 2). Without
-/// FMA, every operation rounds as in the baseline build: results do not depend on the
-/// processor.
+/// [`ClockedStates::update`] compiled for AVX2 (4 lanes of f64 instead of SSE2's 2) and FMA.
+/// A model's plain `a * b + c` stays two roundings (Rust never fuses them) and its
+/// `mul_add` is one rounding on every build (the FMA unit here, the library's `fma`
+/// elsewhere): results do not depend on the processor.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn update_avx2<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64 {
     update_blocks(states, step)
 }
 
-/// [`ClockedStates::update`] compiled for AVX-512 (8 lanes of f64), without FMA like
+/// [`ClockedStates::update`] compiled for AVX-512 (8 lanes of f64) and FMA, rounding like
 /// [`update_avx2`]: the same bits as every other build.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 unsafe fn update_avx512<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64 {
     update_blocks(states, step)
 }
@@ -577,21 +581,18 @@ fn lane_bits(lanes: usize, mut flag: impl FnMut(usize) -> bool) -> u64 {
     word
 }
 
-/// The sum of 64 numbers, added in pairs (a tree: no long chain of dependent additions).
+/// The sum of 64 numbers: eight columns of eight added down (whole vectors, no store and
+/// reload of partial sums), then the eight column sums in pairs.
 #[inline(always)]
 fn pairwise_sum(values: &[f64; BLOCK]) -> f64 {
-    let mut half = [0.0f64; BLOCK / 2];
-    for (h, pair) in half.iter_mut().zip(values.chunks_exact(2)) {
-        *h = pair[0] + pair[1];
-    }
-    let mut width = BLOCK / 2;
-    while width > 1 {
-        width /= 2;
-        for j in 0..width {
-            half[j] += half[j + width];
+    let mut columns = [0.0f64; 8];
+    for row in values.chunks_exact(8) {
+        for (c, v) in columns.iter_mut().zip(row) {
+            *c += v;
         }
     }
-    half[0]
+    let [a, b, c, d, e, f, g, h] = columns;
+    ((a + e) + (c + g)) + ((b + f) + (d + h))
 }
 
 /// Apply `advance(state, in_exc, in_inh)` to the neurons of a block (one per input, at most
