@@ -531,16 +531,19 @@ impl ClockedModel for LifCondExp {
         s.v.abs() + (s.g_exc.abs() + s.g_inh.abs())
     }
 
-    /// Counted from [`Self::update`] (an exponential counted as one multiply):
-    /// integrating_factor evaluates 7 linear forms (2 multiplies, 2 adds each), 3
-    /// exponentials, the 4 products and sums; rk4 evaluates the coefficients at three times (5
+    /// Counted from [`Self::update`], a fused multiply-add as one multiply and one add:
+    /// integrating_factor's fast step checks its bound (2 multiplies, 1 add), evaluates 6
+    /// linear forms (2 and 2 each), the exponential's series (10 and 10), the powers (3
+    /// multiplies), 3 curvatures (2 and 1) with their series (3 and 3) and products (1
+    /// multiply), the 5 accumulations (1 and 1), and the two conductance decays (1 and 1);
+    /// rk4 evaluates the coefficients at three times (5
     /// multiplies, 5 adds each), the four stages and their sum (10 multiplies, 10 adds), the
     /// four conductance decays and two inputs, and the comparison.
     fn operations(&self) -> UpdateOperations {
         match self.method {
             Method::IntegratingFactor | Method::Izhikevich2003 => UpdateOperations {
-                multiplies: 24,
-                adds: 21,
+                multiplies: 52,
+                adds: 42,
             },
             Method::Rk4 => UpdateOperations {
                 multiplies: 31,
