@@ -131,6 +131,35 @@ impl Pool {
     }
 }
 
+/// `sums[j] += taps[N - 1 - j] * scale` for the `N` entries of both.
+#[inline(always)]
+fn add_reversed<const N: usize>(sums: &mut [f64], taps: &[f32], scale: f64) {
+    let (sums, taps): (&mut [f64; N], &[f32; N]) = (
+        sums.try_into().expect("N sums"),
+        taps.try_into().expect("N taps"),
+    );
+    for j in 0..N {
+        sums[j] += f64::from(taps[N - 1 - j]) * scale;
+    }
+}
+
+/// Set bits `start .. start + len` of the bitmap `words` (bit `i mod 64` of word `i / 64`).
+#[inline]
+pub fn mark_run(words: &mut [u64], start: usize, len: usize) {
+    let (mut i, end) = (start, start + len);
+    while i < end {
+        let (word, bit) = (i >> 6, i & 63);
+        let n = (end - i).min(64 - bit);
+        let mask = if n == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << n) - 1) << bit
+        };
+        words[word] |= mask;
+        i += n;
+    }
+}
+
 /// Scratch space of one delivery (kept by its caller, so that a spike allocates nothing).
 #[derive(Debug, Clone, Default)]
 pub struct KernelScratch {
@@ -176,6 +205,11 @@ impl Kernel {
         [self.out_channels, self.rows.output, self.cols.output]
     }
 
+    /// The number of target neurons.
+    pub fn target_size(&self) -> u32 {
+        self.out_channels * self.rows.output * self.cols.output
+    }
+
     /// Call `deliver(target, weight)` for every synapse of source `s` whose target lies in
     /// `lo..hi`, output channel by channel, in the order of the pooled positions.
     #[inline]
@@ -205,6 +239,93 @@ impl Kernel {
             }
         }
         (scratch.pool_rows, scratch.pool_cols) = (prow, pcol);
+    }
+
+    /// Add the synapses of source `s` to `sums` (indexed by target) and mark their targets in
+    /// `touched` (bit `t mod 64` of word `t / 64`): the adds of [`Self::deliver`] for every
+    /// target, in its order, with each window row's run of targets summed in one loop and
+    /// marked at once. A pruned kernel (its zero taps skipped) goes through [`Self::deliver`].
+    #[inline]
+    pub fn deliver_marked(
+        &self,
+        s: u32,
+        sums: &mut [f64],
+        touched: &mut [u64],
+        scratch: &mut KernelScratch,
+    ) {
+        let in_order = self.cols.stride == 1 && self.cols.dilation == 1;
+        if self.skip_zeros || !in_order {
+            self.deliver(s, (0, u32::MAX), scratch, |t, w| {
+                sums[t as usize] += w;
+                touched[t as usize >> 6] |= 1 << (t & 63);
+            });
+            return;
+        }
+        let [_, h, w] = self.source_shape();
+        let (c, y, x) = (s / (h * w), s / w % h, s % w);
+        let Some(pool) = &self.pool else {
+            self.rows_at((c, y, x), 1.0, sums, touched, scratch);
+            return;
+        };
+        let (mut prow, mut pcol) = (
+            std::mem::take(&mut scratch.pool_rows),
+            std::mem::take(&mut scratch.pool_cols),
+        );
+        pool.rows.taps(y, &mut prow);
+        pool.cols.taps(x, &mut pcol);
+        for &(r, _) in &prow {
+            for &(col, _) in &pcol {
+                self.rows_at((c, r, col), pool.scale(r, col), sums, touched, scratch);
+            }
+        }
+        (scratch.pool_rows, scratch.pool_cols) = (prow, pcol);
+    }
+
+    /// [`Self::deliver_marked`] from input position `(c, y, x)` of the convolution, scaled,
+    /// for columns of stride and dilation 1: the window's columns then form one run of
+    /// targets, read by the taps in descending order.
+    #[inline(always)]
+    fn rows_at(
+        &self,
+        (c, y, x): (u32, u32, u32),
+        scale: f64,
+        sums: &mut [f64],
+        touched: &mut [u64],
+        scratch: &mut KernelScratch,
+    ) {
+        let per_group_in = self.channels / self.groups;
+        let per_group_out = self.out_channels / self.groups;
+        let (group, ci) = (c / per_group_in, c % per_group_in);
+        let plane = (self.rows.output * self.cols.output) as usize;
+        let (kh, kw) = (self.rows.kernel as usize, self.cols.kernel as usize);
+        self.rows.taps(y, &mut scratch.rows);
+        self.cols.taps(x, &mut scratch.cols);
+        // Taps ascend, so columns descend: the run starts at the last tap's column.
+        let Some(&(first_col, last_tap)) = scratch.cols.last() else {
+            return;
+        };
+        let run = scratch.cols.len();
+        let width = self.cols.output as usize;
+        for o in group * per_group_out..(group + 1) * per_group_out {
+            let kernel = (o * per_group_in + ci) as usize * kh * kw;
+            for &(r, ky) in &scratch.rows {
+                let start = o as usize * plane + r as usize * width + first_col as usize;
+                let row = kernel + ky as usize * kw + last_tap as usize + 1 - run;
+                let (sums, taps) = (&mut sums[start..start + run], &self.weights[row..row + run]);
+                match run {
+                    // The common widths unrolled whole.
+                    3 => add_reversed::<3>(sums, taps, scale),
+                    5 => add_reversed::<5>(sums, taps, scale),
+                    7 => add_reversed::<7>(sums, taps, scale),
+                    _ => {
+                        for (sum, &w) in sums.iter_mut().zip(taps.iter().rev()) {
+                            *sum += f64::from(w) * scale;
+                        }
+                    }
+                }
+                mark_run(touched, start, run);
+            }
+        }
     }
 
     /// The kernel delivered from input position `(c, y, x)` of the convolution, scaled.
@@ -437,6 +558,80 @@ mod tests {
         let p = k.pool.as_ref().unwrap();
         assert_eq!(p.scale(4, 0), 0.5);
         assert_eq!(p.scale(0, 1), 0.25);
+    }
+
+    /// Every source's spike delivered by `deliver_marked` into sums that already hold
+    /// values: the bits of `deliver`'s adds and exactly its targets marked.
+    fn marked_matches_delivery(k: &Kernel) {
+        let [c, h, w] = k.source_shape();
+        let n = k.target_size() as usize;
+        let start: Vec<f64> = (0..n).map(|i| (i % 7) as f64 * 0.1 - 0.3).collect();
+        let mut scratch = KernelScratch::default();
+        for s in 0..c * h * w {
+            let (mut sums, mut marks) = (start.clone(), vec![0u64; n.div_ceil(64)]);
+            k.deliver_marked(s, &mut sums, &mut marks, &mut scratch);
+            let (mut expected, mut expected_marks) = (start.clone(), vec![0u64; n.div_ceil(64)]);
+            k.deliver(s, (0, u32::MAX), &mut scratch, |t, wt| {
+                expected[t as usize] += wt;
+                expected_marks[t as usize >> 6] |= 1 << (t & 63);
+            });
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sums), bits(&expected), "source {s}");
+            assert_eq!(marks, expected_marks, "source {s}");
+        }
+    }
+
+    #[test]
+    fn marked_delivery_adds_the_bits_of_delivery() {
+        for (width, kernel_w, stride, pad, dilation) in [
+            (12, 5, 1, (0, 0), 1),
+            (9, 3, 1, (1, 1), 1),
+            (11, 7, 1, (2, 3), 1),
+            (10, 4, 1, (0, 1), 1),
+            (9, 3, 2, (1, 0), 1),
+            (10, 3, 1, (2, 2), 2),
+            (70, 70, 1, (0, 0), 1),
+        ] {
+            let rows = Axis::new(6, 3, 1, (1, 0), 1).unwrap();
+            let cols = Axis::new(width, kernel_w, stride, pad, dilation).unwrap();
+            for groups in [1, 2] {
+                marked_matches_delivery(&kernel(None, rows, cols, 2, 4, groups));
+            }
+        }
+        // A pooling before the convolution, overlapping windows; and a pruned kernel.
+        let prow = Axis::new(8, 2, 1, (0, 1), 1).unwrap();
+        let pcol = Axis::new(9, 2, 2, (1, 0), 1).unwrap();
+        let rows = Axis::new(prow.output, 3, 1, (0, 0), 1).unwrap();
+        let cols = Axis::new(pcol.output, 3, 1, (1, 1), 1).unwrap();
+        let mut k = kernel(Some(Pool::new(prow, pcol, false)), rows, cols, 3, 5, 1);
+        marked_matches_delivery(&k);
+        k.weights.iter_mut().step_by(3).for_each(|w| *w = 0.0);
+        k.skip_zeros = true;
+        marked_matches_delivery(&k);
+    }
+
+    #[test]
+    fn a_run_of_bits_sets_exactly_those_bits() {
+        for (start, len) in [
+            (0, 0),
+            (3, 5),
+            (60, 8),
+            (0, 64),
+            (64, 64),
+            (5, 200),
+            (127, 1),
+        ] {
+            let mut words = vec![0u64; 5];
+            mark_run(&mut words, start, len);
+            let set: Vec<usize> = (0..320)
+                .filter(|&i| words[i / 64] >> (i % 64) & 1 == 1)
+                .collect();
+            assert_eq!(
+                set,
+                (start..start + len).collect::<Vec<_>>(),
+                "{start} {len}"
+            );
+        }
     }
 
     #[test]

@@ -663,6 +663,8 @@ impl<'a> Simulation<'a> {
                 || net.currents.iter().any(|c| c.population == part.pop);
             if dynamics.params.model == Model::LifExp && !part.all_touched {
                 part.set_fold();
+            } else if !part.all_touched && fed_by_rows_only(net, part.pop) {
+                part.set_dense_sums();
             }
         }
         sim.find_runaway(0);
@@ -1554,6 +1556,24 @@ impl<'a> Simulation<'a> {
 
 /// Whether a neuron of this population could reach threshold with no input at all. A reset
 /// by subtraction leaves a neuron at or above threshold after an input of twice the threshold
+/// Whether population `pop` (of a delta model) receives input over dense rows and kernels
+/// only, and some: no listed synapses and no Poisson drive (see [`Part::dense_sums`]).
+fn fed_by_rows_only(net: &CompiledNetwork, pop: usize) -> bool {
+    let mut incoming = net
+        .projections
+        .iter()
+        .filter(|pr| pr.target == pop)
+        .peekable();
+    incoming.peek().is_some()
+        && incoming.all(|pr| {
+            matches!(
+                pr.weights,
+                Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_)
+            )
+        })
+        && !net.drives.iter().any(|d| d.target == pop)
+}
+
 /// or more, so it can spike again without input.
 fn can_self_cross<'s>(dynamics: &Dynamics, mut anchors: impl Iterator<Item = &'s Anchor>) -> bool {
     let p = &dynamics.params;

@@ -151,6 +151,12 @@ pub(super) struct Part {
     /// False when no neuron of the population can ever reach threshold without input: the
     /// event engine then never predicts crossings for it.
     pub can_self_cross: bool,
+    /// A delta-model part fed only over dense rows and kernels: its inputs are summed in
+    /// `dense_inputs.exc`, 8 bytes per neuron, instead of in the records, starting each step
+    /// at +0.0 as a record's does (the same sums, bit for bit), and the targets are still
+    /// marked in `touched`. Rows and windows then add into contiguous memory (see
+    /// [`Self::set_dense_sums`]).
+    pub dense_sums: bool,
     /// `lif_exp` without `all_touched`: inputs are folded into the anchors at delivery
     /// ([`Dynamics::fold_input`]) instead of summed for an update (see [`Self::set_fold`]).
     pub fold: bool,
@@ -229,6 +235,7 @@ impl Part {
             marked: Vec::new(),
             n_marked: 0,
             all_touched: false,
+            dense_sums: false,
             dense_inputs: DenseInputs::default(),
             drives: Vec::new(),
             spikes: Vec::new(),
@@ -313,6 +320,15 @@ impl Part {
         };
     }
 
+    /// Sum inputs in dense arrays while marking the targets (see [`Self::dense_sums`]).
+    pub fn set_dense_sums(&mut self) {
+        self.dense_sums = true;
+        self.dense_inputs = DenseInputs {
+            exc: vec![0.0; self.len()],
+            inh: Vec::new(),
+        };
+    }
+
     /// Fold inputs into the anchors (see [`Self::fold`]).
     pub fn set_fold(&mut self) {
         self.fold = true;
@@ -338,6 +354,7 @@ impl Part {
             let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
             self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
         } else {
+            debug_assert!(!self.dense_sums, "dense sums take rows and kernels only");
             self.slots.add(i, receptor, weight);
             self.touched[i >> 6] |= 1 << (i & 63);
         }
@@ -573,6 +590,7 @@ impl Part {
                 }
                 continue;
             }
+            debug_assert!(!self.dense_sums, "dense sums take rows and kernels only");
             let touched = &mut self.touched;
             let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs);
             match (weights, self.all_touched) {
@@ -628,6 +646,12 @@ impl Part {
             self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
         } else if self.all_touched {
             accumulate_row::<false, _, _>(&mut self.dense_inputs, r, &mut self.touched, row);
+        } else if self.dense_sums {
+            let sums = &mut self.dense_inputs.exc[..row.len()];
+            for (sum, &w) in sums.iter_mut().zip(row) {
+                *sum += w.into();
+            }
+            crate::network::kernel::mark_run(&mut self.touched, 0, row.len());
         } else {
             accumulate_row::<true, _, _>(&mut self.slots[..], r, &mut self.touched, row);
         }
@@ -653,6 +677,12 @@ impl Part {
         } else if self.all_touched {
             let dense = &mut self.dense_inputs;
             weights.enumerate().for_each(|(i, w)| dense.add(i, r, w));
+        } else if self.dense_sums {
+            let sums = &mut self.dense_inputs.exc[..row.len()];
+            for (sum, w) in sums.iter_mut().zip(weights) {
+                *sum += w;
+            }
+            crate::network::kernel::mark_run(&mut self.touched, 0, row.len());
         } else {
             let (slots, touched) = (&mut self.slots[..], &mut self.touched);
             for (i, w) in weights.enumerate() {
@@ -687,6 +717,16 @@ impl Part {
             let dense = &mut self.dense_inputs;
             kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
                 dense.add((n - lo) as usize, r, w)
+            });
+        } else if self.dense_sums && lo == 0 && hi == kernel.target_size() {
+            let sums = &mut self.dense_inputs.exc;
+            kernel.deliver_marked(source, sums, &mut self.touched, &mut scratch);
+        } else if self.dense_sums {
+            let (sums, touched) = (&mut self.dense_inputs.exc, &mut self.touched);
+            kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
+                let i = (n - lo) as usize;
+                sums[i] += w;
+                touched[i >> 6] |= 1 << (i & 63);
             });
         } else {
             let (slots, touched) = (&mut self.slots[..], &mut self.touched);
@@ -808,8 +848,12 @@ impl Part {
                 bits &= bits - 1;
                 let slot = &mut self.slots[i];
                 slot.active = t;
-                let [in_exc, in_inh] =
-                    take_input(self.all_touched, &mut self.dense_inputs, slot, i);
+                let [in_exc, in_inh] = take_input(
+                    (self.all_touched, self.dense_sums),
+                    &mut self.dense_inputs,
+                    slot,
+                    i,
+                );
                 if self.all_touched {
                     self.touched[word] |= received([in_exc, in_inh]) << (i & 63);
                 }
@@ -959,8 +1003,12 @@ impl Part {
             let spiked = if self.fold || records && !with_input {
                 dynamics.check_without_input(&mut slot.anchor, t)
             } else {
-                let [in_exc, in_inh] =
-                    take_input(self.all_touched, &mut self.dense_inputs, slot, i);
+                let [in_exc, in_inh] = take_input(
+                    (self.all_touched, self.dense_sums),
+                    &mut self.dense_inputs,
+                    slot,
+                    i,
+                );
                 if self.all_touched {
                     self.touched[i >> 6] |= received([in_exc, in_inh]) << (i & 63);
                 }
@@ -1234,12 +1282,20 @@ impl Accumulators for DenseInputs {
 }
 
 /// Neuron `i`'s summed input of the step, leaving zeros: from the dense arrays when the part
-/// uses them (`all_touched`), else from its record.
+/// uses them (`all_touched`, or `dense_sums`), else from its record.
 #[inline(always)]
-fn take_input(all_touched: bool, dense: &mut DenseInputs, slot: &mut Slot, i: usize) -> [f64; 2] {
+fn take_input(
+    (all_touched, dense_sums): (bool, bool),
+    dense: &mut DenseInputs,
+    slot: &mut Slot,
+    i: usize,
+) -> [f64; 2] {
     // (With dense inputs the caller marks the neuron's `touched` bit by `received`.)
     if all_touched {
         dense.take(i)
+    } else if dense_sums {
+        // Dense sums: as a record's, from +0.0.
+        [std::mem::replace(&mut dense.exc[i], 0.0), 0.0]
     } else {
         [std::mem::take(&mut slot.input), 0.0]
     }
