@@ -131,15 +131,53 @@ impl Pool {
     }
 }
 
-/// `sums[j] += taps[N - 1 - j] * scale` for the `N` entries of both.
-#[inline(always)]
-fn add_reversed<const N: usize>(sums: &mut [f64], taps: &[f32], scale: f64) {
-    let (sums, taps): (&mut [f64; N], &[f32; N]) = (
-        sums.try_into().expect("N sums"),
-        taps.try_into().expect("N taps"),
-    );
-    for j in 0..N {
-        sums[j] += f64::from(taps[N - 1 - j]) * scale;
+/// One window of a kernel delivery: the same runs of targets in the plane of each output
+/// channel, each read by its taps in descending order.
+struct Window<'a, K> {
+    /// The output channels reached.
+    outputs: std::ops::Range<u32>,
+    /// Where an output channel's kernel starts in the weights.
+    kernel_of: K,
+    /// Targets per output channel.
+    plane: usize,
+    /// Per run: its first target in a plane and its first tap in a channel's kernel.
+    runs: &'a [(usize, usize)],
+    /// The weight of the spike in this window (a pooling's divisor).
+    scale: f64,
+}
+
+impl<K: Fn(u32) -> usize> Window<'_, K> {
+    /// Runs of `N` targets: `sums[start + j] += taps[N - 1 - j] * scale`, marked.
+    #[inline(always)]
+    fn add<const N: usize>(&self, weights: &[f32], sums: &mut [f64], touched: &mut [u64]) {
+        for o in self.outputs.clone() {
+            let (base, kernel) = (o as usize * self.plane, (self.kernel_of)(o));
+            for &(start, tap) in self.runs {
+                let sums: &mut [f64; N] =
+                    (&mut sums[base + start..][..N]).try_into().expect("N sums");
+                let taps: &[f32; N] = weights[kernel + tap..][..N].try_into().expect("N taps");
+                for j in 0..N {
+                    sums[j] += f64::from(taps[N - 1 - j]) * self.scale;
+                }
+                mark_run(touched, base + start, N);
+            }
+        }
+    }
+
+    /// [`Self::add`] for runs of any length `run`.
+    #[inline(always)]
+    fn add_runs(&self, run: usize, weights: &[f32], sums: &mut [f64], touched: &mut [u64]) {
+        for o in self.outputs.clone() {
+            let (base, kernel) = (o as usize * self.plane, (self.kernel_of)(o));
+            for &(start, tap) in self.runs {
+                let sums = &mut sums[base + start..][..run];
+                let taps = &weights[kernel + tap..][..run];
+                for (sum, &w) in sums.iter_mut().zip(taps.iter().rev()) {
+                    *sum += f64::from(w) * self.scale;
+                }
+                mark_run(touched, base + start, run);
+            }
+        }
     }
 }
 
@@ -167,6 +205,8 @@ pub struct KernelScratch {
     pool_cols: Vec<(u32, u32)>,
     rows: Vec<(u32, u32)>,
     cols: Vec<(u32, u32)>,
+    /// The runs of one window (see [`Kernel::deliver_marked`]).
+    runs: Vec<(usize, usize)>,
 }
 
 /// A convolution kernel with its geometry (see the module documentation).
@@ -306,25 +346,28 @@ impl Kernel {
         };
         let run = scratch.cols.len();
         let width = self.cols.output as usize;
-        for o in group * per_group_out..(group + 1) * per_group_out {
-            let kernel = (o * per_group_in + ci) as usize * kh * kw;
-            for &(r, ky) in &scratch.rows {
-                let start = o as usize * plane + r as usize * width + first_col as usize;
-                let row = kernel + ky as usize * kw + last_tap as usize + 1 - run;
-                let (sums, taps) = (&mut sums[start..start + run], &self.weights[row..row + run]);
-                match run {
-                    // The common widths unrolled whole.
-                    3 => add_reversed::<3>(sums, taps, scale),
-                    5 => add_reversed::<5>(sums, taps, scale),
-                    7 => add_reversed::<7>(sums, taps, scale),
-                    _ => {
-                        for (sum, &w) in sums.iter_mut().zip(taps.iter().rev()) {
-                            *sum += f64::from(w) * scale;
-                        }
-                    }
-                }
-                mark_run(touched, start, run);
-            }
+        // Per window row: where its run of targets starts in a plane, and its taps in a
+        // channel's kernel.
+        scratch.runs.clear();
+        scratch.runs.extend(scratch.rows.iter().map(|&(r, ky)| {
+            (
+                r as usize * width + first_col as usize,
+                ky as usize * kw + last_tap as usize + 1 - run,
+            )
+        }));
+        let window = Window {
+            outputs: group * per_group_out..(group + 1) * per_group_out,
+            kernel_of: |o: u32| (o * per_group_in + ci) as usize * kh * kw,
+            plane,
+            runs: &scratch.runs,
+            scale,
+        };
+        match run {
+            // The common widths unrolled whole.
+            3 => window.add::<3>(&self.weights, sums, touched),
+            5 => window.add::<5>(&self.weights, sums, touched),
+            7 => window.add::<7>(&self.weights, sums, touched),
+            _ => window.add_runs(run, &self.weights, sums, touched),
         }
     }
 
