@@ -34,7 +34,9 @@
 //! record and the update then reads it while it is still in cache: one cache line per active
 //! neuron per step, which is what bounds a sparse network whose state does not fit in L2. Parts
 //! whose neurons all get input every step sum inputs into dense arrays instead (8 bytes per
-//! neuron), which the update then streams through in order.
+//! neuron), which the update then streams through in order. So do delta-model parts fed only
+//! over dense rows and kernels (converted networks), whose deliveries write long runs of
+//! neighbouring targets; their targets are still marked, so only they are updated.
 
 mod input;
 mod part;
