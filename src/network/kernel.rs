@@ -260,10 +260,25 @@ impl Kernel {
         scratch: &mut KernelScratch,
         mut deliver: impl FnMut(u32, f64),
     ) {
+        self.for_each_position(s, scratch, |position, scale, scratch| {
+            self.deliver_at(position, scale, (lo, hi), scratch, &mut deliver)
+        });
+    }
+
+    /// Call `at(position, scale, scratch)` for each input position of the convolution that a
+    /// spike of source `s` reaches: its own, or each pooled position whose window holds it,
+    /// with the pooling's weight, in the order of the pooled positions.
+    #[inline(always)]
+    fn for_each_position(
+        &self,
+        s: u32,
+        scratch: &mut KernelScratch,
+        mut at: impl FnMut((u32, u32, u32), f64, &mut KernelScratch),
+    ) {
         let [_, h, w] = self.source_shape();
         let (c, y, x) = (s / (h * w), s / w % h, s % w);
         let Some(pool) = &self.pool else {
-            self.deliver_at((c, y, x), 1.0, (lo, hi), scratch, &mut deliver);
+            at((c, y, x), 1.0, scratch);
             return;
         };
         let (mut prow, mut pcol) = (
@@ -274,8 +289,7 @@ impl Kernel {
         pool.cols.taps(x, &mut pcol);
         for &(r, _) in &prow {
             for &(col, _) in &pcol {
-                let scale = pool.scale(r, col);
-                self.deliver_at((c, r, col), scale, (lo, hi), scratch, &mut deliver);
+                at((c, r, col), pool.scale(r, col), scratch);
             }
         }
         (scratch.pool_rows, scratch.pool_cols) = (prow, pcol);
@@ -301,24 +315,9 @@ impl Kernel {
             });
             return;
         }
-        let [_, h, w] = self.source_shape();
-        let (c, y, x) = (s / (h * w), s / w % h, s % w);
-        let Some(pool) = &self.pool else {
-            self.rows_at((c, y, x), 1.0, sums, touched, scratch);
-            return;
-        };
-        let (mut prow, mut pcol) = (
-            std::mem::take(&mut scratch.pool_rows),
-            std::mem::take(&mut scratch.pool_cols),
-        );
-        pool.rows.taps(y, &mut prow);
-        pool.cols.taps(x, &mut pcol);
-        for &(r, _) in &prow {
-            for &(col, _) in &pcol {
-                self.rows_at((c, r, col), pool.scale(r, col), sums, touched, scratch);
-            }
-        }
-        (scratch.pool_rows, scratch.pool_cols) = (prow, pcol);
+        self.for_each_position(s, scratch, |position, scale, scratch| {
+            self.rows_at(position, scale, sums, touched, scratch)
+        });
     }
 
     /// [`Self::deliver_marked`] from input position `(c, y, x)` of the convolution, scaled,
