@@ -1559,7 +1559,8 @@ impl<'a> Simulation<'a> {
 /// Whether a neuron of this population could reach threshold with no input at all. A reset
 /// by subtraction leaves a neuron at or above threshold after an input of twice the threshold
 /// Whether population `pop` (of a delta model) receives input over dense rows and kernels
-/// only, and some: no listed synapses and no Poisson drive (see [`Part::dense_sums`]).
+/// only, and some: no listed synapses, no Poisson drive and no noise input (see
+/// [`Part::dense_sums`]; such inputs would sum alike, but their parts keep the records).
 fn fed_by_rows_only(net: &CompiledNetwork, pop: usize) -> bool {
     let mut incoming = net
         .projections
@@ -1574,6 +1575,7 @@ fn fed_by_rows_only(net: &CompiledNetwork, pop: usize) -> bool {
             )
         })
         && !net.drives.iter().any(|d| d.target == pop)
+        && !net.noises.iter().any(|n| n.target == pop)
 }
 
 /// or more, so it can spike again without input.

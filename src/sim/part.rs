@@ -353,8 +353,10 @@ impl Part {
             let (target, weight) = (std::iter::once(i), std::iter::once(weight));
             let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
             self.fold_inputs(dynamics, t, receptor, target, std::iter::empty(), weight);
+        } else if self.dense_sums {
+            self.dense_inputs.exc[i] += weight;
+            self.touched[i >> 6] |= 1 << (i & 63);
         } else {
-            debug_assert!(!self.dense_sums, "dense sums take rows and kernels only");
             self.slots.add(i, receptor, weight);
             self.touched[i >> 6] |= 1 << (i & 63);
         }
