@@ -54,7 +54,7 @@ use super::method::Method;
 use super::{
     potential,
     below, largest_magnitude,
-    BLOCK, ClockedModel, MAX_VARIABLES, load, ParamError, Synapses, advance_lanes, finite, positive,
+    BLOCK, ClockedModel, MAX_VARIABLES, load, ParamError, Synapses, Lanes, step_lanes, finite, positive,
     refractory_steps,
 };
 use crate::neuron::UpdateOperations;
@@ -370,21 +370,22 @@ impl LifCondExp {
         t: u32,
         exc: &mut [f64],
         inh: &mut [f64],
-    ) {
+    ) -> Lanes {
         let method = match METHOD {
             EULER => Method::Euler,
             RK4 => Method::Rk4,
             _ => Method::IntegratingFactor,
         };
-        let t = f64::from(t);
+        let time = f64::from(t);
         // (The closure inlined: a call would lose the caller's target features.)
-        advance_lanes(
+        step_lanes(
+            self,
             block,
-            exc,
-            inh,
+            t,
+            (exc, inh),
             #[inline(always)]
-            |s: &mut State, e, i| self.advance_by::<FAST>(method, s, t, e, i),
-        );
+            |s: &mut State, e, i| self.advance_by::<FAST>(method, s, time, e, i),
+        )
     }
 
     /// [`ClockedModel::advance`] by `method`, at step `t`.
@@ -489,7 +490,13 @@ impl ClockedModel for LifCondExp {
     }
 
     #[inline(always)]
-    fn advance_block(&self, block: &mut [[f64; BLOCK]], t: u32, exc: &mut [f64], inh: &mut [f64]) {
+    fn advance_block(
+        &self,
+        block: &mut [[f64; BLOCK]],
+        t: u32,
+        exc: &mut [f64],
+        inh: &mut [f64],
+    ) -> Lanes {
         // The method chosen once per block: each loop is branch-free. (Plain loops, not
         // closures: a closure that is not inlined would lose the caller's target features.)
         match self.method {
@@ -594,11 +601,12 @@ mod tests {
     #[test]
     fn a_block_gives_each_neuron_the_bits_of_its_own_step() {
         let m = model();
-        // Neurons within and beyond the fast step's bound in one block, and a block within.
-        for beyond in [true, false] {
-            let states: Vec<State> = (0..BLOCK)
+        // Neurons within and beyond the fast step's bound in one block, and a block within;
+        // a whole block and a part of one.
+        for (beyond, lanes) in [(true, BLOCK), (false, BLOCK), (true, 37), (false, 5)] {
+            let states: Vec<State> = (0..lanes)
                 .map(|j| State {
-                    v: -60.0 + 0.15 * j as f64,
+                    v: -60.0 + 0.25 * j as f64,
                     g_exc: 3.0 * j as f64,
                     g_inh: if beyond && j % 7 == 3 { 4000.0 } else { 10.0 * j as f64 },
                     ref_end: if j % 11 == 0 { 5.0 } else { 0.0 },
@@ -608,15 +616,25 @@ mod tests {
             for (j, s) in states.iter().enumerate() {
                 store(&mut block, j, s);
             }
-            let (mut exc, mut inh) = ([1.5; BLOCK], [-0.0; BLOCK]);
-            m.advance_block(&mut block, 4, &mut exc, &mut inh);
+            let input = |j: usize| if j.is_multiple_of(3) { -0.0 } else { 1.5 };
+            let mut exc: Vec<f64> = (0..lanes).map(input).collect();
+            let mut inh = vec![-0.0; lanes];
+            let found = m.advance_block(&mut block, 4, &mut exc, &mut inh);
+            assert!(exc.iter().chain(&inh).all(|x| x.to_bits() == (-0.0f64).to_bits()));
+            let mut magnitude = 0.0;
             for (j, s) in states.iter().enumerate() {
                 let (mut alone, got): (State, State) = (*s, load(&block, j));
-                m.advance(&mut alone, 4, 1.5, -0.0);
+                m.advance(&mut alone, 4, input(j), -0.0);
                 assert_eq!(alone.v.to_bits(), got.v.to_bits(), "neuron {j}");
                 assert_eq!(alone.g_exc.to_bits(), got.g_exc.to_bits());
                 assert_eq!(alone.g_inh.to_bits(), got.g_inh.to_bits());
+                assert_eq!((found.received >> j) & 1 == 1, !j.is_multiple_of(3), "neuron {j}");
+                assert_eq!((found.crossed >> j) & 1 == 1, m.crossed(&alone, 4), "neuron {j}");
+                magnitude += LifCondExp::magnitude(&alone);
             }
+            let beyond_lanes = |bits: u64| bits.checked_shr(lanes as u32).unwrap_or(0);
+            assert_eq!((beyond_lanes(found.received), beyond_lanes(found.crossed)), (0, 0));
+            assert!((found.magnitude - magnitude).abs() <= 1e-9 * magnitude);
         }
     }
 }

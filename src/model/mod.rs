@@ -287,20 +287,28 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     /// add the inputs arriving at `t`. Written without branches that depend on the state
     /// (selects instead), so that the engine's loop over a block of neurons vectorizes.
     fn advance(&self, state: &mut Self::State, t: u32, in_exc: f64, in_inh: f64);
-    /// [`Self::advance`] for the neurons of a block (one per input, at most [`BLOCK`]), with
-    /// their inputs (left at -0.0). A model with several methods overrides it to choose the
-    /// method once per block (by [`advance_lanes`]), so that the loop over the block holds no
-    /// branch and vectorizes.
+    /// Step `t` of the neurons of a block (one per input, at most [`BLOCK`]): which received
+    /// input, [`Self::advance`] with their inputs (left at -0.0), which crossed and their
+    /// magnitudes, in one pass ([`step_lanes`]). A model with several methods overrides it to
+    /// choose the method once per block, so that the loop over the block holds no branch and
+    /// vectorizes.
     #[inline(always)]
-    fn advance_block(&self, block: &mut [[f64; BLOCK]], t: u32, exc: &mut [f64], inh: &mut [f64]) {
+    fn advance_block(
+        &self,
+        block: &mut [[f64; BLOCK]],
+        t: u32,
+        exc: &mut [f64],
+        inh: &mut [f64],
+    ) -> Lanes {
         // (The closure inlined: a call would lose the caller's target features.)
-        advance_lanes(
+        step_lanes(
+            self,
             block,
-            exc,
-            inh,
+            t,
+            (exc, inh),
             #[inline(always)]
             |s: &mut Self::State, e, i| self.advance(s, t, e, i),
-        );
+        )
     }
     /// Whether the neuron crosses its threshold at step `t` (after [`Self::advance`]). Without
     /// branches, as `advance`: the engine checks a block of neurons at once.
@@ -539,12 +547,7 @@ fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64
     magnitudes
 }
 
-/// Step `t` of the first `lanes` neurons of a block, in passes without branches (they
-/// vectorize): which neurons received input, the advance of every state, which crossed and
-/// the magnitudes of the states. Returns the bits of those that received input and of those
-/// that crossed, and the sum of the magnitudes (added pairwise: only a trigger of the
-/// runaway search, which then checks every neuron; a sum of non-negative terms is at least
-/// each of them in any order).
+/// Step `t` of the first `lanes` neurons of a block (see [`ClockedModel::advance_block`]).
 #[inline(always)]
 fn block_step<M: ClockedModel>(
     model: &M,
@@ -555,30 +558,25 @@ fn block_step<M: ClockedModel>(
     lanes: usize,
 ) -> (u64, u64, f64) {
     let (exc, inh) = (&mut exc[..lanes], &mut inh[..lanes]);
-    // An accumulator that received nothing is still -0.0 (sign bit set, no other).
-    let received = lane_bits(lanes, |j| {
-        (exc[j].to_bits() | inh[j].to_bits()) != (-0.0f64).to_bits()
-    });
-    model.advance_block(block, t, exc, inh);
-    let mut sizes = [0.0f64; BLOCK];
-    let crossed = lane_bits(lanes, |j| {
-        let s: M::State = load(block, j);
-        sizes[j] = M::magnitude(&s);
-        model.crossed(&s, t)
-    });
-    (received, crossed, pairwise_sum(&sizes))
+    let Lanes {
+        received,
+        crossed,
+        magnitude,
+    } = model.advance_block(block, t, exc, inh);
+    (received, crossed, magnitude)
 }
 
-/// The flags of the first `lanes` lanes of a block as the bits of a word (lane `j` at bit
-/// `j`; for a whole block, one vector comparison per eight lanes).
-#[inline(always)]
-fn lane_bits(lanes: usize, mut flag: impl FnMut(usize) -> bool) -> u64 {
-    // (Inlined with `lanes == BLOCK` for a whole block, the loop has a known length.)
-    let mut word = 0u64;
-    for j in 0..lanes.min(BLOCK) {
-        word |= u64::from(flag(j)) << j;
-    }
-    word
+/// What the step of a block's neurons found (see [`step_lanes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Lanes {
+    /// Bit `j`: lane `j` received input.
+    pub received: u64,
+    /// Bit `j`: lane `j` crossed its threshold.
+    pub crossed: u64,
+    /// The sum of the magnitudes of the states, added pairwise: only a trigger of the
+    /// runaway search, which then checks every neuron (a sum of non-negative terms is at
+    /// least each of them in any order).
+    pub magnitude: f64,
 }
 
 /// The sum of 64 numbers: eight columns of eight added down (whole vectors, no store and
@@ -595,25 +593,40 @@ fn pairwise_sum(values: &[f64; BLOCK]) -> f64 {
     ((a + e) + (c + g)) + ((b + f) + (d + h))
 }
 
-/// Apply `advance(state, in_exc, in_inh)` to the neurons of a block (one per input, at most
-/// [`BLOCK`]), taking their inputs (and leaving the accumulators at -0.0).
+/// Step `t` of the neurons of a block (one per input, at most [`BLOCK`]) in one pass without
+/// branches (it vectorizes): for each, whether it received input (an accumulator that
+/// received nothing is still -0.0: sign bit set, no other), `advance(state, in_exc, in_inh)`
+/// taking its inputs (and leaving the accumulators at -0.0), its magnitude and whether it
+/// crossed. One pass reads and writes each field once; the engine resets the neurons that
+/// crossed afterwards.
 #[inline(always)]
-pub fn advance_lanes<S: Record>(
+pub fn step_lanes<M: ClockedModel>(
+    model: &M,
     block: &mut [[f64; BLOCK]],
-    exc: &mut [f64],
-    inh: &mut [f64],
-    advance: impl Fn(&mut S, f64, f64),
-) {
-    let block = &mut block[..S::FIELDS];
+    t: u32,
+    (exc, inh): (&mut [f64], &mut [f64]),
+    advance: impl Fn(&mut M::State, f64, f64),
+) -> Lanes {
+    let block = &mut block[..M::State::FIELDS];
     let lanes = exc.len().min(inh.len()).min(BLOCK);
+    let (mut received, mut crossed) = (0u64, 0u64);
+    let mut sizes = [0.0f64; BLOCK];
     for j in 0..lanes {
-        let mut s: S = load(block, j);
+        let mut s: M::State = load(block, j);
         let input = (
             std::mem::replace(&mut exc[j], -0.0),
             std::mem::replace(&mut inh[j], -0.0),
         );
+        received |= u64::from((input.0.to_bits() | input.1.to_bits()) != (-0.0f64).to_bits()) << j;
         advance(&mut s, input.0, input.1);
+        sizes[j] = M::magnitude(&s);
+        crossed |= u64::from(model.crossed(&s, t)) << j;
         store(block, j, &s);
+    }
+    Lanes {
+        received,
+        crossed,
+        magnitude: pairwise_sum(&sizes),
     }
 }
 
@@ -698,24 +711,7 @@ pub fn simulated_names() -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BLOCK, lane_bits, pairwise_sum};
-
-    #[test]
-    fn lane_bits_are_the_flags_one_by_one() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for round in 0..10_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let lanes = if round % 2 == 0 { BLOCK } else { round % BLOCK };
-            let mask = if lanes == BLOCK {
-                u64::MAX
-            } else {
-                (1u64 << lanes) - 1
-            };
-            assert_eq!(lane_bits(lanes, |j| (x >> j) & 1 == 1), x & mask);
-        }
-    }
+    use super::{BLOCK, pairwise_sum};
 
     #[test]
     fn the_pairwise_sum_is_the_sum() {
