@@ -260,6 +260,10 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     const VARIABLES: &'static [&'static str];
     /// How inputs are weighted.
     const SYNAPSES: Synapses;
+    /// How many of the state's leading fields [`Self::advance`] may change (the others, such
+    /// as the end of a refractory period, change only at [`Self::reset`]): a block's step
+    /// writes back only these.
+    const ADVANCED_FIELDS: usize = <Self::State as Record>::FIELDS;
 
     /// Check the parameters and precompute what the update needs for step `dt_ms`.
     fn new(params: Self::Params, dt_ms: f64) -> Result<Self, ParamError>;
@@ -611,22 +615,50 @@ pub fn step_lanes<M: ClockedModel>(
     let lanes = exc.len().min(inh.len()).min(BLOCK);
     let (mut received, mut crossed) = (0u64, 0u64);
     let mut sizes = [0.0f64; BLOCK];
-    for j in 0..lanes {
-        let mut s: M::State = load(block, j);
-        let input = (
-            std::mem::replace(&mut exc[j], -0.0),
-            std::mem::replace(&mut inh[j], -0.0),
-        );
-        received |= u64::from((input.0.to_bits() | input.1.to_bits()) != (-0.0f64).to_bits()) << j;
-        advance(&mut s, input.0, input.1);
-        sizes[j] = M::magnitude(&s);
-        crossed |= u64::from(model.crossed(&s, t)) << j;
-        store(block, j, &s);
+    for (j, size) in sizes.iter_mut().enumerate().take(lanes) {
+        let (r, c, magnitude) = lane_step(model, block, t, (exc, inh), &advance, j);
+        received |= u64::from(r) << j;
+        crossed |= u64::from(c) << j;
+        *size = magnitude;
     }
     Lanes {
         received,
         crossed,
         magnitude: pairwise_sum(&sizes),
+    }
+}
+
+/// Lane `j`'s step (see [`step_lanes`]): whether it received input, whether it crossed, its
+/// magnitude.
+#[inline(always)]
+fn lane_step<M: ClockedModel>(
+    model: &M,
+    block: &mut [[f64; BLOCK]],
+    t: u32,
+    (exc, inh): (&mut [f64], &mut [f64]),
+    advance: &impl Fn(&mut M::State, f64, f64),
+    j: usize,
+) -> (bool, bool, f64) {
+    let mut s: M::State = load(block, j);
+    let input = (
+        std::mem::replace(&mut exc[j], -0.0),
+        std::mem::replace(&mut inh[j], -0.0),
+    );
+    advance(&mut s, input.0, input.1);
+    store_leading(block, j, &s, M::ADVANCED_FIELDS);
+    (
+        (input.0.to_bits() | input.1.to_bits()) != (-0.0f64).to_bits(),
+        model.crossed(&s, t),
+        M::magnitude(&s),
+    )
+}
+
+/// Write the first `fields` fields of neuron `lane`'s record into `block`.
+#[inline(always)]
+fn store_leading<S: Record>(block: &mut [[f64; BLOCK]], lane: usize, record: &S, fields: usize) {
+    let block = &mut block[..fields.min(S::FIELDS)];
+    for (row, field) in block.iter_mut().zip(record.fields()) {
+        row[lane] = field;
     }
 }
 
