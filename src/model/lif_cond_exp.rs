@@ -52,7 +52,7 @@
 
 use super::method::Method;
 use super::{
-    BLOCK, ClockedModel, Lanes, MAX_VARIABLES, ParamError, Synapses, below, finite,
+    BLOCK, BlockInputs, ClockedModel, Lanes, MAX_VARIABLES, ParamError, Synapses, below, finite,
     largest_magnitude, load, positive, potential, refractory_steps, step_lanes,
 };
 use crate::neuron::UpdateOperations;
@@ -406,8 +406,7 @@ impl LifCondExp {
         &self,
         block: &mut [[f64; BLOCK]],
         t: u32,
-        exc: &mut [f64],
-        inh: &mut [f64],
+        inputs: &mut impl BlockInputs,
     ) -> Lanes {
         let method = match METHOD {
             EULER => Method::Euler,
@@ -420,7 +419,7 @@ impl LifCondExp {
             self,
             block,
             t,
-            (exc, inh),
+            inputs,
             #[inline(always)]
             |s: &mut State, e, i| self.advance_by::<FAST>(method, s, time, e, i),
         )
@@ -451,6 +450,7 @@ impl ClockedModel for LifCondExp {
     const VARIABLES: &'static [&'static str] = &["v_mv", "g_exc_ns", "g_inh_ns"];
     const SYNAPSES: Synapses = Synapses::Conductance;
     const ADVANCED_FIELDS: usize = 3;
+    const DIRECT_INPUTS: Option<[usize; 2]> = Some([1, 2]);
 
     fn new(p: Params, dt_ms: f64) -> Result<Self, ParamError> {
         let tau_m = positive("tau_m_ms", p.tau_m_ms)?;
@@ -535,25 +535,24 @@ impl ClockedModel for LifCondExp {
         &self,
         block: &mut [[f64; BLOCK]],
         t: u32,
-        exc: &mut [f64],
-        inh: &mut [f64],
+        inputs: &mut impl BlockInputs,
     ) -> Lanes {
         // The method chosen once per block: each loop is branch-free. (Plain loops, not
         // closures: a closure that is not inlined would lose the caller's target features.)
         match self.method {
-            Method::Euler => self.advance_all::<EULER, false>(block, t, exc, inh),
-            Method::Rk4 => self.advance_all::<RK4, false>(block, t, exc, inh),
+            Method::Euler => self.advance_all::<EULER, false>(block, t, inputs),
+            Method::Rk4 => self.advance_all::<RK4, false>(block, t, inputs),
             Method::IntegratingFactor | Method::Izhikevich2003 => {
                 // The fast step alone where every neuron of the block is within its bound.
                 let mut all_fast = true;
-                for lane in 0..exc.len().min(BLOCK) {
+                for lane in 0..inputs.lanes() {
                     let s: State = load(block, lane);
                     all_fast &= self.within_fast_bound(s.g_exc, s.g_inh);
                 }
                 if all_fast {
-                    self.advance_all::<INTEGRATING_FACTOR, true>(block, t, exc, inh)
+                    self.advance_all::<INTEGRATING_FACTOR, true>(block, t, inputs)
                 } else {
-                    self.advance_all::<INTEGRATING_FACTOR, false>(block, t, exc, inh)
+                    self.advance_all::<INTEGRATING_FACTOR, false>(block, t, inputs)
                 }
             }
         }
@@ -610,7 +609,7 @@ impl ClockedModel for LifCondExp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::store;
+    use crate::model::{Accumulated, store};
 
     fn model() -> LifCondExp {
         let params: Params = toml::from_str(
@@ -662,7 +661,11 @@ mod tests {
             let input = |j: usize| if j.is_multiple_of(3) { -0.0 } else { 1.5 };
             let mut exc: Vec<f64> = (0..lanes).map(input).collect();
             let mut inh = vec![-0.0; lanes];
-            let found = m.advance_block(&mut block, 4, &mut exc, &mut inh);
+            let mut inputs = Accumulated {
+                exc: &mut exc,
+                inh: &mut inh,
+            };
+            let found = m.advance_block(&mut block, 4, &mut inputs);
             assert!(exc.iter().chain(&inh).all(|x| x.to_bits() == (-0.0f64).to_bits()));
             let mut magnitude = 0.0;
             for (j, s) in states.iter().enumerate() {

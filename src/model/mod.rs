@@ -11,7 +11,8 @@
 //! * **Clocked** models (one file each in this folder): models whose state cannot be predicted
 //!   rigorously between inputs (nonlinear, or linear with time-varying coefficients). Their
 //!   populations are updated every step in both engines (the event engine still delivers their
-//!   synaptic events event-driven, into dense per-neuron accumulators), so their neuron updates
+//!   synaptic events event-driven, into dense per-neuron accumulators, or straight into the
+//!   fields of a model that declares [`ClockedModel::DIRECT_INPUTS`]), so their neuron updates
 //!   equal their clock-equivalent updates, and both engines give the same spikes.
 //!
 //! # Adding a model
@@ -264,6 +265,14 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     /// as the end of a refractory period, change only at [`Self::reset`]): a block's step
     /// writes back only these.
     const ADVANCED_FIELDS: usize = <Self::State as Record>::FIELDS;
+    /// The fields (excitatory, inhibitory) that take the step's inputs, for a model whose
+    /// [`Self::advance`] adds each input to a field of its own (`field = advanced field +
+    /// input`) and uses it for nothing else in the step (for the potential or the crossing):
+    /// the engine then steps its neurons without inputs and adds each input event straight
+    /// into its field afterwards, instead of summing the inputs in accumulators that every
+    /// step reads and clears (a third of a small model's memory traffic). The sums differ in
+    /// rounding only (each event added to the field in turn), the same in both engines.
+    const DIRECT_INPUTS: Option<[usize; 2]> = None;
 
     /// Check the parameters and precompute what the update needs for step `dt_ms`.
     fn new(params: Self::Params, dt_ms: f64) -> Result<Self, ParamError>;
@@ -291,8 +300,8 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     /// add the inputs arriving at `t`. Written without branches that depend on the state
     /// (selects instead), so that the engine's loop over a block of neurons vectorizes.
     fn advance(&self, state: &mut Self::State, t: u32, in_exc: f64, in_inh: f64);
-    /// Step `t` of the neurons of a block (one per input, at most [`BLOCK`]): which received
-    /// input, [`Self::advance`] with their inputs (left at -0.0), which crossed and their
+    /// Step `t` of the neurons of a block (one per lane of `inputs`, at most [`BLOCK`]): which
+    /// received input, [`Self::advance`] with their inputs, which crossed and their
     /// magnitudes, in one pass ([`step_lanes`]). A model with several methods overrides it to
     /// choose the method once per block, so that the loop over the block holds no branch and
     /// vectorizes.
@@ -301,15 +310,14 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
         &self,
         block: &mut [[f64; BLOCK]],
         t: u32,
-        exc: &mut [f64],
-        inh: &mut [f64],
+        inputs: &mut impl BlockInputs,
     ) -> Lanes {
         // (The closure inlined: a call would lose the caller's target features.)
         step_lanes(
             self,
             block,
             t,
-            (exc, inh),
+            inputs,
             #[inline(always)]
             |s: &mut Self::State, e, i| self.advance(s, t, e, i),
         )
@@ -376,14 +384,43 @@ pub trait ClockedStates: Debug + Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Step `t` of every neuron: inputs taken from `exc` and `inh` (which are left at -0.0),
-    /// the indices (plus `lo`) of spiking neurons pushed to `spikes`, bit `i` of `received`
-    /// set where neuron `i` had an input. Returns the sum of the magnitudes of the states.
+    /// Step `t` of every neuron: inputs taken from `exc` and `inh` (which are left at -0.0;
+    /// unused by a model with direct inputs, see [`Self::direct_inputs`]), the indices (plus
+    /// `lo`) of spiking neurons pushed to `spikes`, bit `i` of `received` set where neuron `i`
+    /// had an input. Returns the sum of the magnitudes of the states.
     fn update(&mut self, step: Step<'_>) -> f64;
     /// Neuron `i`'s state variables.
     fn values(&self, i: usize, out: &mut [f64; MAX_VARIABLES]);
     /// The first neuron whose state is beyond `bound` or not finite.
     fn find_runaway(&self, bound: f64) -> Option<u32>;
+    /// The fields that take inputs directly, for a model with
+    /// [`ClockedModel::DIRECT_INPUTS`]: its update then takes no inputs, and the step's input
+    /// events are added into these after it.
+    fn direct_inputs(&mut self) -> Option<DirectInputs<'_>>;
+}
+
+/// The state fields a clocked population's inputs are added into, for a model with
+/// [`ClockedModel::DIRECT_INPUTS`].
+#[derive(Debug)]
+pub struct DirectInputs<'a> {
+    blocks: &'a mut [[f64; BLOCK]],
+    /// Rows per block: the fields of a record.
+    rows_per_block: usize,
+    /// The field of each receptor.
+    rows: [usize; 2],
+}
+
+impl DirectInputs<'_> {
+    /// Add `w` into local neuron `i`'s field of `receptor` (0 excitatory, 1 inhibitory).
+    #[inline(always)]
+    pub fn add(&mut self, i: usize, receptor: usize, w: f64) {
+        let row = if receptor == 0 {
+            self.rows[0]
+        } else {
+            self.rows[1]
+        };
+        self.blocks[i / BLOCK * self.rows_per_block + row][i % BLOCK] += w;
+    }
 }
 
 /// What one step of a [`ClockedStates`] reads and writes.
@@ -433,10 +470,10 @@ impl<M: ClockedModel> CompiledModel for Compiled<M> {
     }
     fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates> {
         const { assert!(M::State::FIELDS <= MAX_FIELDS) };
-        let fields = M::State::FIELDS;
-        let mut blocks = vec![[0.0; BLOCK]; initial.len().div_ceil(BLOCK) * fields];
+        let rows = M::State::FIELDS;
+        let mut blocks = vec![[0.0; BLOCK]; initial.len().div_ceil(BLOCK) * rows];
         for (i, values) in initial.iter().enumerate() {
-            let block = &mut blocks[i / BLOCK * fields..];
+            let block = &mut blocks[i / BLOCK * rows..];
             store(block, i % BLOCK, &self.0.with_values(values));
         }
         Box::new(States {
@@ -497,6 +534,14 @@ impl<M: ClockedModel> ClockedStates for States<M> {
         let beyond = |i: &usize| !(M::magnitude(&self.get(*i)) <= bound);
         (0..self.len).find(beyond).map(|i| i as u32)
     }
+
+    fn direct_inputs(&mut self) -> Option<DirectInputs<'_>> {
+        M::DIRECT_INPUTS.map(|rows| DirectInputs {
+            blocks: &mut self.blocks,
+            rows_per_block: M::State::FIELDS,
+            rows,
+        })
+    }
 }
 
 /// [`ClockedStates::update`] compiled for AVX2 (4 lanes of f64 instead of SSE2's 2) and FMA.
@@ -522,52 +567,179 @@ unsafe fn update_avx512<M: ClockedModel>(states: &mut States<M>, step: Step<'_>)
 #[inline(always)]
 fn update_blocks<M: ClockedModel>(states: &mut States<M>, step: Step<'_>) -> f64 {
     let model = &*states.model;
-    let t = step.t;
+    let len = states.len;
+    let Step {
+        t,
+        exc,
+        inh,
+        lo,
+        spikes,
+        received,
+    } = step;
+    let mut out = BlockOutputs {
+        t,
+        lo,
+        spikes,
+        received,
+    };
+    let blocks = states.blocks.chunks_mut(M::State::FIELDS).enumerate();
     let mut magnitudes = 0.0f64;
-    let blocks = states
-        .blocks
-        .chunks_mut(M::State::FIELDS)
-        .zip(step.exc.chunks_mut(BLOCK).zip(step.inh.chunks_mut(BLOCK)));
-    for (w, (block, (exc, inh))) in blocks.enumerate() {
-        // A whole block is stepped with its length known (every pass one run of whole
-        // vectors); the population's last block, if short, with its own.
-        let lanes = exc.len().min(BLOCK);
-        let (received, mut crossed, size) = if lanes == BLOCK {
-            block_step(model, block, t, &mut exc[..BLOCK], &mut inh[..BLOCK], BLOCK)
-        } else {
-            block_step(model, block, t, exc, inh, lanes)
-        };
-        step.received[w] |= received;
-        magnitudes += size;
-        while crossed != 0 {
-            let b = crossed.trailing_zeros() as usize;
-            crossed &= crossed - 1;
-            let mut s: M::State = load(block, b);
-            model.reset(&mut s, t);
-            store(block, b, &s);
-            step.spikes.push(step.lo + (w * BLOCK + b) as u32);
+    if M::DIRECT_INPUTS.is_some() {
+        for (w, block) in blocks {
+            let lanes = (len - w * BLOCK).min(BLOCK);
+            magnitudes += block_step(model, block, w, &mut NoInputs { lanes }, &mut out);
+        }
+    } else {
+        for ((w, block), (exc, inh)) in blocks.zip(exc.chunks_mut(BLOCK).zip(inh.chunks_mut(BLOCK)))
+        {
+            let mut inputs = Accumulated { exc, inh };
+            magnitudes += block_step(model, block, w, &mut inputs, &mut out);
         }
     }
     magnitudes
 }
 
-/// Step `t` of the first `lanes` neurons of a block (see [`ClockedModel::advance_block`]).
+/// Where a block's step writes its spikes and received bits.
+struct BlockOutputs<'a> {
+    t: u32,
+    lo: u32,
+    spikes: &'a mut Vec<u32>,
+    received: &'a mut [u64],
+}
+
+/// Step `t` of block `w`'s neurons (see [`ClockedModel::advance_block`]), then the reset of
+/// those that crossed; returns the sum of their magnitudes.
 #[inline(always)]
-fn block_step<M: ClockedModel>(
+fn block_step<M: ClockedModel, I: BlockInputs>(
     model: &M,
     block: &mut [[f64; BLOCK]],
-    t: u32,
-    exc: &mut [f64],
-    inh: &mut [f64],
-    lanes: usize,
-) -> (u64, u64, f64) {
-    let (exc, inh) = (&mut exc[..lanes], &mut inh[..lanes]);
-    let Lanes {
-        received,
-        crossed,
-        magnitude,
-    } = model.advance_block(block, t, exc, inh);
-    (received, crossed, magnitude)
+    w: usize,
+    inputs: &mut I,
+    out: &mut BlockOutputs<'_>,
+) -> f64 {
+    let t = out.t;
+    // A whole block is stepped with its length known (every pass one run of whole vectors);
+    // the population's last block, if short, with its own.
+    let lanes = if inputs.lanes() == BLOCK {
+        model.advance_block(block, t, &mut inputs.whole())
+    } else {
+        model.advance_block(block, t, inputs)
+    };
+    out.received[w] |= lanes.received;
+    let mut crossed = lanes.crossed;
+    while crossed != 0 {
+        let b = crossed.trailing_zeros() as usize;
+        crossed &= crossed - 1;
+        let mut s: M::State = load(block, b);
+        model.reset(&mut s, t);
+        store(block, b, &s);
+        out.spikes.push(out.lo + (w * BLOCK + b) as u32);
+    }
+    lanes.magnitude
+}
+
+/// Where a block's step takes each lane's inputs from.
+pub trait BlockInputs {
+    /// The same inputs with [`BLOCK`] lanes known at compile time (only called when
+    /// [`Self::lanes`] is `BLOCK`).
+    type Whole<'b>: BlockInputs
+    where
+        Self: 'b;
+    /// The lanes (neurons) of the block, at most [`BLOCK`].
+    fn lanes(&self) -> usize;
+    /// Lane `j`'s excitatory and inhibitory inputs, taken (an accumulator is left at -0.0).
+    fn take(&mut self, j: usize) -> (f64, f64);
+    /// See [`Self::Whole`].
+    fn whole(&mut self) -> Self::Whole<'_>;
+}
+
+/// Inputs summed in accumulators, one per lane and receptor, left at -0.0 (an accumulator
+/// that received nothing is still -0.0: sign bit set, no other).
+#[derive(Debug)]
+pub struct Accumulated<'a> {
+    /// Excitatory sums.
+    pub exc: &'a mut [f64],
+    /// Inhibitory sums.
+    pub inh: &'a mut [f64],
+}
+
+impl BlockInputs for Accumulated<'_> {
+    type Whole<'b>
+        = Accumulated<'b>
+    where
+        Self: 'b;
+
+    #[inline(always)]
+    fn lanes(&self) -> usize {
+        self.exc.len().min(self.inh.len()).min(BLOCK)
+    }
+
+    #[inline(always)]
+    fn take(&mut self, j: usize) -> (f64, f64) {
+        (
+            std::mem::replace(&mut self.exc[j], -0.0),
+            std::mem::replace(&mut self.inh[j], -0.0),
+        )
+    }
+
+    #[inline(always)]
+    fn whole(&mut self) -> Accumulated<'_> {
+        Accumulated {
+            exc: &mut self.exc[..BLOCK],
+            inh: &mut self.inh[..BLOCK],
+        }
+    }
+}
+
+/// No inputs: those of a model with [`ClockedModel::DIRECT_INPUTS`] are added into its
+/// state after the step. Each lane takes -0.0, which the compiler folds away (`x + -0.0` is
+/// `x` for every `x`).
+#[derive(Debug, Clone, Copy)]
+pub struct NoInputs {
+    /// The lanes of the block.
+    pub lanes: usize,
+}
+
+/// [`NoInputs`] of a whole block.
+#[derive(Debug, Clone, Copy)]
+pub struct NoInputsWhole;
+
+impl BlockInputs for NoInputs {
+    type Whole<'b> = NoInputsWhole;
+
+    #[inline(always)]
+    fn lanes(&self) -> usize {
+        self.lanes.min(BLOCK)
+    }
+
+    #[inline(always)]
+    fn take(&mut self, _: usize) -> (f64, f64) {
+        (-0.0, -0.0)
+    }
+
+    #[inline(always)]
+    fn whole(&mut self) -> NoInputsWhole {
+        NoInputsWhole
+    }
+}
+
+impl BlockInputs for NoInputsWhole {
+    type Whole<'b> = NoInputsWhole;
+
+    #[inline(always)]
+    fn lanes(&self) -> usize {
+        BLOCK
+    }
+
+    #[inline(always)]
+    fn take(&mut self, _: usize) -> (f64, f64) {
+        (-0.0, -0.0)
+    }
+
+    #[inline(always)]
+    fn whole(&mut self) -> NoInputsWhole {
+        NoInputsWhole
+    }
 }
 
 /// What the step of a block's neurons found (see [`step_lanes`]).
@@ -597,26 +769,25 @@ fn pairwise_sum(values: &[f64; BLOCK]) -> f64 {
     ((a + e) + (c + g)) + ((b + f) + (d + h))
 }
 
-/// Step `t` of the neurons of a block (one per input, at most [`BLOCK`]) in one pass without
-/// branches (it vectorizes): for each, whether it received input (an accumulator that
-/// received nothing is still -0.0: sign bit set, no other), `advance(state, in_exc, in_inh)`
-/// taking its inputs (and leaving the accumulators at -0.0), its magnitude and whether it
-/// crossed. One pass reads and writes each field once; the engine resets the neurons that
-/// crossed afterwards.
+/// Step `t` of the neurons of a block (one per lane of `inputs`) in one pass without
+/// branches (it vectorizes): for each, whether it received input (see [`Accumulated`]),
+/// `advance(state, in_exc, in_inh)` taking its inputs, its magnitude and whether it crossed.
+/// One pass reads and writes each field once; the engine resets the neurons that crossed
+/// afterwards.
 #[inline(always)]
 pub fn step_lanes<M: ClockedModel>(
     model: &M,
     block: &mut [[f64; BLOCK]],
     t: u32,
-    (exc, inh): (&mut [f64], &mut [f64]),
+    inputs: &mut impl BlockInputs,
     advance: impl Fn(&mut M::State, f64, f64),
 ) -> Lanes {
     let block = &mut block[..M::State::FIELDS];
-    let lanes = exc.len().min(inh.len()).min(BLOCK);
+    let lanes = inputs.lanes();
     let (mut received, mut crossed) = (0u64, 0u64);
     let mut sizes = [0.0f64; BLOCK];
     for (j, size) in sizes.iter_mut().enumerate().take(lanes) {
-        let (r, c, magnitude) = lane_step(model, block, t, (exc, inh), &advance, j);
+        let (r, c, magnitude) = lane_step(model, block, t, inputs, &advance, j);
         received |= u64::from(r) << j;
         crossed |= u64::from(c) << j;
         *size = magnitude;
@@ -635,15 +806,12 @@ fn lane_step<M: ClockedModel>(
     model: &M,
     block: &mut [[f64; BLOCK]],
     t: u32,
-    (exc, inh): (&mut [f64], &mut [f64]),
+    inputs: &mut impl BlockInputs,
     advance: &impl Fn(&mut M::State, f64, f64),
     j: usize,
 ) -> (bool, bool, f64) {
     let mut s: M::State = load(block, j);
-    let input = (
-        std::mem::replace(&mut exc[j], -0.0),
-        std::mem::replace(&mut inh[j], -0.0),
-    );
+    let input = inputs.take(j);
     advance(&mut s, input.0, input.1);
     store_leading(block, j, &s, M::ADVANCED_FIELDS);
     (

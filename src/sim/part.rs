@@ -8,7 +8,7 @@
 use super::input::PoissonField;
 use super::ring::{Bundle, WakeQueue};
 use super::tables::RunTables;
-use crate::model::ClockedStates;
+use crate::model::{ClockedStates, DirectInputs};
 use crate::network::compiled::{CompiledNetwork, PopulationKind, Weights};
 use crate::network::kernel::{Kernel, KernelScratch};
 use crate::neuron::{Anchor, Checked, Dynamics, ExactModel, Model, Prediction, with_exact_model};
@@ -144,6 +144,10 @@ pub(super) struct Part {
     /// then marks nothing, sums into `dense_inputs` instead of the records, and the update
     /// visits every neuron.
     pub all_touched: bool,
+    /// A clocked part whose model takes its inputs straight into its state
+    /// ([`crate::model::ClockedModel::DIRECT_INPUTS`]): it is updated before its delivery,
+    /// which adds each input event into the state and marks its target in `touched`.
+    pub direct: bool,
     /// With `all_touched`: the inputs of the step in two dense arrays, 8 bytes per neuron and
     /// receptor. Every neuron is visited in order anyway, so dense arrays (8 neurons per cache
     /// line) serve delivery's random accesses better than the 64-byte records.
@@ -195,7 +199,7 @@ pub(super) struct Part {
     pub runaway: Option<u32>,
     /// The states of a clocked population's neurons (see [`crate::model`]), which then have
     /// no records in `slots`: every neuron is updated every step, its inputs summed in
-    /// `dense_inputs`.
+    /// `dense_inputs` (or, with `direct`, added into its state after the update).
     pub clocked: Option<Box<dyn ClockedStates>>,
     /// Scratch: the synapses of one kernel delivery, targets (population indices) and
     /// weights, and the kernel's own scratch.
@@ -235,6 +239,7 @@ impl Part {
             marked: Vec::new(),
             n_marked: 0,
             all_touched: false,
+            direct: false,
             dense_sums: false,
             dense_inputs: DenseInputs::default(),
             drives: Vec::new(),
@@ -254,8 +259,14 @@ impl Part {
     }
 
     /// A part of a clocked population: neurons `lo .. lo + states.len()`.
-    pub fn new_clocked(pop: usize, rank: usize, lo: u32, states: Box<dyn ClockedStates>) -> Self {
+    pub fn new_clocked(
+        pop: usize,
+        rank: usize,
+        lo: u32,
+        mut states: Box<dyn ClockedStates>,
+    ) -> Self {
         let n = states.len();
+        let direct = states.direct_inputs().is_some();
         let mut part = Part::new(pop, rank, lo, &[]);
         part.touched = {
             let mut v = vec![0; n.div_ceil(64) + TAIL_PAD_WORDS];
@@ -264,6 +275,10 @@ impl Part {
         };
         part.clocked = Some(states);
         part.set_all_touched();
+        if direct {
+            part.direct = true;
+            part.dense_inputs = DenseInputs::default();
+        }
         part
     }
 
@@ -347,7 +362,10 @@ impl Part {
         receptor: usize,
         weight: f64,
     ) {
-        if self.all_touched {
+        if self.direct {
+            direct_inputs(&mut self.clocked).add(i, receptor, weight);
+            self.touched[i >> 6] |= 1 << (i & 63);
+        } else if self.all_touched {
             self.dense_inputs.add(i, receptor, weight);
         } else if self.fold {
             let (target, weight) = (std::iter::once(i), std::iter::once(weight));
@@ -385,11 +403,25 @@ impl Part {
             _ => unreachable!("parts hold neurons"),
         };
         self.external.clear();
+        if self.direct {
+            self.update_clocked(t);
+            lap.record(&mut self.phase_ns[Phase::Updates as usize]);
+        }
         let mut drives = std::mem::take(&mut self.drives);
         for d in &mut drives {
             let mut events = 0u64;
             let (lo, r, w) = (self.lo, d.receptor, d.weight);
-            if d.field.is_dense() {
+            if d.field.is_dense() && self.direct {
+                let (by_count, touched) = (&d.input_by_count, &mut self.touched);
+                let mut inputs = direct_inputs(&mut self.clocked);
+                d.field.step_dense(|k, c| {
+                    if c > 0 {
+                        events += u64::from(c);
+                        inputs.add(k, r, by_count[c as usize]);
+                        touched[k >> 6] |= 1 << (k & 63);
+                    }
+                });
+            } else if d.field.is_dense() {
                 // Every neuron of the part, zero counts included (no branch on the count).
                 // A zero count adds -0.0, which leaves an untouched accumulator at -0.0 (see
                 // `DenseInputs`).
@@ -415,6 +447,7 @@ impl Part {
         lap.record(&mut self.phase_ns[Phase::Delivery as usize]);
         match dynamics {
             Some(dynamics) => self.update_exact(dynamics, t, event, &mut lap),
+            None if self.direct => {}
             None => {
                 self.update_clocked(t);
                 lap.record(&mut self.phase_ns[Phase::Updates as usize]);
@@ -594,41 +627,16 @@ impl Part {
             }
             debug_assert!(!self.dense_sums, "dense sums take rows and kernels only");
             let touched = &mut self.touched;
-            let (slots, dense) = (&mut self.slots[..], &mut self.dense_inputs);
-            match (weights, self.all_touched) {
-                (Weights::Constant(w), false) => {
-                    accumulate::<true, _>(slots, r, touched, targets, lo, std::iter::repeat(*w))
-                }
-                (Weights::Constant(w), true) => {
-                    accumulate::<false, _>(dense, r, touched, targets, lo, std::iter::repeat(*w))
-                }
-                (Weights::PerSynapse(ws), all) => {
-                    let weights = ws[first + a..first + z].iter().map(|&w| f64::from(w));
-                    if all {
-                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
-                    } else {
-                        accumulate::<true, _>(slots, r, touched, targets, lo, weights)
-                    }
-                }
-                (Weights::PerSynapseF64(ws), all) => {
-                    let weights = ws[first + a..first + z].iter().copied();
-                    if all {
-                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
-                    } else {
-                        accumulate::<true, _>(slots, r, touched, targets, lo, weights)
-                    }
-                }
-                (Weights::PerSynapseI8(ws), all) => {
-                    let weights = ws.weights(first + a..first + z, targets);
-                    if all {
-                        accumulate::<false, _>(dense, r, touched, targets, lo, weights)
-                    } else {
-                        accumulate::<true, _>(slots, r, touched, targets, lo, weights)
-                    }
-                }
-                (Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_), _) => {
-                    unreachable!("handled above")
-                }
+            let listed = (targets, lo, first + a..first + z);
+            if self.direct {
+                let inputs = &mut direct_inputs(&mut self.clocked);
+                accumulate_listed::<true, _>(inputs, r, touched, listed, weights);
+            } else if self.all_touched {
+                let inputs = &mut self.dense_inputs;
+                accumulate_listed::<false, _>(inputs, r, touched, listed, weights);
+            } else {
+                let slots = &mut self.slots[..];
+                accumulate_listed::<true, _>(slots, r, touched, listed, weights);
             }
         }
     }
@@ -646,6 +654,9 @@ impl Part {
             let weights = row.iter().map(|&w| w.into());
             let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
             self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
+        } else if self.direct {
+            let inputs = &mut direct_inputs(&mut self.clocked);
+            accumulate_row::<true, _, _>(inputs, r, &mut self.touched, row);
         } else if self.all_touched {
             accumulate_row::<false, _, _>(&mut self.dense_inputs, r, &mut self.touched, row);
         } else if self.dense_sums {
@@ -676,6 +687,12 @@ impl Part {
         if self.fold {
             let dynamics = dynamics.expect(FOLDED_HAVE_DYNAMICS);
             self.fold_inputs(dynamics, t, r, 0.., std::iter::empty(), weights);
+        } else if self.direct {
+            let (mut inputs, touched) = (direct_inputs(&mut self.clocked), &mut self.touched);
+            for (i, w) in weights.enumerate() {
+                inputs.add(i, r, w);
+                touched[i >> 6] |= 1 << (i & 63);
+            }
         } else if self.all_touched {
             let dense = &mut self.dense_inputs;
             weights.enumerate().for_each(|(i, w)| dense.add(i, r, w));
@@ -714,6 +731,13 @@ impl Part {
                 weights.push(w);
             });
             self.fold_listed(dynamics, t, r, &targets, weights.iter().copied());
+        } else if self.direct {
+            let (mut inputs, touched) = (direct_inputs(&mut self.clocked), &mut self.touched);
+            kernel.deliver(source, (lo, hi), &mut scratch, |n, w| {
+                let i = (n - lo) as usize;
+                inputs.add(i, r, w);
+                touched[i >> 6] |= 1 << (i & 63);
+            });
         } else if self.all_touched {
             // The same adds, in the same order, as a stored row's.
             let dense = &mut self.dense_inputs;
@@ -1283,6 +1307,21 @@ impl Accumulators for DenseInputs {
     }
 }
 
+impl Accumulators for DirectInputs<'_> {
+    #[inline(always)]
+    fn add(&mut self, i: usize, receptor: usize, w: f64) {
+        DirectInputs::add(self, i, receptor, w);
+    }
+}
+
+/// The state fields a direct part's inputs are added into (see [`Part::direct`]).
+fn direct_inputs(clocked: &mut Option<Box<dyn ClockedStates>>) -> DirectInputs<'_> {
+    clocked
+        .as_mut()
+        .and_then(|states| states.direct_inputs())
+        .expect("direct parts hold clocked states with direct inputs")
+}
+
 /// Neuron `i`'s summed input of the step, leaving zeros: from the dense arrays when the part
 /// uses them (`all_touched`, or `dense_sums`), else from its record.
 #[inline(always)]
@@ -1319,6 +1358,38 @@ fn accumulate<const MARK: bool, A: Accumulators + ?Sized>(
         acc.add(i, receptor, w);
         if MARK {
             touched[i >> 6] |= 1 << (i & 63);
+        }
+    }
+}
+
+/// The delivery of a bundle of listed synapses: `targets` (population indices, `lo` the
+/// part's first) are the synapses `range` of the projection, whose `weights` are added.
+#[inline(always)]
+fn accumulate_listed<const MARK: bool, A: Accumulators + ?Sized>(
+    acc: &mut A,
+    receptor: usize,
+    touched: &mut [u64],
+    (targets, lo, range): (&[u32], u32, std::ops::Range<usize>),
+    weights: &Weights,
+) {
+    match weights {
+        Weights::Constant(w) => {
+            accumulate::<MARK, _>(acc, receptor, touched, targets, lo, std::iter::repeat(*w))
+        }
+        Weights::PerSynapse(ws) => {
+            let weights = ws[range].iter().map(|&w| f64::from(w));
+            accumulate::<MARK, _>(acc, receptor, touched, targets, lo, weights)
+        }
+        Weights::PerSynapseF64(ws) => {
+            let weights = ws[range].iter().copied();
+            accumulate::<MARK, _>(acc, receptor, touched, targets, lo, weights)
+        }
+        Weights::PerSynapseI8(ws) => {
+            let weights = ws.weights(range, targets);
+            accumulate::<MARK, _>(acc, receptor, touched, targets, lo, weights)
+        }
+        Weights::DenseRows(_) | Weights::DenseRowsI8(_) | Weights::Kernel(_) => {
+            unreachable!("rows and kernels are delivered by their own loops")
         }
     }
 }
