@@ -186,7 +186,7 @@ fn cond_against_reference_with(
             ref_spikes.push(t);
         }
         let mut values = [0.0; MAX_VARIABLES];
-        lif_cond_exp::LifCondExp::values(&state, &mut values);
+        model.values(&state, &mut values);
         worst = worst.max((values[0] - reference[0]).abs());
         if method != "euler" {
             assert!((values[1] - reference[1]).abs() < 1e-8 * reference[1].max(1.0));
@@ -281,7 +281,7 @@ fn adex_rk4_stays_within_1e_6_mv_of_the_reference_below_threshold() {
         assert!(!model.update(&mut state, t, 0.0, 0.0), "spiked at step {t}");
         reference = dormand_prince(&f, reference, dt, 1e-10);
         let mut values = [0.0; MAX_VARIABLES];
-        adex::Adex::values(&state, &mut values);
+        model.values(&state, &mut values);
         worst = worst.max((values[0] - reference[0]).abs());
         lowest_gap = lowest_gap.min(-50.0 - reference[0]);
         assert!((values[1] - reference[1]).abs() < 1e-6);
@@ -542,7 +542,7 @@ fn lif_exp_adapt_is_exact_against_the_reference_and_adapts() {
             spikes.push(t);
         }
         let mut values = [0.0; MAX_VARIABLES];
-        LifExpAdapt::values(&state, &mut values);
+        model.values(&state, &mut values);
         for k in 0..4 {
             worst = worst.max((values[k] - reference[k]).abs());
         }

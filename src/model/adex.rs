@@ -194,7 +194,7 @@ impl ClockedModel for Adex {
         s.ref_end = f64::from(t) + f64::from(self.ref_steps);
     }
 
-    fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {
+    fn values(&self, s: &State, out: &mut [f64; MAX_VARIABLES]) {
         out[..2].copy_from_slice(&[s.v, s.w]);
     }
 

@@ -242,7 +242,7 @@ impl ClockedModel for Izhikevich {
         s.u += in_r(&self.d, s.r);
     }
 
-    fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {
+    fn values(&self, s: &State, out: &mut [f64; MAX_VARIABLES]) {
         out[..3].copy_from_slice(&[s.v, s.u, s.r]);
     }
 

@@ -174,7 +174,7 @@ impl ClockedModel for LifExpAdapt {
         s.ref_end = f64::from(t) + f64::from(self.ref_steps);
     }
 
-    fn values(s: &State, out: &mut [f64; MAX_VARIABLES]) {
+    fn values(&self, s: &State, out: &mut [f64; MAX_VARIABLES]) {
         out.copy_from_slice(&[s.v, s.i_exc, s.i_inh, s.w]);
     }
 

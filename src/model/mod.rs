@@ -283,7 +283,7 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     /// whose defaults depend on a given variable overrides it.
     fn initial_given(&self, v_mv: f64, given: &[Option<f64>; MAX_VARIABLES]) -> Self::State {
         let mut values = [0.0; MAX_VARIABLES];
-        Self::values(&self.initial(v_mv), &mut values);
+        self.values(&self.initial(v_mv), &mut values);
         for (value, given) in values.iter_mut().zip(given) {
             *value = given.unwrap_or(*value);
         }
@@ -343,7 +343,7 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
         self.fire(state, t)
     }
     /// The state variables (in the order of [`Self::VARIABLES`]).
-    fn values(state: &Self::State, out: &mut [f64; MAX_VARIABLES]);
+    fn values(&self, state: &Self::State, out: &mut [f64; MAX_VARIABLES]);
     /// The sum of the magnitudes of the state: not finite if a variable is not.
     fn magnitude(state: &Self::State) -> f64;
     /// The arithmetic of one update, for energy estimates.
@@ -465,7 +465,8 @@ impl<M: ClockedModel> CompiledModel for Compiled<M> {
         given: &[Option<f64>; MAX_VARIABLES],
     ) -> [f64; MAX_VARIABLES] {
         let mut values = [0.0; MAX_VARIABLES];
-        M::values(&self.0.initial_given(v_mv, given), &mut values);
+        self.0
+            .values(&self.0.initial_given(v_mv, given), &mut values);
         values
     }
     fn states(&self, initial: &[[f64; MAX_VARIABLES]]) -> Box<dyn ClockedStates> {
@@ -526,7 +527,7 @@ impl<M: ClockedModel> ClockedStates for States<M> {
     }
 
     fn values(&self, i: usize, out: &mut [f64; MAX_VARIABLES]) {
-        M::values(&self.get(i), out);
+        self.model.values(&self.get(i), out);
     }
 
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what makes NaN beyond
