@@ -261,10 +261,6 @@ pub trait ClockedModel: Debug + Clone + Send + Sync + Sized + 'static {
     const VARIABLES: &'static [&'static str];
     /// How inputs are weighted.
     const SYNAPSES: Synapses;
-    /// How many of the state's leading fields [`Self::advance`] may change (the others, such
-    /// as the end of a refractory period, change only at [`Self::reset`]): a block's step
-    /// writes back only these.
-    const ADVANCED_FIELDS: usize = <Self::State as Record>::FIELDS;
     /// The fields (excitatory, inhibitory) that take the step's inputs, for a model whose
     /// [`Self::advance`] adds each input to a field of its own (`field = advanced field +
     /// input`) and uses it for nothing else in the step (for the potential or the crossing):
@@ -701,7 +697,9 @@ pub struct NoInputs {
     pub lanes: usize,
 }
 
-/// [`NoInputs`] of a whole block.
+/// [`NoInputs`] of a whole block: a type of its own, so that the lane count is one in the
+/// type (`NoInputs { lanes: BLOCK }` measured slower: its count was not carried into the
+/// loop as a constant).
 #[derive(Debug, Clone, Copy)]
 pub struct NoInputsWhole;
 
@@ -814,21 +812,12 @@ fn lane_step<M: ClockedModel>(
     let mut s: M::State = load(block, j);
     let input = inputs.take(j);
     advance(&mut s, input.0, input.1);
-    store_leading(block, j, &s, M::ADVANCED_FIELDS);
+    store(block, j, &s);
     (
         (input.0.to_bits() | input.1.to_bits()) != (-0.0f64).to_bits(),
         model.crossed(&s, t),
         M::magnitude(&s),
     )
-}
-
-/// Write the first `fields` fields of neuron `lane`'s record into `block`.
-#[inline(always)]
-fn store_leading<S: Record>(block: &mut [[f64; BLOCK]], lane: usize, record: &S, fields: usize) {
-    let block = &mut block[..fields.min(S::FIELDS)];
-    for (row, field) in block.iter_mut().zip(record.fields()) {
-        row[lane] = field;
-    }
 }
 
 /// A clocked model as the registry lists it: its name and how to build it from a
