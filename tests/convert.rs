@@ -570,3 +570,99 @@ fn early_exit_keeps_the_class_and_sops_of_its_exit_step() {
         assert_eq!(e.mean_steps, f64::from(t.t));
     }
 }
+
+/// The layered loop (the event engine's arithmetic for chains of dense `if` layers) gives the
+/// general engine's report, every count and diagnostic bit for bit: on `mlp_small` and on a
+/// random 784-48-24-10 network whose spiking hidden layers receive spikes, under the options
+/// that change its dynamics (reset, initial potential, read-out, normalization) and with an
+/// early exit. Quantized layers and spike-encoded inputs run on the general engine.
+#[test]
+fn layered_loop_gives_the_general_engines_report() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut layer = |name: &str, n_in: usize, n_out: usize, relu: bool| {
+        let mut uniform = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.45) * 0.3
+        };
+        DenseLayer {
+            name: name.into(),
+            n_in,
+            n_out,
+            weight: (0..n_in * n_out).map(|_| uniform()).collect(),
+            bias: (0..n_out).map(|_| uniform() * 0.2).collect(),
+            relu,
+        }
+    };
+    let random = Ann::dense(vec![
+        layer("fc1", 784, 48, true),
+        layer("fc2", 48, 24, true),
+        layer("fc3", 24, 10, false),
+    ]);
+    let small = convert::load_model(&model(), &LoadOptions::default()).unwrap();
+    let train = load_mnist(&mnist(), Split::Train).unwrap().truncate(300);
+    let test = load_mnist(&mnist(), Split::Test).unwrap().truncate(40);
+    let dir = tempfile::tempdir().unwrap();
+    let variants = [
+        ConvertOptions::default(),
+        ConvertOptions {
+            initial_potential: 0.5,
+            normalization: convert::Normalization::Max,
+            ..Default::default()
+        },
+        ConvertOptions {
+            reset: convert::ConvertReset::Zero,
+            readout: convert::Readout::Spikes,
+            ..Default::default()
+        },
+    ];
+    let rule = Some(EarlyExit {
+        margin: 1.0,
+        steps: 3,
+    });
+    for (k, options) in variants.iter().enumerate() {
+        for (name, ann) in [("small", &small), ("random", &random)] {
+            let c = convert::convert(ann, &train, name, options).unwrap();
+            let path = c.write(&dir.path().join(format!("{name}{k}"))).unwrap().0;
+            let mut cn = ConvertedNetwork::load(&path, 60).unwrap();
+            assert!(cn.runs_layered(), "{name} {k}");
+            let report = |cn: &ConvertedNetwork| {
+                let r = evaluate_with(cn, &test, &[10, 25, 60], Engine::Event, rule, |_| {});
+                let mut v = serde_json::to_value(r.unwrap()).unwrap();
+                v.as_object_mut().unwrap().remove("wall_s");
+                v
+            };
+            let layered = report(&cn);
+            cn.layered_loop = false;
+            assert!(!cn.runs_layered());
+            let general = report(&cn);
+            assert_eq!(layered, general, "{name}, options {k}");
+            let spikes = layered["timesteps"][2]["spikes_per_layer"]
+                .as_array()
+                .unwrap();
+            let hidden = &spikes[1..spikes.len() - 1];
+            assert!(
+                hidden.iter().all(|s| s.as_f64().unwrap() > 0.0),
+                "{spikes:?}"
+            );
+        }
+    }
+    for options in [
+        ConvertOptions {
+            encoding: convert::InputEncoding::Poisson,
+            ..Default::default()
+        },
+        ConvertOptions {
+            quantization: Some(convert::compress::Quantization {
+                bits: 8,
+                scale: convert::compress::ScaleMode::Layer,
+            }),
+            ..Default::default()
+        },
+    ] {
+        let c = convert::convert(&small, &train, "other", &options).unwrap();
+        let path = c.write(&dir.path().join("other")).unwrap().0;
+        assert!(!ConvertedNetwork::load(&path, 10).unwrap().runs_layered());
+    }
+}

@@ -7,6 +7,7 @@
 //! result depends only on the sample (spike-encoded inputs use a random stream per sample), so
 //! the report does not depend on the number of threads.
 
+mod layered;
 pub mod spiking;
 
 use crate::convert::ann::{Ann, DenseLayer, argmax};
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::network::compiled::Weights;
 use crate::network::{CompileOptions, CompiledNetwork, compile, read_spec};
 use crate::sim::{Engine, Runaway, Simulation};
+use layered::{Fallback, LayeredPlan, LayeredRun};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -157,6 +159,17 @@ pub struct ConvertedNetwork {
     /// The output layer's threshold (a quantized layer's in whole-number units; else 1): its
     /// potentials are read in thresholds.
     output_threshold: f64,
+    /// Run samples of the event engine on the layered loop where the network allows it
+    /// (default; the same results, see `layered.rs`); false keeps the general engine.
+    pub layered_loop: bool,
+}
+
+impl ConvertedNetwork {
+    /// Whether the event engine's samples of this network run on the layered loop (see
+    /// [`Self::layered_loop`]): a chain of `if` layers over dense rows from an analog input.
+    pub fn runs_layered(&self) -> bool {
+        self.layered_loop && LayeredPlan::new(self).is_some()
+    }
 }
 
 /// Compile `spec` (read from `path`) for runs of `max_t` steps, the duration named as
@@ -244,6 +257,7 @@ impl ConvertedNetwork {
             layers,
             projections,
             output_threshold,
+            layered_loop: true,
         })
     }
 }
@@ -534,7 +548,18 @@ fn sharded_results(
     done: &(dyn Fn() + Sync),
 ) -> Vec<std::result::Result<SampleResult, Runaway>> {
     let (rank, size) = (ranks.rank(), ranks.size());
-    let run = |i: usize| run_sample(cn, data.image(i), data.labels[i], i, ts, engine, early);
+    let run = |i: usize| {
+        run_sample(
+            cn,
+            None,
+            data.image(i),
+            data.labels[i],
+            i,
+            ts,
+            engine,
+            early,
+        )
+    };
     let mine: Vec<usize> = indices.clone().filter(|i| i % size == rank).collect();
     let local: Vec<_> = mine
         .par_iter()
@@ -597,8 +622,150 @@ fn read_out(readout: Readout, potentials: &[f32], counts: &[u32]) -> (usize, f64
     }
 }
 
+/// What the read-out needs of a sample's run: the general engine's or the layered loop's.
+trait SampleRun {
+    /// Why a run stopped.
+    type Halt;
+    /// Simulate one step.
+    fn advance(&mut self) -> std::result::Result<(), Self::Halt>;
+    /// Add the output layer's spikes since the last call to `counts`.
+    fn take_output_spikes(&mut self, counts: &mut [u32]);
+    /// Output neuron `i`'s potential at the current step.
+    fn output_potential(&self, i: usize) -> f64;
+    /// Synaptic operations so far of the projection into each layer.
+    fn layer_sops(&self) -> Vec<u64>;
+    /// Spikes so far: the input population's, then each layer's.
+    fn spikes(&self) -> Vec<u64>;
+    /// State evaluations so far: all populations, and per layer.
+    fn updates(&self) -> (u64, Vec<u64>);
+    /// Active neuron-steps so far per layer.
+    fn layer_active(&self) -> Vec<u64>;
+    /// Spikes per neuron of each layer so far.
+    fn layer_counts(&self) -> Vec<Vec<u32>>;
+    /// Multiply-accumulates that turned the input into currents.
+    fn input_macs(&self) -> u64;
+}
+
+/// A sample on the general engine.
+struct EngineRun<'a> {
+    cn: &'a ConvertedNetwork,
+    sim: Simulation<'a>,
+    /// Recorded spikes already read out.
+    seen: usize,
+}
+
+impl SampleRun for EngineRun<'_> {
+    type Halt = Runaway;
+
+    fn advance(&mut self) -> std::result::Result<(), Runaway> {
+        self.sim.advance()
+    }
+
+    fn take_output_spikes(&mut self, counts: &mut [u32]) {
+        let out = *self.cn.layers.last().expect("a layer");
+        for &(_, p, i) in &self.sim.recorded.spikes[self.seen..] {
+            if p as usize == out {
+                counts[i as usize] += 1;
+            }
+        }
+        self.seen = self.sim.recorded.spikes.len();
+    }
+
+    fn output_potential(&self, i: usize) -> f64 {
+        let out = *self.cn.layers.last().expect("a layer");
+        self.sim.state(out, i as u32).map_or(0.0, |e| e.v)
+    }
+
+    fn layer_sops(&self) -> Vec<u64> {
+        layer_sops(self.cn, &self.sim)
+    }
+
+    fn spikes(&self) -> Vec<u64> {
+        let spikes = &self.sim.counts.spikes;
+        let mut all = vec![spikes[self.cn.input]];
+        all.extend(self.cn.layers.iter().map(|&l| spikes[l]));
+        all
+    }
+
+    fn updates(&self) -> (u64, Vec<u64>) {
+        let updates = &self.sim.counts.neuron_updates;
+        let layers = self.cn.layers.iter().map(|&l| updates[l]).collect();
+        (updates.iter().sum(), layers)
+    }
+
+    fn layer_active(&self) -> Vec<u64> {
+        let active = &self.sim.counts.active_neuron_steps;
+        self.cn.layers.iter().map(|&l| active[l]).collect()
+    }
+
+    fn layer_counts(&self) -> Vec<Vec<u32>> {
+        let (cn, sim) = (self.cn, &self.sim);
+        cn.layers
+            .iter()
+            .map(|&l| {
+                let mut c = vec![0u32; cn.net.populations[l].size as usize];
+                for &(_, p, i) in &sim.recorded.spikes {
+                    if p as usize == l {
+                        c[i as usize] += 1;
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+
+    fn input_macs(&self) -> u64 {
+        self.sim.counts.current_macs.iter().sum()
+    }
+}
+
+impl SampleRun for LayeredRun<'_> {
+    type Halt = Fallback;
+
+    fn advance(&mut self) -> std::result::Result<(), Fallback> {
+        LayeredRun::advance(self)
+    }
+
+    fn take_output_spikes(&mut self, counts: &mut [u32]) {
+        counts.copy_from_slice(self.output_spikes());
+    }
+
+    fn output_potential(&self, i: usize) -> f64 {
+        LayeredRun::output_potential(self, i)
+    }
+
+    fn layer_sops(&self) -> Vec<u64> {
+        LayeredRun::layer_sops(self)
+    }
+
+    fn spikes(&self) -> Vec<u64> {
+        LayeredRun::spikes(self)
+    }
+
+    fn updates(&self) -> (u64, Vec<u64>) {
+        let layers = self.layer_updates();
+        (layers.iter().sum(), layers)
+    }
+
+    fn layer_active(&self) -> Vec<u64> {
+        LayeredRun::layer_active(self)
+    }
+
+    fn layer_counts(&self) -> Vec<Vec<u32>> {
+        LayeredRun::layer_counts(self)
+    }
+
+    fn input_macs(&self) -> u64 {
+        LayeredRun::input_macs(self)
+    }
+}
+
+/// One sample: on the layered loop when `layered` is given and the loop keeps it, else on
+/// the general engine (the same results).
+#[allow(clippy::too_many_arguments)]
 fn run_sample(
     cn: &ConvertedNetwork,
+    layered: Option<&LayeredPlan>,
     x: &[f32],
     label: u32,
     index: usize,
@@ -607,8 +774,26 @@ fn run_sample(
     early: Option<EarlyExit>,
 ) -> std::result::Result<SampleResult, Runaway> {
     let values: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-    let mut sim =
-        Simulation::with_analog_input(&cn.net, engine, &[(cn.input, &values)], index as u64);
+    if let Some(plan) = layered
+        && let Ok(run) = LayeredRun::new(plan, cn, &values)
+        && let Ok(result) = read_sample(cn, run, label, ts, early)
+    {
+        return Ok(result);
+    }
+    let sim = Simulation::with_analog_input(&cn.net, engine, &[(cn.input, &values)], index as u64);
+    let run = EngineRun { cn, sim, seen: 0 };
+    read_sample(cn, run, label, ts, early)
+}
+
+/// Run a sample to the longest T, reading the prediction and the counts at every T (and
+/// watching for an early exit).
+fn read_sample<R: SampleRun>(
+    cn: &ConvertedNetwork,
+    mut run: R,
+    label: u32,
+    ts: &[u32],
+    early: Option<EarlyExit>,
+) -> std::result::Result<SampleResult, R::Halt> {
     let out = *cn.layers.last().expect("a layer");
     let out_size = cn.net.populations[out].size as usize;
     let mut result = SampleResult {
@@ -618,32 +803,23 @@ fn run_sample(
         updates: Vec::with_capacity(ts.len()),
         layer_updates: Vec::with_capacity(ts.len()),
         layer_active: Vec::with_capacity(ts.len()),
-        input_macs: sim.counts.current_macs.iter().sum(),
+        input_macs: run.input_macs(),
         counts: Vec::new(),
         potentials: Vec::new(),
         early: Vec::new(),
     };
     let mut out_counts = vec![0u32; out_size];
-    let mut seen = 0usize;
     let max_t = *ts.last().expect("a time step");
     let (mut exit, mut streak) = (None::<Exit>, (usize::MAX, 0u32));
     for t in 1..=max_t {
-        sim.advance()?;
+        run.advance()?;
         let watching = early.is_some() && exit.is_none();
         if !ts.contains(&t) && !watching {
             continue;
         }
-        for &(_, p, i) in &sim.recorded.spikes[seen..] {
-            if p as usize == out {
-                out_counts[i as usize] += 1;
-            }
-        }
-        seen = sim.recorded.spikes.len();
-        let potentials: Vec<f32> = (0..out_size as u32)
-            .map(|i| {
-                sim.state(out, i)
-                    .map_or(0.0, |e| (e.v / cn.output_threshold) as f32)
-            })
+        run.take_output_spikes(&mut out_counts);
+        let potentials: Vec<f32> = (0..out_size)
+            .map(|i| (run.output_potential(i) / cn.output_threshold) as f32)
             .collect();
         let (predicted, lead) = read_out(cn.conversion.readout, &potentials, &out_counts);
         if let (Some(rule), true) = (early, watching) {
@@ -653,7 +829,7 @@ fn run_sample(
                 (true, false) => (predicted, 1),
             };
             if streak.1 >= rule.steps {
-                let sops = layer_sops(cn, &sim).iter().sum();
+                let sops = run.layer_sops().iter().sum();
                 exit = Some(Exit {
                     step: t,
                     predicted,
@@ -669,44 +845,21 @@ fn run_sample(
                 Some(e) => (e.predicted == label as usize, e.sops, e.step),
                 None => (
                     predicted == label as usize,
-                    layer_sops(cn, &sim).iter().sum(),
+                    run.layer_sops().iter().sum(),
                     t,
                 ),
             });
         }
         result.correct.push(predicted == label as usize);
-        result.sops.push(layer_sops(cn, &sim));
-        let mut spikes = vec![sim.counts.spikes[cn.input]];
-        spikes.extend(cn.layers.iter().map(|&l| sim.counts.spikes[l]));
-        result.spikes.push(spikes);
-        result.updates.push(sim.counts.neuron_updates.iter().sum());
-        result.layer_updates.push(
-            cn.layers
-                .iter()
-                .map(|&l| sim.counts.neuron_updates[l])
-                .collect(),
-        );
-        result.layer_active.push(
-            cn.layers
-                .iter()
-                .map(|&l| sim.counts.active_neuron_steps[l])
-                .collect(),
-        );
+        result.sops.push(run.layer_sops());
+        result.spikes.push(run.spikes());
+        let (updates, layer_updates) = run.updates();
+        result.updates.push(updates);
+        result.layer_updates.push(layer_updates);
+        result.layer_active.push(run.layer_active());
         result.potentials = potentials.iter().map(|&v| f64::from(v)).collect();
     }
-    result.counts = cn
-        .layers
-        .iter()
-        .map(|&l| {
-            let mut c = vec![0u32; cn.net.populations[l].size as usize];
-            for &(_, p, i) in &sim.recorded.spikes {
-                if p as usize == l {
-                    c[i as usize] += 1;
-                }
-            }
-            c
-        })
-        .collect();
+    result.counts = run.layer_counts();
     Ok(result)
 }
 
@@ -838,6 +991,9 @@ pub fn evaluate_over(
         .collect();
     let mut nonzero_macs = vec![0f64; cn.layers.len()];
     let mut ann_correct = 0usize;
+    let layered = (engine == Engine::Event && ranks.is_none() && cn.layered_loop)
+        .then(|| LayeredPlan::new(cn))
+        .flatten();
     let done = std::sync::atomic::AtomicUsize::new(0);
     // Samples run in parallel a chunk at a time; their diagnostics are summed in sample order,
     // so the report does not depend on the threads, and only a chunk's activations are held.
@@ -853,7 +1009,8 @@ pub fn evaluate_over(
         let chunk: Vec<_> = match ranks.as_deref_mut() {
             None => (indices.into_par_iter())
                 .map(|i| {
-                    let r = run_sample(cn, data.image(i), data.labels[i], i, ts, engine, early);
+                    let (x, label) = (data.image(i), data.labels[i]);
+                    let r = run_sample(cn, layered.as_ref(), x, label, i, ts, engine, early);
                     tick();
                     (r, cn.ann.neuron_passes(data.image(i)))
                 })

@@ -714,23 +714,13 @@ impl<'a> Simulation<'a> {
             else {
                 continue;
             };
-            let values = analog_values[pr.source];
-            let mut macs = 0u64;
-            let mut scratch = crate::network::kernel::KernelScratch::default();
             // The targets' biases in one array, summed in pixel order as before.
-            let targets = pr.target;
-            let parts = self.pop_parts[targets].clone();
+            let parts = self.pop_parts[pr.target].clone();
             let mut bias: Vec<f64> = self.parts[parts.clone()]
                 .iter()
                 .flat_map(|p| p.slots.iter().map(|s| s.anchor.bias))
                 .collect();
-            for (i, &x) in values.iter().enumerate() {
-                if x == 0.0 {
-                    continue;
-                }
-                macs += pr.csr.row(i as u32).len() as u64;
-                pr.for_each_synapse(i as u32, &mut scratch, |t, w| bias[t as usize] += x * w);
-            }
+            let macs = add_analog_currents(pr, analog_values[pr.source], &mut bias);
             for part in &mut self.parts[parts] {
                 let first = part.lo as usize;
                 for (l, slot) in part.slots.iter_mut().enumerate() {
@@ -1578,8 +1568,36 @@ fn fed_by_rows_only(net: &CompiledNetwork, pop: usize) -> bool {
         && !net.noises.iter().any(|n| n.target == pop)
 }
 
+/// Add the constant currents of analog `values` through projection `pr` to its targets'
+/// `bias` (`bias_j += value_i * w_ij`, in value order, zero values skipped); returns the
+/// multiply-accumulates done.
+pub(crate) fn add_analog_currents(pr: &Projection, values: &[f64], bias: &mut [f64]) -> u64 {
+    let mut macs = 0u64;
+    let mut scratch = crate::network::kernel::KernelScratch::default();
+    for (i, &x) in values.iter().enumerate() {
+        if x == 0.0 {
+            continue;
+        }
+        let row = pr.csr.row(i as u32);
+        macs += row.len() as u64;
+        match &pr.weights {
+            // A dense row's targets are 0.. in order: one plain loop the compiler vectorizes.
+            Weights::DenseRows(w) => {
+                for (b, &w) in bias.iter_mut().zip(&w[row]) {
+                    *b += x * f64::from(w);
+                }
+            }
+            _ => pr.for_each_synapse(i as u32, &mut scratch, |t, w| bias[t as usize] += x * w),
+        }
+    }
+    macs
+}
+
 /// or more, so it can spike again without input.
-fn can_self_cross<'s>(dynamics: &Dynamics, mut anchors: impl Iterator<Item = &'s Anchor>) -> bool {
+pub(crate) fn can_self_cross<'s>(
+    dynamics: &Dynamics,
+    mut anchors: impl Iterator<Item = &'s Anchor>,
+) -> bool {
     let p = &dynamics.params;
     p.spiking
         && (p.reset == crate::network::spec::ResetSpec::Subtract
