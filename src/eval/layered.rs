@@ -228,11 +228,7 @@ impl<'a> LayerRun<'a> {
         let d = self.plan.dynamics;
         let mut due = std::mem::take(&mut self.due);
         for (word, wakes) in self.wake.chunks(64).enumerate() {
-            // A mask of the due neurons of 64, without a branch per neuron.
-            let mut bits = wakes
-                .iter()
-                .enumerate()
-                .fold(0u64, |m, (b, &w)| m | u64::from(w == t) << b);
+            let mut bits = due_mask(wakes, t);
             while bits != 0 {
                 due.push((word * 64) as u32 + bits.trailing_zeros());
                 bits &= bits - 1;
@@ -259,6 +255,7 @@ impl<'a> LayerRun<'a> {
     }
 
     /// Predict neuron `i`'s next possible crossing after step `t` and keep a check there.
+    #[inline(always)]
     fn schedule(&mut self, i: usize, t: u32) {
         let prediction = if self.predict {
             self.plan.dynamics.predict_as::<If>(&self.anchors[i], t)
@@ -270,6 +267,7 @@ impl<'a> LayerRun<'a> {
     }
 
     /// Keep a pending check at or before `next` (it still guards the neuron), else move it.
+    #[inline(always)]
     fn set_wake(&mut self, i: usize, t: u32, next: Option<u32>) {
         let w = self.wake[i];
         if w > t && w <= next.unwrap_or(u32::MAX) {
@@ -278,9 +276,42 @@ impl<'a> LayerRun<'a> {
         self.replace_wake(i, next);
     }
 
+    #[inline(always)]
     fn replace_wake(&mut self, i: usize, next: Option<u32>) {
         self.wake[i] = next.unwrap_or(u32::MAX);
     }
+}
+
+/// Bit `b` set where `wakes[b] == t` (at most 64 entries), without a branch per neuron:
+/// four lanes per comparison (SSE2, part of every x86-64).
+#[inline(always)]
+fn due_mask(wakes: &[u32], t: u32) -> u64 {
+    debug_assert!(wakes.len() <= 64);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut bits = 0u64;
+        let quads = wakes.chunks_exact(4);
+        let rest = quads.remainder();
+        // SAFETY: SSE2 is part of x86-64; each load reads the four entries of its chunk.
+        unsafe {
+            let want = _mm_set1_epi32(t as i32);
+            for (k, quad) in quads.enumerate() {
+                let w = _mm_loadu_si128(quad.as_ptr().cast());
+                let m = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(w, want)));
+                bits |= (m as u64) << (4 * k);
+            }
+        }
+        let first = wakes.len() - rest.len();
+        rest.iter()
+            .enumerate()
+            .fold(bits, |m, (b, &w)| m | u64::from(w == t) << (first + b))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    wakes
+        .iter()
+        .enumerate()
+        .fold(0u64, |m, (b, &w)| m | u64::from(w == t) << b)
 }
 
 /// A sample's run on the layered loop.
