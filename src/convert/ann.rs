@@ -83,11 +83,49 @@ impl DenseLayer {
         }
     }
 
+    /// The weights input-major (`[in, out]`), for [`Self::forward_input_major`].
+    pub fn input_major(&self) -> InputMajor {
+        let mut w = vec![0.0; self.weight.len()];
+        for (o, row) in self.weight.chunks_exact(self.n_in.max(1)).enumerate() {
+            for (i, &x) in row.iter().enumerate() {
+                w[i * self.n_out + o] = x;
+            }
+        }
+        InputMajor(w)
+    }
+
+    /// [`Self::forward`] with the weights input-major (`w`, from [`Self::input_major`] of this
+    /// layer): each non-zero input adds one contiguous row to all the sums, which add in the
+    /// same order as there, so the outputs are the same bits; the rows of zero inputs are
+    /// never read.
+    pub fn forward_input_major(&self, w: &InputMajor, x: &[f32], y: &mut [f32]) {
+        debug_assert_eq!(w.0.len(), self.n_in * self.n_out);
+        let mut sums = vec![-0.0f64; self.n_out];
+        for (i, &v) in x.iter().enumerate() {
+            if v == 0.0 {
+                continue;
+            }
+            let (v, row) = (f64::from(v), &w.0[i * self.n_out..][..self.n_out]);
+            for (sum, &w) in sums.iter_mut().zip(row) {
+                *sum += f64::from(w) * v;
+            }
+        }
+        for ((out, sum), &b) in y.iter_mut().zip(sums).zip(&self.bias) {
+            let v = (sum + f64::from(b)) as f32;
+            *out = if self.relu { v.max(0.0) } else { v };
+        }
+    }
+
     /// Multiply-accumulates of one forward pass (bias adds not included).
     pub fn macs(&self) -> u64 {
         (self.n_in * self.n_out) as u64
     }
 }
+
+/// A dense layer's weights stored input-major, `[in, out]` (see
+/// [`DenseLayer::forward_input_major`]).
+#[derive(Debug, Clone)]
+pub struct InputMajor(Vec<f32>);
 
 /// A trained network: feature layers (convolutions, pooling) on `[channels, rows, cols]`
 /// inputs, if any, flattened (C, H, W order) into a chain of dense layers.
@@ -551,6 +589,9 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&y), bits(&expected));
             assert!(y.iter().any(|&v| v != 0.0));
+            let mut by_rows = vec![1.0; n_out];
+            layer.forward_input_major(&layer.input_major(), &x, &mut by_rows);
+            assert_eq!(bits(&by_rows), bits(&y), "input-major");
         }
     }
 }

@@ -991,6 +991,8 @@ pub fn evaluate_over(
         .collect();
     let mut nonzero_macs = vec![0f64; cn.layers.len()];
     let mut ann_correct = 0usize;
+    let input_major: Vec<_> = cn.ann.layers.iter().map(DenseLayer::input_major).collect();
+    let passes = |i: usize| cn.ann.neuron_passes_with(data.image(i), Some(&input_major));
     let layered = (engine == Engine::Event && ranks.is_none() && cn.layered_loop)
         .then(|| LayeredPlan::new(cn))
         .flatten();
@@ -1012,15 +1014,13 @@ pub fn evaluate_over(
                     let (x, label) = (data.image(i), data.labels[i]);
                     let r = run_sample(cn, layered.as_ref(), x, label, i, ts, engine, early);
                     tick();
-                    (r, cn.ann.neuron_passes(data.image(i)))
+                    (r, passes(i))
                 })
                 .collect(),
             Some(ranks) => {
                 let plan = (ts, engine, early);
                 let results = sharded_results(cn, data, indices.clone(), plan, ranks, &tick);
-                let passes: Vec<_> = (indices.into_par_iter())
-                    .map(|i| cn.ann.neuron_passes(data.image(i)))
-                    .collect();
+                let passes: Vec<_> = (indices.into_par_iter()).map(passes).collect();
                 results.into_iter().zip(passes).collect()
             }
         };
