@@ -106,9 +106,7 @@ impl DenseLayer {
                 continue;
             }
             let (v, row) = (f64::from(v), &w.0[i * self.n_out..][..self.n_out]);
-            for (sum, &w) in sums.iter_mut().zip(row) {
-                *sum += f64::from(w) * v;
-            }
+            crate::sim::rows::add_scaled_row(&mut sums, row, v);
         }
         for ((out, sum), &b) in y.iter_mut().zip(sums).zip(&self.bias) {
             let v = (sum + f64::from(b)) as f32;

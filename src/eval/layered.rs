@@ -165,9 +165,7 @@ impl<'a> LayerRun<'a> {
         let (rows, width) = (self.plan.rows, self.plan.width);
         for &s in arriving {
             let row = &rows[s as usize * width..][..width];
-            for (sum, &w) in self.sums.iter_mut().zip(row) {
-                *sum += f64::from(w);
-            }
+            crate::sim::rows::add_row(&mut self.sums, row);
         }
         self.sops += (arriving.len() * width) as u64;
         let updated = !arriving.is_empty() && width > 0;

@@ -42,6 +42,7 @@ mod input;
 mod part;
 mod plastic;
 mod ring;
+pub(crate) mod rows;
 mod runaway;
 mod tables;
 mod team;
@@ -1583,9 +1584,7 @@ pub(crate) fn add_analog_currents(pr: &Projection, values: &[f64], bias: &mut [f
         match &pr.weights {
             // A dense row's targets are 0.. in order: one plain loop the compiler vectorizes.
             Weights::DenseRows(w) => {
-                for (b, &w) in bias.iter_mut().zip(&w[row]) {
-                    *b += x * f64::from(w);
-                }
+                rows::add_scaled_row(bias, &w[row], x);
             }
             _ => pr.for_each_synapse(i as u32, &mut scratch, |t, w| bias[t as usize] += x * w),
         }
